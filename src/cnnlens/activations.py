@@ -1,0 +1,41 @@
+"""Run a fixed set of test images through a trained model and keep what its layers produced."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from cnnlens.capture import capture, eval_mode
+from cnnlens.data import Dataset, normalize
+from cnnlens.models import attention_gates
+
+
+def select_images(labels: torch.Tensor, per_class: int) -> torch.Tensor:
+    """Indices of the first ``per_class`` images of every class, in class order: the same every run."""
+    chosen = [torch.nonzero(labels == label).flatten()[:per_class] for label in torch.unique(labels)]
+    return torch.cat(chosen)
+
+
+@torch.no_grad()
+def extract(model: nn.Module, dataset: Dataset, layers: list[str], per_class: int) -> dict:
+    """Layer outputs, attention channel weights, logits and predictions for the selected test images.
+
+    The attention modules' sigmoid outputs are stored under the module's name (``ca1``) as ``(N, C)``.
+    """
+    index = select_images(dataset.test_labels, per_class)
+    images = dataset.test_images[index]
+    gates = {f"{name}.gate": name for name in attention_gates(model)}
+    device = next(model.parameters()).device
+    with eval_mode(model), capture(model, [*layers, *gates]) as outputs:
+        logits = model(normalize(images.to(device)))
+    stored = {gates.get(name, name): outputs[name].float().cpu() for name in [*layers, *gates]}
+    return {
+        "image_indices": index,
+        "images": images,
+        "labels": dataset.test_labels[index],
+        "classes": dataset.classes,
+        "logits": logits.float().cpu(),
+        "predictions": logits.argmax(1).cpu(),
+        "layers": stored,
+        "layer_shapes": {name: list(output.shape[1:]) for name, output in stored.items()},
+    }

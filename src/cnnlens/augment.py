@@ -1,0 +1,133 @@
+"""The recipe's train augmentations on whole batches, with independent random draws per image.
+
+torchvision's tensor transforms draw one parameter set per call, so a batch would share one crop,
+one jitter and one angle. These functions draw per image from the same distributions as the
+source's per-image PIL pipeline: RandomCrop(32, padding=4), RandomHorizontalFlip,
+ColorJitter(0.2, 0.2, 0.2, 0.1) in a random order per image, RandomRotation(15) with nearest
+resampling and zero fill. Everything stays on the batch's device.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+GRAY_WEIGHTS = (0.2989, 0.587, 0.114)  # torchvision rgb_to_grayscale
+
+
+def augment_batch(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """uint8 ``(B, 3, H, W)`` images to augmented float images in [0, 1]."""
+    x = images.float().div_(255)
+    x = random_crop(x, padding=4, generator=generator)
+    x = random_horizontal_flip(x, generator=generator)
+    x = color_jitter(x, brightness=0.2, contrast=0.2, saturation=0.2, hue=0.1, generator=generator)
+    return random_rotation(x, degrees=15.0, generator=generator)
+
+
+def _uniform(shape: tuple[int, ...], low: float, high: float, like: torch.Tensor, generator) -> torch.Tensor:
+    return torch.rand(shape, generator=generator, device=like.device) * (high - low) + low
+
+
+def random_crop(x: torch.Tensor, padding: int, generator: torch.Generator) -> torch.Tensor:
+    """Zero-pad each side by ``padding`` and cut an ``H x W`` window at a random offset per image."""
+    batch, _, height, width = x.shape
+    padded = F.pad(x, (padding,) * 4)
+    top = torch.randint(0, 2 * padding + 1, (batch, 1), generator=generator, device=x.device)
+    left = torch.randint(0, 2 * padding + 1, (batch, 1), generator=generator, device=x.device)
+    rows = top + torch.arange(height, device=x.device)
+    cols = left + torch.arange(width, device=x.device)
+    index = torch.arange(batch, device=x.device)[:, None, None]
+    return padded.permute(0, 2, 3, 1)[index, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2)
+
+
+def random_horizontal_flip(x: torch.Tensor, generator: torch.Generator, p: float = 0.5) -> torch.Tensor:
+    flip = torch.rand(x.shape[0], generator=generator, device=x.device) < p
+    return torch.where(flip[:, None, None, None], x.flip(-1), x)
+
+
+def grayscale(x: torch.Tensor) -> torch.Tensor:
+    """Luma with the weights of torchvision's ``rgb_to_grayscale``; shape ``(B, 1, H, W)``."""
+    weights = torch.tensor(GRAY_WEIGHTS, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
+    return (x * weights).sum(1, keepdim=True)
+
+
+def _blend(x: torch.Tensor, other: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
+    return (factor * x + (1 - factor) * other).clamp_(0, 1)
+
+
+def adjust_brightness(x: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
+    return _blend(x, torch.zeros_like(x), factor)
+
+
+def adjust_contrast(x: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
+    return _blend(x, grayscale(x).mean((1, 2, 3), keepdim=True), factor)
+
+
+def adjust_saturation(x: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
+    return _blend(x, grayscale(x), factor)
+
+
+def adjust_hue(x: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+    """Rotate the hue by ``shift`` (a fraction of the colour wheel) per image, via HSV."""
+    hue, saturation, value = rgb_to_hsv(x).unbind(1)
+    hue = torch.remainder(hue + shift.view(-1, 1, 1), 1.0)
+    return hsv_to_rgb(torch.stack((hue, saturation, value), 1))
+
+
+def rgb_to_hsv(x: torch.Tensor) -> torch.Tensor:
+    r, g, b = x.unbind(1)
+    maximum, _ = x.max(1)
+    minimum, _ = x.min(1)
+    chroma = maximum - minimum
+    safe_chroma = torch.where(chroma > 0, chroma, torch.ones_like(chroma))
+    saturation = chroma / torch.where(maximum > 0, maximum, torch.ones_like(maximum))
+    hue_r = ((g - b) / safe_chroma) % 6
+    hue_g = (b - r) / safe_chroma + 2
+    hue_b = (r - g) / safe_chroma + 4
+    hue = torch.where(maximum == r, hue_r, torch.where(maximum == g, hue_g, hue_b))
+    hue = torch.where(chroma > 0, hue / 6, torch.zeros_like(hue))
+    return torch.stack((hue, saturation, maximum), 1)
+
+
+def hsv_to_rgb(x: torch.Tensor) -> torch.Tensor:
+    hue, saturation, value = x.unbind(1)
+    # f(n) = V - V S max(0, min(k, 4 - k, 1)), k = (n + 6 H) mod 6, for n = 5, 3, 1 -> R, G, B
+    channels = []
+    for n in (5, 3, 1):
+        k = torch.remainder(n + hue * 6, 6)
+        channels.append(value - value * saturation * torch.clamp(torch.minimum(k, 4 - k), 0, 1))
+    return torch.stack(channels, 1)
+
+
+def color_jitter(
+    x: torch.Tensor, brightness: float, contrast: float, saturation: float, hue: float, generator: torch.Generator
+) -> torch.Tensor:
+    """torchvision's ColorJitter with factors and the order of the four adjustments drawn per image."""
+    batch = x.shape[0]
+    shape = (batch, 1, 1, 1)
+    adjustments = (
+        (adjust_brightness, _uniform(shape, 1 - brightness, 1 + brightness, x, generator)),
+        (adjust_contrast, _uniform(shape, 1 - contrast, 1 + contrast, x, generator)),
+        (adjust_saturation, _uniform(shape, 1 - saturation, 1 + saturation, x, generator)),
+        (adjust_hue, _uniform(shape, -hue, hue, x, generator)),
+    )
+    order = torch.rand((batch, len(adjustments)), generator=generator, device=x.device).argsort(1)
+    x = x.clone()
+    for step in range(len(adjustments)):
+        for index, (adjust, factor) in enumerate(adjustments):
+            # Adjust only the images whose step-th adjustment this is (hue is costly on all of them).
+            chosen = (order[:, step] == index).nonzero().squeeze(1)
+            x[chosen] = adjust(x[chosen], factor[chosen])
+    return x
+
+
+def random_rotation(x: torch.Tensor, degrees: float, generator: torch.Generator) -> torch.Tensor:
+    """Rotate each image about its centre by a uniform angle in ``[-degrees, degrees]``; nearest, zero fill."""
+    batch = x.shape[0]
+    angle = _uniform((batch,), -math.radians(degrees), math.radians(degrees), x, generator)
+    cos, sin, zero = angle.cos(), angle.sin(), torch.zeros_like(angle)
+    theta = torch.stack((torch.stack((cos, -sin, zero), 1), torch.stack((sin, cos, zero), 1)), 1)
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, mode="nearest", padding_mode="zeros", align_corners=False)

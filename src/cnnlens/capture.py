@@ -1,0 +1,58 @@
+"""The one place that records layer outputs: forward hooks that live only inside a ``with`` block."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Iterable, Iterator
+
+import torch
+from torch import nn
+
+
+@contextmanager
+def capture(model: nn.Module, layers: Iterable[str]) -> Iterator[dict[str, torch.Tensor]]:
+    """Record the outputs of the named modules during forward passes run inside the block.
+
+    Outputs are detached clones, because an in-place ReLU after a layer would otherwise overwrite
+    what was recorded. A later forward pass replaces an earlier one's outputs. Hooks are removed on
+    exit, also when the block raises.
+
+    Example:
+        >>> with capture(model, ["conv1", "ca1.gate"]) as outputs:
+        ...     model(images)
+        >>> outputs["conv1"].shape
+    """
+    modules = dict(model.named_modules())
+    layers = list(layers)
+    missing = [name for name in layers if name not in modules]
+    if missing:
+        available = ", ".join(name for name in modules if name)
+        raise KeyError(f"layers {missing} are not in the model: choose from {available}")
+    outputs: dict[str, torch.Tensor] = {}
+    handles = []
+    try:
+        for name in layers:
+            handles.append(modules[name].register_forward_hook(_recorder(outputs, name)))
+        yield outputs
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def _recorder(outputs: dict[str, torch.Tensor], name: str):
+    def record(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
+        outputs[name] = output.detach().clone()
+
+    return record
+
+
+@contextmanager
+def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """Put every module in eval mode for the block, then restore each one's own ``training`` flag."""
+    flags = {module: module.training for module in model.modules()}
+    model.eval()
+    try:
+        yield model
+    finally:
+        for module, training in flags.items():
+            module.train(training)

@@ -1,0 +1,169 @@
+"""``cnnlens <step>``: the entry points that the Snakemake rules call.
+
+Every step reads files and writes files. Known failures (bad data, bad arguments) end with one line
+on stderr and exit status 2; outputs are written atomically, so a failed step leaves none behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import pandas as pd
+import torch
+import yaml
+
+from cnnlens import report
+from cnnlens.activations import extract
+from cnnlens.config import ConfigError
+from cnnlens.data import DataError, load_cifar10, load_dataset, load_image_folder, save_dataset
+from cnnlens.io import atomic_torch_save, atomic_write_json, atomic_write_text
+from cnnlens.models import build_model, count_parameters
+from cnnlens.train import Recipe, TensorBatches, fit, pick_device
+
+
+def prepare_data(args: argparse.Namespace) -> None:
+    if args.source == "cifar10":
+        dataset = load_cifar10(args.path, args.image_size)
+    else:
+        dataset = load_image_folder(args.path, args.image_size)
+    save_dataset(dataset, args.out)
+    print(f"{dataset.source}: {len(dataset.train_labels)} train and {len(dataset.test_labels)} test images, "
+          f"{len(dataset.classes)} classes -> {args.out}")
+
+
+def train(args: argparse.Namespace) -> None:
+    recipe = Recipe(**json.loads(args.recipe))
+    device = pick_device(args.device)
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    dataset = load_dataset(args.data)
+    image_size = dataset.train_images.shape[-1]
+    memory_format = torch.channels_last if device.type == "cpu" else torch.contiguous_format
+    model = build_model(args.model, image_size).to(device, memory_format=memory_format)
+    train_batches = TensorBatches(dataset.train_images, dataset.train_labels, recipe.batch_size, device,
+                                  shuffle=True, augment=recipe.augment, seed=args.seed)
+    test_batches = TensorBatches(dataset.test_images, dataset.test_labels, 1000, device)
+    print(f"training {args.model} (seed {args.seed}) on {_describe(device, args.threads)}: {recipe}")
+    result = fit(model, train_batches, test_batches, recipe)
+
+    out = Path(args.out_dir)
+    history = pd.DataFrame(result.history)
+    atomic_torch_save(model.state_dict(), out / "model.pt")
+    atomic_write_text(history.to_csv(index=False), out / "history.csv")
+    iterations = pd.DataFrame({"iteration": range(1, len(result.iteration_losses) + 1),
+                               "loss": result.iteration_losses})
+    atomic_write_text(iterations.to_csv(index=False), out / "iterations.csv")
+    best = history.loc[history["test_accuracy"].idxmax()]
+    metrics = {
+        "model": args.model,
+        "seed": args.seed,
+        "epochs": recipe.epochs,
+        "final_test_accuracy": float(history["test_accuracy"].iloc[-1]),
+        "final_test_loss": float(history["test_loss"].iloc[-1]),
+        "best_test_accuracy": float(best["test_accuracy"]),
+        "best_epoch": int(best["epoch"]),
+        "parameters": count_parameters(model),
+        "device": _describe(device, args.threads),
+        "seconds_per_epoch": float(history["seconds"].mean()),
+        "seconds_total": float(history["seconds"].sum()),
+        "recipe": vars(recipe),
+        "torch": torch.__version__,
+    }
+    atomic_write_json(metrics, out / "metrics.json")
+    print(f"final test accuracy {metrics['final_test_accuracy']:.4f}, best {metrics['best_test_accuracy']:.4f}")
+
+
+def activations(args: argparse.Namespace) -> None:
+    dataset = load_dataset(args.data)
+    model = build_model(args.model, dataset.train_images.shape[-1])
+    model.load_state_dict(torch.load(args.checkpoint, weights_only=True, map_location="cpu"))
+    stored = extract(model, dataset, args.layers, args.images_per_class)
+    stored.update(model=args.model, seed=args.seed)
+    atomic_torch_save(stored, args.out)
+    shapes = ", ".join(f"{name} {tuple(shape)}" for name, shape in stored["layer_shapes"].items())
+    print(f"{len(stored['labels'])} images: {shapes} -> {args.out}")
+
+
+def build_report(args: argparse.Namespace) -> None:
+    config = yaml.safe_load(Path(args.config).read_text())
+    metrics = report.load_metrics(args.metrics)
+    compute_seconds = sum(pd.read_csv(path, sep="\t")["s"].sum() for path in args.benchmarks)
+    sections = [report.Section(title, Path(path)) for title, path in zip(args.titles, args.notebooks, strict=True)]
+    notebook = report.assemble(sections, metrics, config, compute_seconds, args.config)
+    atomic_write_text(report.render_html(notebook), args.out)
+    print(f"report -> {args.out}")
+
+
+def write_config(args: argparse.Namespace) -> None:
+    """Snapshot the effective config (JSON from the rule) as YAML, the file the report cites."""
+    atomic_write_text(yaml.safe_dump(json.loads(args.json), sort_keys=False), args.out)
+
+
+def _describe(device: torch.device, threads: int) -> str:
+    if device.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    return f"cpu ({threads} thread{'s' if threads != 1 else ''})"
+
+
+def parser() -> argparse.ArgumentParser:
+    main = argparse.ArgumentParser(prog="cnnlens", description=__doc__.splitlines()[0])
+    steps = main.add_subparsers(dest="step", required=True)
+
+    step = steps.add_parser("prepare-data", help="cache a data set as uint8 tensors")
+    step.add_argument("--source", choices=["cifar10", "imagefolder"], required=True)
+    step.add_argument("--path", required=True, help="ImageFolder dir/.tar.gz, or the CIFAR-10 download folder")
+    step.add_argument("--image-size", type=int, default=32)
+    step.add_argument("--out", required=True)
+    step.set_defaults(run=prepare_data)
+
+    step = steps.add_parser("train", help="train one model with one seed")
+    step.add_argument("--data", required=True)
+    step.add_argument("--model", required=True)
+    step.add_argument("--seed", type=int, default=0)
+    step.add_argument("--recipe", default="{}", help="JSON object of Recipe fields")
+    step.add_argument("--device", default="auto")
+    step.add_argument("--threads", type=int, default=torch.get_num_threads())
+    step.add_argument("--out-dir", required=True)
+    step.set_defaults(run=train)
+
+    step = steps.add_parser("activations", help="store layer outputs for a fixed set of test images")
+    step.add_argument("--data", required=True)
+    step.add_argument("--model", required=True)
+    step.add_argument("--seed", type=int, default=0)
+    step.add_argument("--checkpoint", required=True)
+    step.add_argument("--layers", nargs="+", required=True)
+    step.add_argument("--images-per-class", type=int, default=1)
+    step.add_argument("--out", required=True)
+    step.set_defaults(run=activations)
+
+    step = steps.add_parser("report", help="merge executed notebooks into one HTML report")
+    step.add_argument("--notebooks", nargs="+", required=True)
+    step.add_argument("--titles", nargs="+", required=True)
+    step.add_argument("--metrics", nargs="+", required=True)
+    step.add_argument("--benchmarks", nargs="*", default=[])
+    step.add_argument("--config", required=True, help="the effective config (YAML)")
+    step.add_argument("--out", required=True)
+    step.set_defaults(run=build_report)
+
+    step = steps.add_parser("write-config", help="write the effective config as YAML")
+    step.add_argument("--json", required=True)
+    step.add_argument("--out", required=True)
+    step.set_defaults(run=write_config)
+    return main
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parser().parse_args(argv)
+    try:
+        args.run(args)
+    except (DataError, ConfigError, ValueError, KeyError, FileNotFoundError) as error:
+        message = error.args[0] if isinstance(error, KeyError) else str(error)
+        print(f"cnnlens {args.step}: error: {message}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

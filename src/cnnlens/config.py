@@ -1,0 +1,63 @@
+"""Validating the experiment config against its JSON schema, with one-line errors that name the key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import jsonschema
+import yaml
+from jsonschema.exceptions import ValidationError, best_match
+
+FIX_HINT = "fix it in config.yaml or in --config/--configfile"
+
+
+class ConfigError(ValueError):
+    """The config does not match the schema."""
+
+
+def validate_config(config: dict, schema_path: str | Path) -> dict:
+    """Fill in the schema's defaults (in place) and check the config; return it.
+
+    Uses ``snakemake.utils.validate`` (which fills defaults); on a violation raises
+    :class:`ConfigError` with one line that names the offending key.
+    """
+    from snakemake.exceptions import WorkflowError
+    from snakemake.utils import validate
+
+    try:
+        validate(config, str(schema_path))
+    except WorkflowError:
+        schema = yaml.safe_load(Path(schema_path).read_text())
+        error = best_match(jsonschema.validators.validator_for(schema)(schema).iter_errors(config))
+        raise ConfigError(describe(error)) from None
+    return config
+
+
+def describe(error: ValidationError) -> str:
+    """``config key 'train.epochs' must be of type integer, got 'ten'`` and the like."""
+    key = _dotted(error.absolute_path)
+    if error.validator == "additionalProperties":
+        allowed = sorted(error.schema.get("properties", {}))
+        unexpected = sorted(set(error.instance) - set(allowed))
+        names = ", ".join(f"'{_join(key, name)}'" for name in unexpected)
+        return f"unknown config key {names}: {FIX_HINT} (allowed here: {', '.join(allowed)})"
+    if error.validator == "required":
+        missing = [name for name in error.validator_value if name not in error.instance]
+        return f"config key '{_join(key, missing[0])}' is required here: {FIX_HINT}"
+    if error.validator == "type":
+        expected = error.validator_value
+        return f"config key '{key}' must be of type {expected}, got {error.instance!r}: {FIX_HINT}"
+    if error.validator == "enum":
+        return f"config key '{key}' must be one of {error.validator_value}, got {error.instance!r}: {FIX_HINT}"
+    return f"config key '{key}': {error.message}: {FIX_HINT}"
+
+
+def _dotted(path) -> str:
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "<top level>"
+
+
+def _join(parent: str, name: str) -> str:
+    return name if parent == "<top level>" else f"{parent}.{name}"

@@ -1,0 +1,76 @@
+"""Figures for the report. Each function takes arrays or tables and returns a matplotlib Figure."""
+
+from __future__ import annotations
+
+import math
+from typing import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+
+def iteration_losses(losses: Mapping[str, Sequence[float]], smooth: int = 50) -> Figure:
+    """Per-iteration training loss, one line per run on shared axes (raw faint, running mean bold)."""
+    figure, axes = plt.subplots(figsize=(10, 3.6), layout="constrained")
+    for (label, values), colour in zip(losses.items(), _colours()):
+        values = np.asarray(values, dtype=float)
+        axes.plot(values, color=colour, alpha=0.25, linewidth=0.6)
+        window = max(1, min(smooth, len(values)))
+        mean = np.convolve(values, np.ones(window) / window, mode="valid")
+        axes.plot(np.arange(window - 1, len(values)), mean, color=colour, label=f"{label} (mean of {window})")
+    axes.set(xlabel="iteration (batch index)", ylabel="training loss", title="Loss per iteration")
+    axes.legend()
+    return figure
+
+
+def epoch_curves(histories: Mapping[str, pd.DataFrame]) -> Figure:
+    """Accuracy and loss per epoch, train (dashed) against test (solid), all runs on shared axes."""
+    figure, (accuracy, loss) = plt.subplots(1, 2, figsize=(11, 3.8), layout="constrained")
+    for (label, history), colour in zip(histories.items(), _colours()):
+        for split, style in (("train", "--"), ("test", "-")):
+            accuracy.plot(history["epoch"], 100 * history[f"{split}_accuracy"], style, color=colour,
+                          label=f"{label} {split}", marker="o", markersize=3)
+            loss.plot(history["epoch"], history[f"{split}_loss"], style, color=colour, label=f"{label} {split}",
+                      marker="o", markersize=3)
+    accuracy.set(xlabel="epoch", ylabel="accuracy (%)", title="Accuracy per epoch")
+    loss.set(xlabel="epoch", ylabel="cross-entropy loss", title="Loss per epoch")
+    for axes in (accuracy, loss):
+        axes.grid(alpha=0.3)
+        axes.legend(fontsize="small")
+    return figure
+
+
+def feature_maps(image: np.ndarray, title: str, maps: Mapping[str, np.ndarray], channels: Sequence[int]) -> Figure:
+    """The input image, then per layer a grid of the chosen channels on one colour scale per layer.
+
+    Args:
+        image: ``(H, W, 3)`` float image in [0, 1].
+        title: caption of the input panel (for example its class).
+        maps: layer name -> ``(C, h, w)`` activations of this image.
+        channels: channel indices to show in every layer's grid.
+    """
+    side = math.ceil(math.sqrt(len(channels)))
+    figure = plt.figure(figsize=(3 + 3.2 * len(maps), 3.4), layout="constrained")
+    panels = figure.subfigures(1, len(maps) + 1, width_ratios=[0.9] + [1] * len(maps))
+    axes = panels[0].subplots()
+    axes.imshow(image)
+    axes.set_title(title)
+    axes.axis("off")
+    for panel, (layer, activations) in zip(panels[1:], maps.items()):
+        chosen = activations[list(channels)]
+        low, high = float(chosen.min()), float(chosen.max())
+        grid = panel.subplots(side, side, squeeze=False)
+        for cell, channel in zip(grid.flat, channels):
+            shown = cell.imshow(activations[channel], cmap="viridis", vmin=low, vmax=high)
+            cell.set_title(str(channel), fontsize=8)
+        for cell in grid.flat:
+            cell.axis("off")
+        panel.suptitle(f"{layer} {tuple(activations.shape[1:])}", fontsize=10)
+        panel.colorbar(shown, ax=grid, shrink=0.8)
+    return figure
+
+
+def _colours():
+    return plt.rcParams["axes.prop_cycle"].by_key()["color"] * 4

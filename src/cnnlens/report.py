@@ -1,0 +1,189 @@
+"""Gather executed notebooks into one self-contained HTML report.
+
+nbconvert turns one notebook into one page, so the sections are merged into a single notebook first:
+a header (run facts, warnings, results table, contents), one numbered section per executed notebook,
+and a closing "Reproduce" section. Code is hidden; figures are embedded as base64 PNGs, and the
+template loads nothing from the network.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import platform
+import subprocess
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Sequence
+
+import nbformat
+import pandas as pd
+import yaml
+from nbconvert import HTMLExporter
+
+FIGURE_MARKER = "<b>Figure</b>"
+REFERENCE_EPOCHS = 50
+PACKAGES = ("torch", "torchvision", "numpy", "matplotlib", "pandas", "scipy", "snakemake", "papermill", "nbconvert")
+DROPPED_TAGS = {"parameters", "injected-parameters"}
+
+
+@dataclass
+class Section:
+    title: str
+    notebook: Path
+
+
+def caption(text: str) -> str:
+    """HTML for a figure caption; the report numbers captions in reading order."""
+    return f'<p class="cnnlens-caption">{FIGURE_MARKER}. {text}</p>'
+
+
+def results_table(metrics: Sequence[dict]) -> pd.DataFrame:
+    """One row per training run, as the header shows it."""
+    rows = [
+        {
+            "model": m["model"],
+            "seed": m["seed"],
+            "final test accuracy (%)": round(100 * m["final_test_accuracy"], 2),
+            "best test accuracy (%)": round(100 * m["best_test_accuracy"], 2),
+            "best epoch": m["best_epoch"],
+            "epochs": m["epochs"],
+            "parameters": f"{m['parameters']:,}",
+            "s/epoch": round(m["seconds_per_epoch"], 2),
+            "device": m["device"],
+        }
+        for m in metrics
+    ]
+    return pd.DataFrame(rows)
+
+
+def warnings_for(metrics: Sequence[dict], config: dict) -> list[str]:
+    """Banners for anything that makes this run weaker than the reference recipe."""
+    banners = []
+    epochs = config["train"]["epochs"]
+    if epochs < REFERENCE_EPOCHS:
+        banners.append(
+            f"Quick run: {epochs} epoch(s) instead of the recipe's {REFERENCE_EPOCHS}. Accuracies and "
+            "features are those of barely trained models."
+        )
+    if all(m["device"].startswith("cpu") for m in metrics):
+        banners.append("CPU-only run: no GPU was used for training.")
+    if config["data"]["source"] != "cifar10":
+        banners.append(f"Data: ImageFolder set {config['data']['path']}, not the official CIFAR-10 download.")
+    return banners
+
+
+def git_commit(cwd: Path | None = None) -> str:
+    """The checkout's commit (with ``-dirty`` when it has uncommitted changes), or ``unknown``."""
+    try:
+        commit = _git(["rev-parse", "--short", "HEAD"], cwd)
+        return commit + ("-dirty" if _git(["status", "--porcelain", "--untracked-files=no"], cwd) else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def _git(arguments: list[str], cwd: Path | None) -> str:
+    return subprocess.run(["git", *arguments], cwd=cwd, capture_output=True, text=True, check=True).stdout.strip()
+
+
+def package_versions() -> dict[str, str]:
+    found = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            found[name] = "not installed"
+    return found
+
+
+def assemble(
+    sections: Sequence[Section], metrics: Sequence[dict], config: dict, compute_seconds: float, config_path: str
+) -> nbformat.NotebookNode:
+    """The whole report as one notebook: header, numbered sections, reproduce section."""
+    report = nbformat.v4.new_notebook()
+    report.metadata["title"] = "cnnlens report"
+    all_sections = [*(section.title for section in sections), "Reproduce"]
+    report.cells.append(nbformat.v4.new_markdown_cell(_header(metrics, config, compute_seconds, all_sections)))
+    for number, section in enumerate(sections, start=2):
+        report.cells.append(nbformat.v4.new_markdown_cell(_heading(number, section.title)))
+        report.cells.extend(_report_cells(nbformat.read(section.notebook, as_version=4)))
+    report.cells.append(nbformat.v4.new_markdown_cell(_reproduce(config, config_path, len(all_sections) + 1)))
+    _number_figures(report)
+    return report
+
+
+def render_html(report: nbformat.NotebookNode) -> str:
+    """HTML with code hidden and no external scripts or styles."""
+    exporter = HTMLExporter(
+        template_name="report_template",
+        extra_template_basedirs=[str(Path(__file__).parent)],
+        exclude_input=True,
+        exclude_input_prompt=True,
+        exclude_output_prompt=True,
+    )
+    body, _ = exporter.from_notebook_node(report)
+    return body
+
+
+def _heading(number: int, title: str) -> str:
+    return f'<a id="section-{number}"></a>\n\n## {number}. {title}'
+
+
+def _header(metrics: Sequence[dict], config: dict, compute_seconds: float, titles: Sequence[str]) -> str:
+    devices = sorted({m["device"] for m in metrics})
+    facts = [
+        f"**Generated** {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC",
+        f"**commit** `{git_commit()}`",
+        f"**device** {', '.join(devices)}",
+        f"**compute time** {compute_seconds / 60:.1f} min summed over all jobs "
+        f"(training {sum(m['seconds_total'] for m in metrics) / 60:.1f} min)",
+    ]
+    banners = "\n".join(f'<div class="cnnlens-banner">{html.escape(b)}</div>' for b in warnings_for(metrics, config))
+    contents = "\n".join(
+        f"{n}. [{title}](#section-{n})" for n, title in enumerate(["Results", *titles], start=1)
+    )
+    table = results_table(metrics).to_markdown(index=False)
+    return (
+        "# cnnlens report: what the layers of a CNN see\n\n"
+        + " · ".join(facts)
+        + f"\n\n{banners}\n\n**Contents**\n\n{contents}\n\n"
+        + f"{_heading(1, 'Results')}\n\nTest accuracy of every training run on the test split ("
+        + f"{config['train']['epochs']} epochs, seeds {config['seeds']}):\n\n{table}\n"
+    )
+
+
+def _reproduce(config: dict, config_path: str, number: int) -> str:
+    versions = "\n".join(f"| {name} | {found} |" for name, found in package_versions().items())
+    return (
+        f"{_heading(number, 'Reproduce')}\n\nThis report was made with the configuration below (seeds "
+        f"{config['seeds']}). To regenerate it:\n\n```\nsnakemake --cores all --configfile {config_path}\n```\n\n"
+        f"```yaml\n{yaml.safe_dump(config, sort_keys=False)}```\n\n| package | version |\n|---|---|\n{versions}\n"
+    )
+
+
+def _report_cells(notebook: nbformat.NotebookNode) -> list:
+    """The notebook's cells without parameter cells and without stderr (warnings, progress bars)."""
+    kept = []
+    for cell in notebook.cells:
+        if DROPPED_TAGS & set(cell.metadata.get("tags", [])):
+            continue
+        if cell.cell_type == "code":
+            cell.outputs = [o for o in cell.outputs if not (o.output_type == "stream" and o.name == "stderr")]
+        kept.append(cell)
+    return kept
+
+
+def _number_figures(report: nbformat.NotebookNode) -> None:
+    number = 0
+    for cell in report.cells:
+        for output in cell.get("outputs", []):
+            text = output.get("data", {}).get("text/html")
+            if text and FIGURE_MARKER in text:
+                number += 1
+                output["data"]["text/html"] = text.replace(FIGURE_MARKER, f"<b>Figure {number}</b>", 1)
+
+
+def load_metrics(paths: Sequence[str | Path]) -> list[dict]:
+    return [json.loads(Path(path).read_text()) for path in paths]

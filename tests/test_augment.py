@@ -1,0 +1,82 @@
+import pytest
+import torch
+import torchvision.transforms.functional as TF
+
+from cnnlens import augment
+
+
+def generator(seed: int = 0) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+@pytest.fixture
+def images() -> torch.Tensor:
+    return torch.rand(16, 3, 8, 10, generator=generator(1))
+
+
+def test_crop_is_a_window_of_the_zero_padded_image(images):
+    out = augment.random_crop(images, padding=2, generator=generator())
+    padded = torch.nn.functional.pad(images, (2, 2, 2, 2))
+    offsets = set()
+    for image, cropped in zip(padded, out):
+        matches = [(dy, dx) for dy in range(5) for dx in range(5) if torch.equal(image[:, dy:dy + 8, dx:dx + 10], cropped)]
+        assert matches, "crop is not a window of the padded image"
+        offsets.add(matches[0])
+    assert len(offsets) > 3  # drawn per image, not once per batch
+
+
+def test_flip_flips_about_half_of_the_images_independently():
+    x = torch.rand(2000, 1, 1, 2, generator=generator(2))
+    out = augment.random_horizontal_flip(x, generator())
+    flipped = (out == x.flip(-1)).all((1, 2, 3)) & ~(out == x).all((1, 2, 3))
+    assert ((out == x).all((1, 2, 3)) | flipped).all()
+    assert 0.45 < flipped.float().mean() < 0.55
+
+
+@pytest.mark.parametrize(
+    "ours, theirs, factor",
+    [
+        (augment.adjust_brightness, TF.adjust_brightness, 1.17),
+        (augment.adjust_contrast, TF.adjust_contrast, 0.83),
+        (augment.adjust_saturation, TF.adjust_saturation, 1.2),
+        (augment.adjust_hue, TF.adjust_hue, 0.07),
+        (augment.adjust_hue, TF.adjust_hue, -0.1),
+    ],
+)
+def test_colour_adjustments_match_torchvision(images, ours, theirs, factor):
+    expected = torch.stack([theirs(image, factor) for image in images])
+    actual = ours(images, torch.full((len(images), 1, 1, 1), factor))
+    torch.testing.assert_close(actual, expected, atol=1e-5, rtol=0)
+
+
+def test_hsv_round_trip(images):
+    torch.testing.assert_close(augment.hsv_to_rgb(augment.rgb_to_hsv(images)), images, atol=1e-6, rtol=0)
+
+
+def test_color_jitter_draws_factors_per_image():
+    x = torch.rand(1, 3, 8, 8, generator=generator(3)).expand(32, -1, -1, -1)
+    out = augment.color_jitter(x, 0.2, 0.2, 0.2, 0.1, generator())
+    assert len({tuple(image.flatten()[:5].tolist()) for image in out}) == 32
+    assert out.min() >= 0 and out.max() <= 1
+
+
+def test_zero_rotation_is_the_identity(images):
+    torch.testing.assert_close(augment.random_rotation(images, 0.0, generator()), images)
+
+
+def test_rotation_fills_corners_with_zeros():
+    x = torch.ones(64, 3, 32, 32)
+    out = augment.random_rotation(x, 15.0, generator())
+    corner_zero = out[:, :, 0, 0] == 0
+    assert corner_zero.any() and (out[:, :, 16, 16] == 1).all()
+    # Nearest resampling keeps the values it had: only 0s and 1s.
+    assert set(out.unique().tolist()) <= {0.0, 1.0}
+
+
+def test_augment_batch_is_seeded_and_in_range():
+    x = torch.randint(0, 256, (8, 3, 32, 32), dtype=torch.uint8, generator=generator(4))
+    first = augment.augment_batch(x, generator(5))
+    assert first.shape == (8, 3, 32, 32) and first.dtype == torch.float32
+    assert torch.equal(first, augment.augment_batch(x, generator(5)))
+    assert not torch.equal(first, augment.augment_batch(x, generator(6)))
+    assert 0 <= first.min() and first.max() <= 1

@@ -1,0 +1,54 @@
+import json
+
+import pandas as pd
+import pytest
+import torch
+
+from cnnlens.cli import main
+
+
+def run_cli(capsys, *argv):
+    with pytest.raises(SystemExit) as exited:
+        main(list(argv))
+    return exited.value.code, capsys.readouterr().err
+
+
+def test_missing_data_exits_2_with_one_line_and_writes_nothing(tmp_path, capsys):
+    out = tmp_path / "results" / "dataset.pt"
+    code, err = run_cli(capsys, "prepare-data", "--source", "imagefolder", "--path", str(tmp_path / "none"), "--out", str(out))
+    assert code == 2
+    assert err.strip().count("\n") == 0 and f"data path {tmp_path / 'none'} does not exist" in err
+    assert not out.exists()
+
+
+def test_unknown_layer_exits_2_without_output(image_folder, tmp_path, capsys):
+    cache = tmp_path / "dataset.pt"
+    main(["prepare-data", "--source", "imagefolder", "--path", str(image_folder), "--out", str(cache)])
+    model = tmp_path / "model.pt"
+    from cnnlens.models import PlainCNN
+
+    torch.save(PlainCNN().state_dict(), model)
+    out = tmp_path / "acts.pt"
+    code, err = run_cli(capsys, "activations", "--data", str(cache), "--model", "plain", "--checkpoint", str(model),
+                        "--layers", "conv7", "--out", str(out))
+    assert code == 2 and "['conv7'] are not in the model" in err and not out.exists()
+
+
+def test_train_writes_checkpoint_history_iterations_and_metrics(image_folder, tmp_path):
+    cache = tmp_path / "dataset.pt"
+    main(["prepare-data", "--source", "imagefolder", "--path", str(image_folder), "--out", str(cache)])
+    run = tmp_path / "run"
+    main(["train", "--data", str(cache), "--model", "attention", "--seed", "5", "--threads", "1",
+          "--recipe", json.dumps({"epochs": 2, "batch_size": 5}), "--out-dir", str(run)])
+    history = pd.read_csv(run / "history.csv")
+    iterations = pd.read_csv(run / "iterations.csv")
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert history["epoch"].tolist() == [1, 2]
+    assert len(iterations) == 2 * 3  # 12 training images in batches of 5
+    assert metrics["seed"] == 5 and metrics["epochs"] == 2 and metrics["model"] == "attention"
+    assert metrics["final_test_accuracy"] == history["test_accuracy"].iloc[-1]
+    assert metrics["best_test_accuracy"] == history["test_accuracy"].max()
+    assert metrics["recipe"]["batch_size"] == 5 and metrics["device"] == "cpu (1 thread)"
+    state = torch.load(run / "model.pt", weights_only=True)
+    assert state["ca3.excite.0.weight"].shape == (8, 128)
+    assert sorted(p.name for p in run.iterdir()) == ["history.csv", "iterations.csv", "metrics.json", "model.pt"]

@@ -1,0 +1,67 @@
+import pytest
+import yaml
+
+from cnnlens.config import ConfigError, validate_config
+from conftest import REPO, SCHEMA
+
+
+def default_config() -> dict:
+    return yaml.safe_load((REPO / "config.yaml").read_text())
+
+
+def test_default_config_is_the_source_recipe():
+    config = validate_config(default_config(), SCHEMA)
+    assert config["train"] == {
+        "epochs": 50, "batch_size": 64, "lr": 0.001, "lr_patience": 3, "lr_factor": 0.5,
+        "augment": True, "device": "auto",
+    }
+    assert config["models"] == ["plain", "attention"]
+    assert config["data"]["source"] == "cifar10"
+    assert config["visualise"]["layers"] == ["conv1", "conv2", "conv3"]
+
+
+def test_schema_defaults_fill_a_nearly_empty_config():
+    config = validate_config({"train": {"epochs": 2}}, SCHEMA)
+    assert config["train"]["epochs"] == 2
+    assert config["train"]["batch_size"] == 64
+    assert config["data"] == {"source": "cifar10", "path": None, "image_size": 32}
+    assert config["seeds"] == [0]
+
+
+def test_schema_defaults_match_config_yaml():
+    assert validate_config({}, SCHEMA) == validate_config(default_config(), SCHEMA)
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"train": {"epoch": 10}}, r"unknown config key 'train.epoch'.*allowed here: augment, batch_size"),
+        ({"trian": {}}, r"unknown config key 'trian'"),
+        ({"train": {"epochs": "ten"}}, r"config key 'train.epochs' must be of type integer, got 'ten'"),
+        ({"train": {"epochs": 0}}, r"config key 'train.epochs': 0 is less than the minimum of 1"),
+        ({"train": {"lr_factor": 1.5}}, r"config key 'train.lr_factor'"),
+        ({"train": {"device": "gpu"}}, r"config key 'train.device'.*does not match"),
+        ({"models": ["plain", "resnet"]}, r"config key 'models\[1\]' must be one of \['plain', 'attention'\], got 'resnet'"),
+        ({"models": []}, r"config key 'models'"),
+        ({"seeds": [0, 0]}, r"config key 'seeds'.*non-unique"),
+        ({"data": {"source": "imagenet"}}, r"config key 'data.source' must be one of"),
+        ({"data": {"source": "imagefolder", "path": None}}, r"config key 'data.path' must be of type string"),
+        ({"data": {"image_size": 30}}, r"config key 'data.image_size'.*multiple of 8"),
+        ({"visualise": {"layers": ["conv9"]}}, r"config key 'visualise.layers\[0\]' must be one of"),
+    ],
+)
+def test_bad_config_names_the_key(change, message):
+    config = default_config()
+    for key, value in change.items():
+        if isinstance(config.get(key), dict):
+            config[key].update(value)
+        else:
+            config[key] = value
+    with pytest.raises(ConfigError, match=message) as raised:
+        validate_config(config, SCHEMA)
+    assert "\n" not in str(raised.value)
+
+
+def test_imagefolder_without_a_path_is_refused():
+    with pytest.raises(ConfigError, match=r"config key 'data.path'"):
+        validate_config({"data": {"source": "imagefolder"}}, SCHEMA)

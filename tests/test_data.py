@@ -1,0 +1,88 @@
+import tarfile
+
+import pytest
+import torch
+
+from cnnlens.data import DataError, denormalize, load_dataset, load_image_folder, normalize, save_dataset
+from conftest import CLASSES, make_image_folder
+
+
+def check_tiny(dataset):
+    assert dataset.classes == list(CLASSES)
+    assert dataset.train_images.shape == (12, 3, 32, 32) and dataset.train_images.dtype == torch.uint8
+    assert dataset.test_images.shape == (6, 3, 32, 32)
+    assert dataset.train_labels.tolist() == [0] * 4 + [1] * 4 + [2] * 4
+    # The generator encodes the class in the mean brightness: label k has pixels in [100k, 100k + 40).
+    means = dataset.train_images.float().mean((1, 2, 3))
+    assert torch.equal((means // 100).long(), dataset.train_labels)
+    assert torch.equal((dataset.test_images.float().mean((1, 2, 3)) // 100).long(), dataset.test_labels)
+
+
+def test_image_folder_directory_loads_with_right_labels(image_folder):
+    check_tiny(load_image_folder(image_folder))
+
+
+def test_image_folder_tarball_loads_the_same(image_folder, image_tarball):
+    from_dir, from_tar = load_image_folder(image_folder), load_image_folder(image_tarball)
+    check_tiny(from_tar)
+    assert torch.equal(from_dir.train_images, from_tar.train_images)
+    assert torch.equal(from_dir.test_labels, from_tar.test_labels)
+
+
+def test_tarball_with_a_top_level_folder(image_folder, tmp_path):
+    archive = tmp_path / "nested.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(image_folder, arcname="cifar")
+    check_tiny(load_image_folder(archive))
+
+
+def test_non_square_images_are_resized_keeping_height_and_width_straight(tmp_path):
+    root = make_image_folder(tmp_path / "wide", {"train": 2, "test": 1}, size=(48, 24))
+    dataset = load_image_folder(root, image_size=16)
+    assert dataset.train_images.shape == (6, 3, 16, 16)
+
+
+def test_cache_round_trip(image_folder, tmp_path):
+    dataset = load_image_folder(image_folder)
+    save_dataset(dataset, tmp_path / "cache" / "dataset.pt")
+    loaded = load_dataset(tmp_path / "cache" / "dataset.pt")
+    assert torch.equal(loaded.train_images, dataset.train_images) and loaded.classes == dataset.classes
+    assert [p.name for p in (tmp_path / "cache").iterdir()] == ["dataset.pt"]  # no temporary left
+
+
+def test_missing_path_names_it(tmp_path):
+    with pytest.raises(DataError, match=f"data path {tmp_path / 'nope.tar.gz'} does not exist"):
+        load_image_folder(tmp_path / "nope.tar.gz")
+
+
+def test_truncated_tarball_names_the_archive(image_tarball, tmp_path):
+    broken = tmp_path / "broken.tar.gz"
+    broken.write_bytes(image_tarball.read_bytes()[:300])
+    with pytest.raises(DataError, match=f"cannot read archive {broken}"):
+        load_image_folder(broken)
+
+
+def test_undecodable_image_names_the_file(image_folder):
+    (image_folder / "train" / "cat" / "bad.png").write_bytes(b"not an image")
+    with pytest.raises(DataError, match="cannot decode image train/cat/bad.png"):
+        load_image_folder(image_folder)
+
+
+def test_missing_split_is_explained(image_folder):
+    for file in (image_folder / "test").rglob("*.png"):
+        file.unlink()
+    with pytest.raises(DataError, match="no images under test/<class>/"):
+        load_image_folder(image_folder)
+
+
+def test_test_class_without_training_images_is_refused(image_folder):
+    extra = image_folder / "test" / "zebra"
+    extra.mkdir()
+    (image_folder / "test" / "cat" / "000.png").rename(extra / "000.png")
+    with pytest.raises(DataError, match=r"test classes \['zebra'\] have no training images"):
+        load_image_folder(image_folder)
+
+
+def test_normalize_then_denormalize_is_identity():
+    images = torch.randint(0, 256, (2, 3, 5, 7), dtype=torch.uint8)
+    torch.testing.assert_close(denormalize(normalize(images)), images.float() / 255)

@@ -1,0 +1,61 @@
+import pytest
+import torch
+
+from cnnlens.models import AttentionCNN, ChannelAttention, PlainCNN, attention_gates, build_model, count_parameters
+
+
+def conv_params(cin: int, cout: int) -> int:
+    return cin * cout * 9 + cout
+
+
+def expected_plain_parameters() -> int:
+    convs = conv_params(3, 32) + conv_params(32, 64) + conv_params(64, 128)
+    batch_norms = 2 * (32 + 64 + 128)
+    head = (128 * 4 * 4 * 512 + 512) + (512 * 10 + 10)
+    return convs + batch_norms + head
+
+
+def test_plain_cnn_has_the_recipes_parameter_count_and_output_shape():
+    model = PlainCNN()
+    assert count_parameters(model) == expected_plain_parameters() == 1_147_914
+    assert model(torch.randn(5, 3, 32, 32)).shape == (5, 10)
+
+
+def test_attention_cnn_adds_two_bias_free_linears_per_block():
+    extra = sum(2 * channels * (channels // 16) for channels in (32, 64, 128))
+    assert count_parameters(AttentionCNN()) == expected_plain_parameters() + extra
+
+
+def test_layers_are_addressable_by_the_names_students_use():
+    names = dict(AttentionCNN().named_modules())
+    for name in ["conv1", "bn2", "relu3", "pool1", "ca2", "ca3.gate", "fc1", "fc2"]:
+        assert name in names
+    assert isinstance(names["conv3"], torch.nn.Conv2d) and names["conv3"].out_channels == 128
+    assert "ca1" not in dict(PlainCNN().named_modules())
+
+
+def test_attention_sits_after_relu_and_before_pool():
+    order = [name for name, _ in AttentionCNN().named_children()]
+    assert order[:5] == ["conv1", "bn1", "relu1", "ca1", "pool1"]
+
+
+def test_channel_attention_scales_each_channel_by_its_gate():
+    module = ChannelAttention(32)
+    x = torch.randn(2, 32, 8, 8)
+    weights = module.gate(module.excite(x.mean((2, 3))))
+    torch.testing.assert_close(module(x), x * weights[:, :, None, None])
+    assert ((weights > 0) & (weights < 1)).all()
+
+
+def test_gates_found_per_attention_module():
+    assert list(attention_gates(AttentionCNN())) == ["ca1", "ca2", "ca3"]
+    assert attention_gates(PlainCNN()) == {}
+
+
+def test_other_image_sizes_change_the_head():
+    assert build_model("plain", image_size=64)(torch.randn(1, 3, 64, 64)).shape == (1, 10)
+
+
+def test_unknown_model_names_the_choices():
+    with pytest.raises(ValueError, match="unknown model 'resnet'.*attention, plain"):
+        build_model("resnet")

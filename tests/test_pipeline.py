@@ -1,0 +1,69 @@
+"""The whole Snakemake DAG on a tiny generated ImageFolder set (1 epoch): the real rules, end to end."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import CLASSES, REPO, make_image_folder
+
+pytestmark = pytest.mark.e2e
+
+
+def snakemake(workdir: Path, *arguments: str) -> subprocess.CompletedProcess:
+    # The rules call `cnnlens` and `papermill`: put this interpreter's scripts first on PATH.
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    command = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(workdir),
+               "--cores", "2", "--configfile", str(REPO / "config.yaml"), "tiny.yaml", *arguments]
+    return subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True)
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("pipeline")
+    make_image_folder(workdir / "images", {"train": 6, "test": 2})
+    (workdir / "tiny.yaml").write_text("data: {source: imagefolder, path: images}\ntrain: {epochs: 1, batch_size: 8}\n")
+    first = snakemake(workdir)
+    assert first.returncode == 0, first.stderr[-3000:]
+    return workdir
+
+
+def test_report_has_every_section_with_measured_accuracies(pipeline):
+    html = (pipeline / "results" / "report" / "report.html").read_text()
+    for heading in ["1. Results", "2. Training", "3. Feature maps: plain CNN (seed 0)",
+                    "4. Feature maps: attention CNN (seed 0)", "5. Reproduce"]:
+        assert heading in html
+    for model in ("plain", "attention"):
+        metrics = json.loads((pipeline / "results" / "models" / model / "seed0" / "metrics.json").read_text())
+        assert f"{100 * metrics['final_test_accuracy']:.2f}" in html
+    # 2 training figures + one feature-map figure per visualised image (one per class) per model
+    assert html.count('src="data:image/png;base64,') == 2 + 2 * len(CLASSES)
+    assert len(re.findall(r"<b>Figure \d+</b>", html)) == 2 + 2 * len(CLASSES)
+    assert "Quick run: 1 epoch(s)" in html
+    assert not re.search(r"""<(script|link|img)[^>]+(src|href)=["']?(https?:)?//""", html)
+
+
+def test_activation_file_holds_the_configured_layers(pipeline):
+    stored = torch.load(pipeline / "results" / "activations" / "attention-seed0.pt", weights_only=True)
+    assert list(stored["layers"]) == ["conv1", "conv2", "conv3", "ca1", "ca2", "ca3"]
+    assert stored["labels"].tolist() == list(range(len(CLASSES)))
+    assert stored["classes"] == list(CLASSES)
+
+
+def test_second_invocation_has_nothing_to_do(pipeline):
+    again = snakemake(pipeline, "--dry-run")
+    assert again.returncode == 0
+    assert "Nothing to be done" in again.stdout + again.stderr
+
+
+def test_bad_config_stops_before_any_job(tmp_path):
+    (tmp_path / "tiny.yaml").write_text("train: {epochs: ten}\n")
+    result = snakemake(tmp_path)
+    assert result.returncode != 0
+    assert "config key 'train.epochs' must be of type integer, got 'ten'" in result.stderr
+    assert not (tmp_path / "results").exists()

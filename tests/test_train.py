@@ -1,0 +1,77 @@
+import pytest
+import torch
+from torch import nn
+
+from cnnlens.data import load_image_folder
+from cnnlens.models import PlainCNN
+from cnnlens.train import Recipe, TensorBatches, fit, pick_device
+
+CPU = torch.device("cpu")
+
+
+def linear_model() -> nn.Module:
+    return nn.Sequential(nn.Flatten(), nn.Linear(3 * 32 * 32, 3))
+
+
+def test_batches_cover_every_image_once_with_a_partial_last_batch():
+    labels = torch.arange(10)
+    batches = TensorBatches(torch.zeros(10, 3, 4, 4, dtype=torch.uint8), labels, 4, CPU, shuffle=True)
+    seen = [batch_labels for _, batch_labels in batches]
+    assert len(batches) == 3 and [len(b) for b in seen] == [4, 4, 2]
+    assert sorted(torch.cat(seen).tolist()) == list(range(10))
+    assert torch.cat(seen).tolist() != torch.cat([b for _, b in batches]).tolist()  # reshuffled per epoch
+
+
+def test_batches_are_normalised_and_seeded():
+    images = torch.randint(0, 256, (6, 3, 8, 8), dtype=torch.uint8)
+    first = [x for x, _ in TensorBatches(images, torch.arange(6), 3, CPU, shuffle=True, augment=True, seed=7)]
+    again = [x for x, _ in TensorBatches(images, torch.arange(6), 3, CPU, shuffle=True, augment=True, seed=7)]
+    assert all(torch.equal(a, b) for a, b in zip(first, again))
+    plain = next(iter(TensorBatches(images, torch.arange(6), 6, CPU)))[0]
+    assert plain.mean().abs() < 2 and plain.dtype == torch.float32  # normalised, not 0..255
+
+
+def tiny_batches(image_folder, augment=False):
+    data = load_image_folder(image_folder)
+    train = TensorBatches(data.train_images, data.train_labels, 4, CPU, shuffle=True, augment=augment)
+    test = TensorBatches(data.test_images, data.test_labels, 4, CPU)
+    return train, test
+
+
+def test_fit_learns_an_easy_task_and_records_everything(image_folder):
+    torch.manual_seed(0)
+    train, test = tiny_batches(image_folder)
+    result = fit(linear_model(), train, test, Recipe(epochs=8, lr=1e-2), progress=False)
+    assert len(result.history) == 8
+    assert len(result.iteration_losses) == 8 * len(train) == 24
+    assert set(result.history[0]) == {"epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "lr", "seconds"}
+    assert result.history[-1]["test_accuracy"] == 1.0  # class is encoded in brightness
+    assert result.history[-1]["test_loss"] < result.history[0]["test_loss"]
+    assert result.iteration_losses[-1] < result.iteration_losses[0]
+
+
+def test_learning_rate_halves_when_the_test_loss_stops_improving(image_folder):
+    train, test = tiny_batches(image_folder)
+    # 12 parameters moving by ~1e-6 a step cannot lower the loss by ReduceLROnPlateau's 1e-4 threshold.
+    frozen_ish = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(3, 3))
+    result = fit(frozen_ish, train, test, Recipe(epochs=4, lr=1e-6, lr_patience=0), progress=False)
+    assert [row["lr"] for row in result.history] == pytest.approx([1e-6, 1e-6, 5e-7, 2.5e-7], rel=1e-12)
+
+
+def test_same_seed_gives_identical_weights(image_folder):
+    def run():
+        torch.manual_seed(3)
+        model = PlainCNN()
+        train, test = tiny_batches(image_folder, augment=True)
+        fit(model, train, test, Recipe(epochs=1), progress=False)
+        return model.state_dict()
+
+    first, second = run(), run()
+    assert all(torch.equal(first[key], second[key]) for key in first)
+
+
+def test_cuda_request_without_a_gpu_is_explained(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert pick_device("auto") == CPU
+    with pytest.raises(ValueError, match="no CUDA GPU is visible"):
+        pick_device("cuda")

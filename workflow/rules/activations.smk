@@ -1,0 +1,20 @@
+rule activations:
+    """Layer outputs (and attention weights) of the trained model for a fixed set of test images."""
+    input:
+        data=DATA_CACHE,
+        checkpoint=f"{RUN_DIR}/model.pt",
+    output:
+        f"{RESULTS}/activations/{{model}}-seed{{seed}}.pt",
+    params:
+        layers=config["visualise"]["layers"],
+        images_per_class=config["visualise"]["images_per_class"],
+    log:
+        f"{RESULTS}/logs/activations/{{model}}-seed{{seed}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/activations/{{model}}-seed{{seed}}.tsv"
+    conda:
+        ENV
+    shell:
+        "cnnlens activations --data {input.data} --model {wildcards.model} --seed {wildcards.seed}"
+        " --checkpoint {input.checkpoint} --layers {params.layers} --images-per-class {params.images_per_class}"
+        " --out {output} > {log} 2>&1"

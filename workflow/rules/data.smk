@@ -1,0 +1,19 @@
+rule prepare_data:
+    """CIFAR-10 download or an ImageFolder dir/.tar.gz -> one cache of uint8 tensors."""
+    input:
+        [config["data"]["path"]] if config["data"]["source"] == "imagefolder" else [],
+    output:
+        DATA_CACHE,
+    params:
+        source=config["data"]["source"],
+        path=config["data"]["path"] or f"{RESULTS}/data/cifar10",
+        image_size=config["data"]["image_size"],
+    log:
+        f"{RESULTS}/logs/prepare_data.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/prepare_data.tsv"
+    conda:
+        ENV
+    shell:
+        "cnnlens prepare-data --source {params.source} --path {params.path:q}"
+        " --image-size {params.image_size} --out {output} > {log} 2>&1"

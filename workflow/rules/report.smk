@@ -1,0 +1,80 @@
+rule effective_config:
+    """The config this run used, as one YAML file that the report shows and that reproduces it."""
+    output:
+        f"{RESULTS}/config.yaml",
+    params:
+        config=json.dumps(config),
+    log:
+        f"{RESULTS}/logs/effective_config.log",
+    conda:
+        ENV
+    shell:
+        "cnnlens write-config --json {params.config:q} --out {output} > {log} 2>&1"
+
+
+rule notebook_training:
+    """Learning curves of every run, side by side."""
+    input:
+        notebook=NOTEBOOKS / "training.ipynb",
+        runs=all_runs(f"{RUN_DIR}/metrics.json"),
+    output:
+        f"{RESULTS}/notebooks/training.ipynb",
+    params:
+        papermill=PAPERMILL,
+        parameters=lambda wildcards, input: json.dumps({"runs": [str(Path(p).parent) for p in input.runs]}),
+    log:
+        f"{RESULTS}/logs/notebooks/training.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/notebooks/training.tsv"
+    conda:
+        ENV
+    shell:
+        "{params.papermill} {input.notebook} {output} -y {params.parameters:q} > {log} 2>&1"
+
+
+rule notebook_feature_maps:
+    """Feature-map grids of one model's representative run."""
+    input:
+        notebook=NOTEBOOKS / "feature_maps.ipynb",
+        activations=f"{RESULTS}/activations/{{model}}-seed{REPRESENTATIVE_SEED}.pt",
+    output:
+        f"{RESULTS}/notebooks/feature_maps-{{model}}.ipynb",
+    params:
+        papermill=PAPERMILL,
+        channels=config["visualise"]["channels"],
+    log:
+        f"{RESULTS}/logs/notebooks/feature_maps-{{model}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/notebooks/feature_maps-{{model}}.tsv"
+    conda:
+        ENV
+    shell:
+        "{params.papermill} {input.notebook} {output} -p activations {input.activations}"
+        " -p channels {params.channels} > {log} 2>&1"
+
+
+rule report:
+    """All sections in one self-contained HTML file."""
+    input:
+        config=rules.effective_config.output[0],
+        notebooks=[rules.notebook_training.output[0]]
+        + expand(rules.notebook_feature_maps.output[0], model=config["models"]),
+        metrics=all_runs(f"{RUN_DIR}/metrics.json"),
+        benchmarks=[f"{RESULTS}/benchmarks/prepare_data.tsv"]
+        + all_runs(f"{RESULTS}/benchmarks/train/{{model}}-seed{{seed}}.tsv")
+        + expand(f"{RESULTS}/benchmarks/activations/{{model}}-seed{REPRESENTATIVE_SEED}.tsv", model=config["models"])
+        + [f"{RESULTS}/benchmarks/notebooks/training.tsv"]
+        + expand(f"{RESULTS}/benchmarks/notebooks/feature_maps-{{model}}.tsv", model=config["models"]),
+    output:
+        REPORT,
+    params:
+        titles=["Training"] + [section_title(model) for model in config["models"]],
+    log:
+        f"{RESULTS}/logs/report.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/report.tsv"
+    conda:
+        ENV
+    shell:
+        "cnnlens report --config {input.config} --notebooks {input.notebooks} --titles {params.titles:q}"
+        " --metrics {input.metrics} --benchmarks {input.benchmarks} --out {output} > {log} 2>&1"

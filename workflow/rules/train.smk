@@ -1,0 +1,27 @@
+rule train:
+    """One model, one seed: checkpoint, per-epoch history, per-iteration losses, metrics."""
+    input:
+        DATA_CACHE,
+    output:
+        checkpoint=f"{RUN_DIR}/model.pt",
+        history=f"{RUN_DIR}/history.csv",
+        iterations=f"{RUN_DIR}/iterations.csv",
+        metrics=f"{RUN_DIR}/metrics.json",
+    params:
+        recipe=json.dumps({k: v for k, v in config["train"].items() if k != "device"}),
+        device=config["train"]["device"],
+        out_dir=RUN_DIR,
+    threads: workflow.cores
+    resources:
+        gpu=1,
+    log:
+        f"{RESULTS}/logs/train/{{model}}-seed{{seed}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/train/{{model}}-seed{{seed}}.tsv"
+    conda:
+        ENV
+    shell:
+        # tee: the progress bars reach the terminal and the log.
+        "cnnlens train --data {input} --model {wildcards.model} --seed {wildcards.seed}"
+        " --recipe {params.recipe:q} --device {params.device} --threads {threads}"
+        " --out-dir {params.out_dir} 2>&1 | tee {log}"
