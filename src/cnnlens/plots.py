@@ -9,6 +9,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 
 def iteration_losses(losses: Mapping[str, Sequence[float]], smooth: int = 50) -> Figure:
@@ -37,6 +38,7 @@ def epoch_curves(histories: Mapping[str, pd.DataFrame]) -> Figure:
     accuracy.set(xlabel="epoch", ylabel="accuracy (%)", title="Accuracy per epoch")
     loss.set(xlabel="epoch", ylabel="cross-entropy loss", title="Loss per epoch")
     for axes in (accuracy, loss):
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
         axes.grid(alpha=0.3)
         axes.legend(fontsize="small")
     return figure
