@@ -1,9 +1,14 @@
 import tarfile
+from urllib.error import URLError
 
+import numpy as np
 import pytest
 import torch
+import torchvision.datasets
 
-from cnnlens.data import DataError, denormalize, load_dataset, load_image_folder, normalize, save_dataset
+from cnnlens.data import (
+    DataError, denormalize, load_cifar10, load_dataset, load_image_folder, normalize, save_dataset,
+)
 from conftest import CLASSES, make_image_folder
 
 
@@ -86,3 +91,32 @@ def test_test_class_without_training_images_is_refused(image_folder):
 def test_normalize_then_denormalize_is_identity():
     images = torch.randint(0, 256, (2, 3, 5, 7), dtype=torch.uint8)
     torch.testing.assert_close(denormalize(normalize(images)), images.float() / 255)
+
+
+class FakeCIFAR10:
+    """Stands in for torchvision's CIFAR10 (whose download needs the internet)."""
+
+    classes = ["airplane", "automobile"]
+
+    def __init__(self, root, train, download):
+        count = 3 if train else 2
+        self.data = np.arange(count * 32 * 32 * 3, dtype=np.uint8).reshape(count, 32, 32, 3)
+        self.targets = [i % 2 for i in range(count)]
+
+
+def test_cifar10_arrays_become_channel_first_tensors(monkeypatch, tmp_path):
+    monkeypatch.setattr(torchvision.datasets, "CIFAR10", FakeCIFAR10)
+    dataset = load_cifar10(tmp_path)
+    expected = torch.from_numpy(FakeCIFAR10(None, True, False).data).permute(0, 3, 1, 2)
+    assert torch.equal(dataset.train_images, expected)
+    assert dataset.train_labels.tolist() == [0, 1, 0] and dataset.test_labels.tolist() == [0, 1]
+    assert dataset.classes == FakeCIFAR10.classes and dataset.source == "cifar10"
+
+
+def test_cifar10_download_failure_says_what_to_do(monkeypatch, tmp_path):
+    def offline(root, train, download):
+        raise URLError("no network")
+
+    monkeypatch.setattr(torchvision.datasets, "CIFAR10", offline)
+    with pytest.raises(DataError, match=f"could not download or read CIFAR-10 in {tmp_path}.*data.source: imagefolder"):
+        load_cifar10(tmp_path)
