@@ -3,6 +3,7 @@ import torch
 from torch import nn
 
 from cnnlens.capture import capture, eval_mode
+from cnnlens.errors import CnnlensError
 from cnnlens.models import AttentionCNN, PlainCNN
 
 
@@ -49,7 +50,7 @@ def test_hooks_are_removed_after_the_block_and_after_an_exception():
 
 
 def test_unknown_layer_lists_the_available_ones():
-    with pytest.raises(KeyError, match=r"\['conv9'\] are not in the model: choose from conv1, bn1"):
+    with pytest.raises(CnnlensError, match=r"\['conv9'\] are not in the model: choose from conv1, bn1"):
         with capture(PlainCNN(), ["conv9"]):
             pass
 

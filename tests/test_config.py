@@ -65,3 +65,13 @@ def test_bad_config_names_the_key(change, message):
 def test_imagefolder_without_a_path_is_refused():
     with pytest.raises(ConfigError, match=r"config key 'data.path'"):
         validate_config({"data": {"source": "imagefolder"}}, SCHEMA)
+
+
+def test_recipe_defaults_match_the_schema():
+    from dataclasses import asdict
+
+    from cnnlens.train import Recipe
+
+    train = validate_config({}, SCHEMA)["train"]
+    del train["device"]  # where to train is not part of the recipe
+    assert asdict(Recipe()) == train

@@ -5,9 +5,10 @@ import numpy as np
 import pytest
 import torch
 import torchvision.datasets
+from PIL import Image
 
 from cnnlens.data import (
-    DataError, denormalize, load_cifar10, load_dataset, load_image_folder, normalize, save_dataset,
+    CIFAR10_MEAN, CIFAR10_STD, DataError, load_cifar10, load_dataset, load_image_folder, normalize, save_dataset,
 )
 from conftest import CLASSES, make_image_folder
 
@@ -43,8 +44,13 @@ def test_tarball_with_a_top_level_folder(image_folder, tmp_path):
 
 def test_non_square_images_are_resized_keeping_height_and_width_straight(tmp_path):
     root = make_image_folder(tmp_path / "wide", {"train": 2, "test": 1}, size=(48, 24))
+    # A wide image, white on its left half: after resizing, the left half must still be the white one.
+    wide = np.zeros((24, 48, 3), dtype=np.uint8)
+    wide[:, :24] = 255
+    Image.fromarray(wide).save(root / "train" / "cat" / "000.png")
     dataset = load_image_folder(root, image_size=16)
     assert dataset.train_images.shape == (6, 3, 16, 16)
+    assert (dataset.train_images[0, :, :, :7] == 255).all() and (dataset.train_images[0, :, :, 9:] == 0).all()
 
 
 def test_cache_round_trip(image_folder, tmp_path):
@@ -88,9 +94,19 @@ def test_test_class_without_training_images_is_refused(image_folder):
         load_image_folder(image_folder)
 
 
-def test_normalize_then_denormalize_is_identity():
-    images = torch.randint(0, 256, (2, 3, 5, 7), dtype=torch.uint8)
-    torch.testing.assert_close(denormalize(normalize(images)), images.float() / 255)
+def test_normalize_uses_the_cifar10_statistics():
+    images = torch.full((1, 3, 2, 2), 255, dtype=torch.uint8)
+    expected = torch.tensor([(1 - m) / s for m, s in zip(CIFAR10_MEAN, CIFAR10_STD)]).view(1, 3, 1, 1)
+    torch.testing.assert_close(normalize(images), expected.expand(1, 3, 2, 2))
+
+
+def test_corrupt_gzip_body_is_caught(image_tarball, tmp_path):
+    data = bytearray(image_tarball.read_bytes())
+    data[-8] ^= 0xFF  # gzip's CRC32 of the whole stream: only a read to the very end notices
+    broken = tmp_path / "corrupt.tar.gz"
+    broken.write_bytes(bytes(data))
+    with pytest.raises(DataError, match=f"cannot read archive {broken}"):
+        load_image_folder(broken)
 
 
 class FakeCIFAR10:

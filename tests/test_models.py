@@ -1,6 +1,7 @@
 import pytest
 import torch
 
+from cnnlens.errors import CnnlensError
 from cnnlens.models import AttentionCNN, ChannelAttention, PlainCNN, attention_gates, build_model, count_parameters
 
 
@@ -57,5 +58,5 @@ def test_other_image_sizes_change_the_head():
 
 
 def test_unknown_model_names_the_choices():
-    with pytest.raises(ValueError, match="unknown model 'resnet'.*attention, plain"):
+    with pytest.raises(CnnlensError, match="unknown model 'resnet'.*attention, plain"):
         build_model("resnet")

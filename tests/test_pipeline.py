@@ -40,7 +40,9 @@ def test_report_has_every_section_with_measured_accuracies(pipeline):
         assert heading in html
     for model in ("plain", "attention"):
         metrics = json.loads((pipeline / "results" / "models" / model / "seed0" / "metrics.json").read_text())
-        assert f"{100 * metrics['final_test_accuracy']:.2f}" in html
+        # the results table row of this model: name, seed, final accuracy
+        row = rf'<td[^>]*>{model}</td>\s*<td[^>]*>0</td>\s*<td[^>]*>{100 * metrics["final_test_accuracy"]:.2f}</td>'
+        assert re.search(row, html), model
     # 2 training figures + one feature-map figure per visualised image (one per class) per model
     assert html.count('src="data:image/png;base64,') == 2 + 2 * len(CLASSES)
     assert len(re.findall(r"<b>Figure \d+</b>", html)) == 2 + 2 * len(CLASSES)

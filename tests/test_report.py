@@ -10,7 +10,7 @@ from nbformat.v4 import new_code_cell, new_notebook, new_output
 
 from cnnlens import report
 from cnnlens.config import validate_config
-from conftest import SCHEMA
+from conftest import REPO, SCHEMA
 
 PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
 
@@ -39,7 +39,8 @@ def html(tmp_path):
     config = validate_config({"train": {"epochs": 2}}, SCHEMA)
     sections = [report.Section("Training", executed_notebook(tmp_path / "a.ipynb", "first")),
                 report.Section("Feature maps", executed_notebook(tmp_path / "b.ipynb", "second"))]
-    notebook = report.assemble(sections, [metrics("plain", 0.4567), metrics("attention", 0.5123)], config, 90.0, "c.yaml")
+    facts = report.RunFacts(commit="abc1234", compute_seconds=90.0, config_path="c.yaml")
+    notebook = report.assemble(sections, [metrics("plain", 0.4567), metrics("attention", 0.5123)], config, facts)
     return report.render_html(notebook)
 
 
@@ -63,6 +64,7 @@ def test_header_shows_results_banners_and_config(html):
     assert "45.67" in html and "51.23" in html  # accuracies in percent
     assert "Quick run: 2 epoch(s)" in html and "CPU-only run" in html
     assert "snakemake --cores all --configfile c.yaml" in html
+    assert "abc1234" in html and "1.5 min summed over all jobs" in html
     assert "a warning" not in html and "runs = []" not in html
 
 
@@ -71,3 +73,9 @@ def test_config_in_report_round_trips(tmp_path):
     text = report._reproduce(config, "c.yaml", 5)
     block = text.split("```yaml\n")[1].split("```")[0]
     assert yaml.safe_load(block) == config
+
+
+def test_git_commit_names_the_checkout(tmp_path):
+    assert report.git_commit(tmp_path) == "unknown"  # not a repository
+    commit = report.git_commit(REPO)
+    assert re.fullmatch(r"[0-9a-f]{7,}(-dirty)?", commit)

@@ -3,6 +3,7 @@ import torch
 from torch import nn
 
 from cnnlens.data import load_image_folder
+from cnnlens.errors import CnnlensError
 from cnnlens.models import PlainCNN
 from cnnlens.train import Recipe, TensorBatches, fit, pick_device
 
@@ -58,6 +59,18 @@ def test_learning_rate_halves_when_the_test_loss_stops_improving(image_folder):
     assert [row["lr"] for row in result.history] == pytest.approx([1e-6, 1e-6, 5e-7, 2.5e-7], rel=1e-12)
 
 
+def test_learning_rate_follows_the_test_loss_not_the_train_loss(image_folder):
+    # Test labels shifted by one class: the better the model fits the training set, the worse the test loss.
+    data = load_image_folder(image_folder)
+    train = TensorBatches(data.train_images, data.train_labels, 4, CPU, shuffle=True)
+    test = TensorBatches(data.train_images, (data.train_labels + 1) % 3, 4, CPU)
+    torch.manual_seed(0)
+    result = fit(linear_model(), train, test, Recipe(epochs=4, lr=1e-2, lr_patience=0), progress=False)
+    assert result.history[-1]["train_loss"] < result.history[0]["train_loss"]
+    assert result.history[-1]["test_loss"] > result.history[0]["test_loss"]
+    assert [row["lr"] for row in result.history] == pytest.approx([1e-2, 1e-2, 5e-3, 2.5e-3], rel=1e-12)
+
+
 def test_same_seed_gives_identical_weights(image_folder):
     def run():
         torch.manual_seed(3)
@@ -73,5 +86,5 @@ def test_same_seed_gives_identical_weights(image_folder):
 def test_cuda_request_without_a_gpu_is_explained(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert pick_device("auto") == CPU
-    with pytest.raises(ValueError, match="no CUDA GPU is visible"):
+    with pytest.raises(CnnlensError, match="no CUDA GPU is visible"):
         pick_device("cuda")

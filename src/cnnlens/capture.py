@@ -8,6 +8,8 @@ from typing import Iterable, Iterator
 import torch
 from torch import nn
 
+from cnnlens.errors import CnnlensError
+
 
 @contextmanager
 def capture(model: nn.Module, layers: Iterable[str]) -> Iterator[dict[str, torch.Tensor]]:
@@ -27,7 +29,7 @@ def capture(model: nn.Module, layers: Iterable[str]) -> Iterator[dict[str, torch
     missing = [name for name in layers if name not in modules]
     if missing:
         available = ", ".join(name for name in modules if name)
-        raise KeyError(f"layers {missing} are not in the model: choose from {available}")
+        raise CnnlensError(f"layers {missing} are not in the model: choose from {available}")
     outputs: dict[str, torch.Tensor] = {}
     handles = []
     try:

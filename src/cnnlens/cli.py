@@ -17,11 +17,11 @@ import yaml
 
 from cnnlens import report
 from cnnlens.activations import extract
-from cnnlens.config import ConfigError
-from cnnlens.data import DataError, load_cifar10, load_dataset, load_image_folder, save_dataset
+from cnnlens.data import load_cifar10, load_dataset, load_image_folder, save_dataset
+from cnnlens.errors import CnnlensError
 from cnnlens.io import atomic_torch_save, atomic_write_json, atomic_write_text
 from cnnlens.models import build_model, count_parameters
-from cnnlens.train import Recipe, TensorBatches, fit, pick_device
+from cnnlens.train import Recipe, TensorBatches, fit, pick_device, preferred_memory_format
 
 
 def prepare_data(args: argparse.Namespace) -> None:
@@ -41,8 +41,7 @@ def train(args: argparse.Namespace) -> None:
     torch.manual_seed(args.seed)
     dataset = load_dataset(args.data)
     image_size = dataset.train_images.shape[-1]
-    memory_format = torch.channels_last if device.type == "cpu" else torch.contiguous_format
-    model = build_model(args.model, image_size).to(device, memory_format=memory_format)
+    model = build_model(args.model, image_size).to(device, memory_format=preferred_memory_format(device))
     train_batches = TensorBatches(dataset.train_images, dataset.train_labels, recipe.batch_size, device,
                                   shuffle=True, augment=recipe.augment, seed=args.seed)
     test_batches = TensorBatches(dataset.test_images, dataset.test_labels, 1000, device)
@@ -92,7 +91,8 @@ def build_report(args: argparse.Namespace) -> None:
     metrics = report.load_metrics(args.metrics)
     compute_seconds = sum(pd.read_csv(path, sep="\t")["s"].sum() for path in args.benchmarks)
     sections = [report.Section(title, Path(path)) for title, path in zip(args.titles, args.notebooks, strict=True)]
-    notebook = report.assemble(sections, metrics, config, compute_seconds, args.config)
+    facts = report.RunFacts(report.git_commit(args.repo), compute_seconds, args.config)
+    notebook = report.assemble(sections, metrics, config, facts)
     atomic_write_text(report.render_html(notebook), args.out)
     print(f"report -> {args.out}")
 
@@ -145,6 +145,7 @@ def parser() -> argparse.ArgumentParser:
     step.add_argument("--metrics", nargs="+", required=True)
     step.add_argument("--benchmarks", nargs="*", default=[])
     step.add_argument("--config", required=True, help="the effective config (YAML)")
+    step.add_argument("--repo", default=".", help="the workflow's checkout, whose commit the report names")
     step.add_argument("--out", required=True)
     step.set_defaults(run=build_report)
 
@@ -159,9 +160,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
     try:
         args.run(args)
-    except (DataError, ConfigError, ValueError, KeyError, FileNotFoundError) as error:
-        message = error.args[0] if isinstance(error, KeyError) else str(error)
-        print(f"cnnlens {args.step}: error: {message}", file=sys.stderr)
+    except CnnlensError as error:
+        print(f"cnnlens {args.step}: error: {error}", file=sys.stderr)
         sys.exit(2)
 
 

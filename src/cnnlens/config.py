@@ -8,10 +8,12 @@ import jsonschema
 import yaml
 from jsonschema.exceptions import ValidationError, best_match
 
+from cnnlens.errors import CnnlensError
+
 FIX_HINT = "fix it in config.yaml or in --config/--configfile"
 
 
-class ConfigError(ValueError):
+class ConfigError(CnnlensError):
     """The config does not match the schema."""
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import tarfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Iterable, Iterator
@@ -17,6 +18,7 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
+from cnnlens.errors import CnnlensError
 from cnnlens.io import atomic_torch_save
 
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
@@ -24,7 +26,7 @@ CIFAR10_STD = (0.2023, 0.1994, 0.2010)
 SPLITS = ("train", "test")
 
 
-class DataError(Exception):
+class DataError(CnnlensError):
     """A data source that is missing, corrupt or laid out wrongly."""
 
 
@@ -63,13 +65,6 @@ def normalize(images: torch.Tensor) -> torch.Tensor:
     mean = torch.tensor(CIFAR10_MEAN, device=images.device).view(-1, 1, 1)
     std = torch.tensor(CIFAR10_STD, device=images.device).view(-1, 1, 1)
     return (images - mean) / std
-
-
-def denormalize(images: torch.Tensor) -> torch.Tensor:
-    """Normalised input back to [0, 1] float images, for display."""
-    mean = torch.tensor(CIFAR10_MEAN, device=images.device).view(-1, 1, 1)
-    std = torch.tensor(CIFAR10_STD, device=images.device).view(-1, 1, 1)
-    return (images * std + mean).clamp(0, 1)
 
 
 def load_cifar10(root: str | Path, image_size: int = 32) -> Dataset:
@@ -148,6 +143,10 @@ def _tar_files(archive: Path) -> Iterable[tuple[str, bytes]]:
     try:
         with tarfile.open(archive, "r:*") as tar:
             # Read in archive order (a gzip stream cannot seek back cheaply), then sort.
-            return sorted((m.name, tar.extractfile(m).read()) for m in tar if m.isfile())
-    except (tarfile.TarError, EOFError, OSError) as error:
+            files = sorted((m.name, tar.extractfile(m).read()) for m in tar if m.isfile())
+            # tarfile stops at the end-of-archive marker; reading on to the end checks gzip's CRC.
+            while tar.fileobj.read(1 << 20):
+                pass
+            return files
+    except (tarfile.TarError, EOFError, OSError, zlib.error) as error:
         raise DataError(f"cannot read archive {archive} ({error}): is it a complete .tar.gz?") from None

@@ -12,6 +12,8 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
+from cnnlens.errors import CnnlensError
+
 CONV_CHANNELS = (32, 64, 128)
 NUM_CLASSES = 10
 
@@ -85,7 +87,7 @@ def build_model(name: str, image_size: int = 32) -> CifarCNN:
         return MODELS[name](image_size=image_size)
     except KeyError:
         known = ", ".join(sorted(MODELS))
-        raise ValueError(f"unknown model '{name}': choose one of {known}") from None
+        raise CnnlensError(f"unknown model '{name}': choose one of {known}") from None
 
 
 def attention_gates(model: nn.Module) -> dict[str, nn.Module]:

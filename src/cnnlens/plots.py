@@ -48,7 +48,7 @@ def feature_maps(image: np.ndarray, title: str, maps: Mapping[str, np.ndarray], 
     """The input image, then per layer a grid of the chosen channels on one colour scale per layer.
 
     Args:
-        image: ``(H, W, 3)`` float image in [0, 1].
+        image: ``(H, W, 3)`` uint8 image (or float in [0, 1]).
         title: caption of the input panel (for example its class).
         maps: layer name -> ``(C, h, w)`` activations of this image.
         channels: channel indices to show in every layer's grid.

@@ -75,7 +75,7 @@ def warnings_for(metrics: Sequence[dict], config: dict) -> list[str]:
     return banners
 
 
-def git_commit(cwd: Path | None = None) -> str:
+def git_commit(cwd: str | Path) -> str:
     """The checkout's commit (with ``-dirty`` when it has uncommitted changes), or ``unknown``."""
     try:
         commit = _git(["rev-parse", "--short", "HEAD"], cwd)
@@ -84,7 +84,7 @@ def git_commit(cwd: Path | None = None) -> str:
         return "unknown"
 
 
-def _git(arguments: list[str], cwd: Path | None) -> str:
+def _git(arguments: list[str], cwd: str | Path) -> str:
     return subprocess.run(["git", *arguments], cwd=cwd, capture_output=True, text=True, check=True).stdout.strip()
 
 
@@ -98,18 +98,25 @@ def package_versions() -> dict[str, str]:
     return found
 
 
-def assemble(
-    sections: Sequence[Section], metrics: Sequence[dict], config: dict, compute_seconds: float, config_path: str
-) -> nbformat.NotebookNode:
+@dataclass
+class RunFacts:
+    """What the header says about the run beyond its metrics."""
+
+    commit: str
+    compute_seconds: float  # summed over the jobs' benchmark files
+    config_path: str  # the effective config file, cited in the reproduce command
+
+
+def assemble(sections: Sequence[Section], metrics: Sequence[dict], config: dict, facts: RunFacts) -> nbformat.NotebookNode:
     """The whole report as one notebook: header, numbered sections, reproduce section."""
     report = nbformat.v4.new_notebook()
     report.metadata["title"] = "cnnlens report"
     all_sections = [*(section.title for section in sections), "Reproduce"]
-    report.cells.append(nbformat.v4.new_markdown_cell(_header(metrics, config, compute_seconds, all_sections)))
+    report.cells.append(nbformat.v4.new_markdown_cell(_header(metrics, config, facts, all_sections)))
     for number, section in enumerate(sections, start=2):
         report.cells.append(nbformat.v4.new_markdown_cell(_heading(number, section.title)))
         report.cells.extend(_report_cells(nbformat.read(section.notebook, as_version=4)))
-    report.cells.append(nbformat.v4.new_markdown_cell(_reproduce(config, config_path, len(all_sections) + 1)))
+    report.cells.append(nbformat.v4.new_markdown_cell(_reproduce(config, facts.config_path, len(all_sections) + 1)))
     _number_figures(report)
     return report
 
@@ -131,13 +138,13 @@ def _heading(number: int, title: str) -> str:
     return f'<a id="section-{number}"></a>\n\n## {number}. {title}'
 
 
-def _header(metrics: Sequence[dict], config: dict, compute_seconds: float, titles: Sequence[str]) -> str:
+def _header(metrics: Sequence[dict], config: dict, facts: RunFacts, titles: Sequence[str]) -> str:
     devices = sorted({m["device"] for m in metrics})
     facts = [
         f"**Generated** {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC",
-        f"**commit** `{git_commit()}`",
+        f"**commit** `{facts.commit}`",
         f"**device** {', '.join(devices)}",
-        f"**compute time** {compute_seconds / 60:.1f} min summed over all jobs "
+        f"**compute time** {facts.compute_seconds / 60:.1f} min summed over all jobs "
         f"(training {sum(m['seconds_total'] for m in metrics) / 60:.1f} min)",
     ]
     banners = "\n".join(f'<div class="cnnlens-banner">{html.escape(b)}</div>' for b in warnings_for(metrics, config))

@@ -15,6 +15,6 @@ rule activations:
     conda:
         ENV
     shell:
-        "cnnlens activations --data {input.data} --model {wildcards.model} --seed {wildcards.seed}"
-        " --checkpoint {input.checkpoint} --layers {params.layers} --images-per-class {params.images_per_class}"
-        " --out {output} > {log} 2>&1"
+        "cnnlens activations --data {input.data:q} --model {wildcards.model} --seed {wildcards.seed}"
+        " --checkpoint {input.checkpoint:q} --layers {params.layers} --images-per-class {params.images_per_class}"
+        " --out {output:q} > {log:q} 2>&1"

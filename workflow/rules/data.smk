@@ -16,4 +16,4 @@ rule prepare_data:
         ENV
     shell:
         "cnnlens prepare-data --source {params.source} --path {params.path:q}"
-        " --image-size {params.image_size} --out {output} > {log} 2>&1"
+        " --image-size {params.image_size} --out {output:q} > {log:q} 2>&1"

@@ -6,10 +6,12 @@ rule effective_config:
         config=json.dumps(config),
     log:
         f"{RESULTS}/logs/effective_config.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/effective_config.tsv"
     conda:
         ENV
     shell:
-        "cnnlens write-config --json {params.config:q} --out {output} > {log} 2>&1"
+        "cnnlens write-config --json {params.config:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule notebook_training:
@@ -29,7 +31,7 @@ rule notebook_training:
     conda:
         ENV
     shell:
-        "{params.papermill} {input.notebook} {output} -y {params.parameters:q} > {log} 2>&1"
+        "{params.papermill} {input.notebook:q} {output:q} -y {params.parameters:q} > {log:q} 2>&1"
 
 
 rule notebook_feature_maps:
@@ -49,8 +51,8 @@ rule notebook_feature_maps:
     conda:
         ENV
     shell:
-        "{params.papermill} {input.notebook} {output} -p activations {input.activations}"
-        " -p channels {params.channels} > {log} 2>&1"
+        "{params.papermill} {input.notebook:q} {output:q} -p activations {input.activations:q}"
+        " -p channels {params.channels} > {log:q} 2>&1"
 
 
 rule report:
@@ -60,7 +62,7 @@ rule report:
         notebooks=[rules.notebook_training.output[0]]
         + expand(rules.notebook_feature_maps.output[0], model=config["models"]),
         metrics=all_runs(f"{RUN_DIR}/metrics.json"),
-        benchmarks=[f"{RESULTS}/benchmarks/prepare_data.tsv"]
+        benchmarks=[f"{RESULTS}/benchmarks/prepare_data.tsv", f"{RESULTS}/benchmarks/effective_config.tsv"]
         + all_runs(f"{RESULTS}/benchmarks/train/{{model}}-seed{{seed}}.tsv")
         + expand(f"{RESULTS}/benchmarks/activations/{{model}}-seed{REPRESENTATIVE_SEED}.tsv", model=config["models"])
         + [f"{RESULTS}/benchmarks/notebooks/training.tsv"]
@@ -69,6 +71,7 @@ rule report:
         REPORT,
     params:
         titles=["Training"] + [section_title(model) for model in config["models"]],
+        repo=workflow.basedir,
     log:
         f"{RESULTS}/logs/report.log",
     benchmark:
@@ -76,5 +79,6 @@ rule report:
     conda:
         ENV
     shell:
-        "cnnlens report --config {input.config} --notebooks {input.notebooks} --titles {params.titles:q}"
-        " --metrics {input.metrics} --benchmarks {input.benchmarks} --out {output} > {log} 2>&1"
+        "cnnlens report --config {input.config:q} --notebooks {input.notebooks:q} --titles {params.titles:q}"
+        " --metrics {input.metrics:q} --benchmarks {input.benchmarks:q} --repo {params.repo:q}"
+        " --out {output:q} > {log:q} 2>&1"

@@ -22,6 +22,6 @@ rule train:
         ENV
     shell:
         # tee: the progress bars reach the terminal and the log.
-        "cnnlens train --data {input} --model {wildcards.model} --seed {wildcards.seed}"
+        "cnnlens train --data {input:q} --model {wildcards.model} --seed {wildcards.seed}"
         " --recipe {params.recipe:q} --device {params.device} --threads {threads}"
-        " --out-dir {params.out_dir} 2>&1 | tee {log}"
+        " --out-dir {params.out_dir:q} 2>&1 | tee {log:q}"
