@@ -13,6 +13,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/activations.smk"
+include: "workflow/rules/compare.smk"
 include: "workflow/rules/report.smk"
 
 

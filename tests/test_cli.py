@@ -38,7 +38,8 @@ def test_train_writes_checkpoint_history_iterations_and_metrics(image_folder, tm
     cache = tmp_path / "dataset.pt"
     main(["prepare-data", "--source", "imagefolder", "--path", str(image_folder), "--out", str(cache)])
     run = tmp_path / "run"
-    main(["train", "--data", str(cache), "--model", "attention", "--seed", "5", "--threads", "1",
+    main(["train", "--data", str(cache), "--model", "attention", "--architecture", '{"attention": "se"}',
+          "--seed", "5", "--threads", "1",
           "--recipe", json.dumps({"epochs": 2, "batch_size": 5}), "--out-dir", str(run)])
     history = pd.read_csv(run / "history.csv")
     iterations = pd.read_csv(run / "iterations.csv")
@@ -51,4 +52,10 @@ def test_train_writes_checkpoint_history_iterations_and_metrics(image_folder, tm
     assert metrics["recipe"]["batch_size"] == 5 and metrics["device"] == "cpu (1 thread)"
     state = torch.load(run / "model.pt", weights_only=True)
     assert state["ca3.excite.0.weight"].shape == (8, 128)
-    assert sorted(p.name for p in run.iterdir()) == ["history.csv", "iterations.csv", "metrics.json", "model.pt"]
+    assert metrics["architecture"] == {"attention": "se", "blocks": [1, 2, 3], "reduction": 16}
+    confusion = pd.read_csv(run / "confusion.csv", index_col=0)
+    assert list(confusion.index) == list(confusion.columns) == ["cat", "dog", "ship"]
+    assert confusion.to_numpy().sum() == 6
+    assert confusion.to_numpy().trace() / 6 == pytest.approx(metrics["final_test_accuracy"])
+    names = sorted(p.name for p in run.iterdir())
+    assert names == ["confusion.csv", "history.csv", "iterations.csv", "metrics.json", "model.pt"]

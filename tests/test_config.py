@@ -16,6 +16,9 @@ def test_default_config_is_the_source_recipe():
         "augment": True, "device": "auto",
     }
     assert config["models"] == ["plain", "attention"]
+    assert config["variants"]["plain"] == {"attention": "none", "blocks": [1, 2, 3], "reduction": 16}
+    assert config["variants"]["attention"] == {"attention": "se", "blocks": [1, 2, 3], "reduction": 16}
+    assert config["compare"] == {"baseline": "plain", "alpha": 0.05}
     assert config["data"]["source"] == "cifar10"
     assert config["visualise"]["layers"] == ["conv1", "conv2", "conv3"]
 
@@ -41,7 +44,13 @@ def test_schema_defaults_match_config_yaml():
         ({"train": {"epochs": 0}}, r"config key 'train.epochs': 0 is less than the minimum of 1"),
         ({"train": {"lr_factor": 1.5}}, r"config key 'train.lr_factor'"),
         ({"train": {"device": "gpu"}}, r"config key 'train.device'.*does not match"),
-        ({"models": ["plain", "resnet"]}, r"config key 'models\[1\]' must be one of \['plain', 'attention'\], got 'resnet'"),
+        ({"models": ["plain", "resnet"]}, r"config key 'models\[1\]': variant 'resnet' is not defined under 'variants'"),
+        ({"models": ["plain", "a/b"]}, r"config key 'models\[1\]': 'a/b' does not match"),
+        ({"variants": {"cbam": {"attention": "cbam", "block": [1]}}}, r"unknown config key 'variants.cbam.block'"),
+        ({"variants": {"x": {"attention": "transformer"}}}, r"config key 'variants.x.attention' must be one of"),
+        ({"variants": {"x": {"blocks": [4]}}}, r"config key 'variants.x.blocks\[0\]' must be one of \[1, 2, 3\]"),
+        ({"compare": {"baseline": "cbam"}}, r"config key 'compare.baseline': 'cbam' is not among the models"),
+        ({"compare": {"alpha": 1.5}}, r"config key 'compare.alpha'"),
         ({"models": []}, r"config key 'models'"),
         ({"seeds": [0, 0]}, r"config key 'seeds'.*non-unique"),
         ({"data": {"source": "imagenet"}}, r"config key 'data.source' must be one of"),
@@ -75,3 +84,18 @@ def test_recipe_defaults_match_the_schema():
     train = validate_config({}, SCHEMA)["train"]
     del train["device"]  # where to train is not part of the recipe
     assert asdict(Recipe()) == train
+
+
+def test_variant_defaults_match_the_architecture_and_the_builtins():
+    from dataclasses import asdict
+
+    from cnnlens.models import BUILTIN_VARIANTS, Architecture
+
+    schema = yaml.safe_load(SCHEMA.read_text())["properties"]["variants"]
+    options = schema["additionalProperties"]["properties"]
+    defaults = {key: option["default"] for key, option in options.items()}
+    assert Architecture(**defaults) == Architecture()
+    assert {name: Architecture(**spec) for name, spec in schema["default"].items()} == BUILTIN_VARIANTS
+    config = validate_config({}, SCHEMA)
+    assert {name: Architecture(**spec) for name, spec in config["variants"].items()} == BUILTIN_VARIANTS
+    assert asdict(Architecture())["blocks"] == tuple(defaults["blocks"])

@@ -2,7 +2,9 @@ import pytest
 import torch
 
 from cnnlens.errors import CnnlensError
-from cnnlens.models import AttentionCNN, ChannelAttention, PlainCNN, attention_gates, build_model, count_parameters
+from cnnlens.models import (
+    Architecture, AttentionCNN, ChannelAttention, PlainCNN, SpatialAttention, attention_gates, build_model, count_parameters,
+)
 
 
 def conv_params(cin: int, cout: int) -> int:
@@ -49,7 +51,7 @@ def test_channel_attention_scales_each_channel_by_its_gate():
 
 
 def test_gates_found_per_attention_module():
-    assert list(attention_gates(AttentionCNN())) == ["ca1", "ca2", "ca3"]
+    assert attention_gates(AttentionCNN()) == {"ca1": "ca1.gate", "ca2": "ca2.gate", "ca3": "ca3.gate"}
     assert attention_gates(PlainCNN()) == {}
 
 
@@ -58,5 +60,45 @@ def test_other_image_sizes_change_the_head():
 
 
 def test_unknown_model_names_the_choices():
-    with pytest.raises(CnnlensError, match="unknown model 'resnet'.*attention, plain"):
+    with pytest.raises(CnnlensError, match="unknown model 'resnet': choose one of attention, plain"):
         build_model("resnet")
+
+
+def test_cbam_adds_a_shared_mlp_and_a_7x7_spatial_conv_per_block():
+    cbam = build_model(Architecture(attention="cbam", blocks=(2, 3), reduction=8))
+    extra = sum(2 * c * (c // 8) + 2 * 7 * 7 for c in (64, 128))
+    assert count_parameters(cbam) == expected_plain_parameters() + extra
+    assert cbam(torch.randn(2, 3, 32, 32)).shape == (2, 10)
+    assert attention_gates(cbam) == {"ca2": "ca2.channel.gate", "ca3": "ca3.channel.gate"}
+
+
+def test_cbam_channel_attention_sums_average_and_max_descriptors():
+    module = ChannelAttention(16, reduction=4, use_max=True)
+    x = torch.randn(3, 16, 5, 7)
+    scores = module.excite(x.mean((2, 3))) + module.excite(x.amax((2, 3)))
+    torch.testing.assert_close(module(x), x * torch.sigmoid(scores)[:, :, None, None])
+
+
+def test_spatial_attention_scales_every_channel_by_one_map_from_mean_and_max():
+    module = SpatialAttention()
+    x = torch.randn(2, 8, 6, 10)
+    pooled = torch.cat((x.mean(1, keepdim=True), x.amax(1, keepdim=True)), 1)
+    weights = torch.sigmoid(torch.nn.functional.conv2d(pooled, module.conv.weight, padding=3))
+    assert weights.shape == (2, 1, 6, 10)  # one map per image, H and W kept
+    torch.testing.assert_close(module(x), x * weights)
+    assert module.conv.weight.shape == (1, 2, 7, 7)
+
+
+def test_attention_can_be_limited_to_some_blocks():
+    model = build_model(Architecture(attention="se", blocks=(3,)))
+    assert list(attention_gates(model)) == ["ca3"]
+    assert [name for name, _ in model.named_children()][:4] == ["conv1", "bn1", "relu1", "pool1"]
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [({"attention": "transformer"}, "unknown attention type 'transformer'"), ({"blocks": (0, 4)}, "must be among")],
+)
+def test_bad_architecture_is_explained(options, message):
+    with pytest.raises(CnnlensError, match=message):
+        Architecture(**options)

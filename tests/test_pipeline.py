@@ -3,10 +3,13 @@
 import json
 import os
 import re
+import statistics
 import subprocess
 import sys
+from html import escape as html_escape
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import torch
 
@@ -27,7 +30,9 @@ def snakemake(workdir: Path, *arguments: str) -> subprocess.CompletedProcess:
 def pipeline(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("pipeline")
     make_image_folder(workdir / "images", {"train": 6, "test": 2})
-    (workdir / "tiny.yaml").write_text("data: {source: imagefolder, path: images}\ntrain: {epochs: 1, batch_size: 8}\n")
+    (workdir / "tiny.yaml").write_text(
+        "data: {source: imagefolder, path: images}\ntrain: {epochs: 1, batch_size: 8}\nseeds: [0, 1]\n"
+    )
     first = snakemake(workdir)
     assert first.returncode == 0, first.stderr[-3000:]
     return workdir
@@ -35,17 +40,24 @@ def pipeline(tmp_path_factory):
 
 def test_report_has_every_section_with_measured_accuracies(pipeline):
     html = (pipeline / "results" / "report" / "report.html").read_text()
-    for heading in ["1. Results", "2. Training", "3. Feature maps: plain CNN (seed 0)",
-                    "4. Feature maps: attention CNN (seed 0)", "5. Reproduce"]:
+    for heading in ["1. Verdict", "2. Comparison", "3. Training", "4. Feature maps: plain CNN (seed 0)",
+                    "5. Feature maps: attention CNN (seed 0)", "6. Reproduce"]:
         assert heading in html
     for model in ("plain", "attention"):
-        metrics = json.loads((pipeline / "results" / "models" / model / "seed0" / "metrics.json").read_text())
-        # the results table row of this model: name, seed, final accuracy
-        row = rf'<td[^>]*>{model}</td>\s*<td[^>]*>0</td>\s*<td[^>]*>{100 * metrics["final_test_accuracy"]:.2f}</td>'
-        assert re.search(row, html), model
-    # 2 training figures + one feature-map figure per visualised image (one per class) per model
-    assert html.count('src="data:image/png;base64,') == 2 + 2 * len(CLASSES)
-    assert len(re.findall(r"<b>Figure \d+</b>", html)) == 2 + 2 * len(CLASSES)
+        accuracies = [
+            json.loads((pipeline / "results" / "models" / model / f"seed{seed}" / "metrics.json").read_text())[
+                "final_test_accuracy"] for seed in (0, 1)
+        ]
+        # the verdict table's row of this model: name, seeds, mean ± std of the final accuracy
+        spread = f"{100 * statistics.mean(accuracies):.2f} ± {100 * statistics.stdev(accuracies):.2f}"
+        assert re.search(rf"<td[^>]*>{model}</td>\s*<td[^>]*>2</td>\s*<td[^>]*>{re.escape(spread)}</td>", html), model
+    tests = pd.read_csv(pipeline / "results" / "comparison" / "tests.csv")
+    assert list(tests["variant"]) == ["attention"] and tests["seeds"].iloc[0] == 2
+    assert html.index(html_escape(tests["verdict"].iloc[0])) < html.index("2. Comparison")  # the verdict leads
+    # 3 comparison + 2 training figures + one feature-map figure per visualised image (one per class) per model
+    figures = 3 + 2 + 2 * len(CLASSES)
+    assert html.count('src="data:image/png;base64,') == figures
+    assert len(re.findall(r"<b>Figure \d+</b>", html)) == figures
     assert "Quick run: 1 epoch(s)" in html
     assert not re.search(r"""<(script|link|img)[^>]+(src|href)=["']?(https?:)?//""", html)
 

@@ -8,7 +8,7 @@ import pytest
 import yaml
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 
-from cnnlens import report
+from cnnlens import compare, report
 from cnnlens.config import validate_config
 from conftest import REPO, SCHEMA
 
@@ -34,18 +34,27 @@ def metrics(model, accuracy):
             "device": "cpu (2 threads)", "final_test_loss": 1.0}
 
 
+def test_summary_table_shows_mean_and_std_in_percent():
+    runs = compare.runs_table([metrics("plain", 0.81), {**metrics("plain", 0.83), "seed": 1}])
+    row = report.summary_table(compare.summarize(runs)).iloc[0]
+    assert row["final test accuracy (%)"] == "82.00 ± 1.41" and row["seeds"] == 2
+
+
 @pytest.fixture
 def html(tmp_path):
     config = validate_config({"train": {"epochs": 2}}, SCHEMA)
     sections = [report.Section("Training", executed_notebook(tmp_path / "a.ipynb", "first")),
                 report.Section("Feature maps", executed_notebook(tmp_path / "b.ipynb", "second"))]
     facts = report.RunFacts(commit="abc1234", compute_seconds=90.0, config_path="c.yaml")
-    notebook = report.assemble(sections, [metrics("plain", 0.4567), metrics("attention", 0.5123)], config, facts)
+    runs = compare.runs_table([metrics("plain", 0.4567), metrics("attention", 0.5123)])
+    comparison = report.Comparison(compare.summarize(runs), compare.paired_tests(runs, "plain"))
+    notebook = report.assemble(sections, [metrics("plain", 0.4567), metrics("attention", 0.5123)], config, facts,
+                               comparison)
     return report.render_html(notebook)
 
 
 def test_report_has_numbered_sections_and_a_working_table_of_contents(html):
-    for number, title in enumerate(["Results", "Training", "Feature maps", "Reproduce"], start=1):
+    for number, title in enumerate(["Verdict", "Training", "Feature maps", "Reproduce"], start=1):
         assert f'<a id="section-{number}"></a>' in html
         assert f'href="#section-{number}"' in html
         assert f"{number}. {title}" in html
@@ -61,7 +70,8 @@ def test_report_loads_nothing_from_the_network(html):
 
 
 def test_header_shows_results_banners_and_config(html):
-    assert "45.67" in html and "51.23" in html  # accuracies in percent
+    assert "45.67 (one seed)" in html and "51.23 (one seed)" in html  # accuracies in percent
+    assert "attention vs plain: +5.56 points with one seed; no test is possible" in html
     assert "Quick run: 2 epoch(s)" in html and "CPU-only run" in html
     assert "snakemake --cores all --configfile c.yaml" in html
     assert "abc1234" in html and "1.5 min summed over all jobs" in html

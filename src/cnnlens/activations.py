@@ -24,7 +24,7 @@ def extract(model: nn.Module, dataset: Dataset, layers: list[str], per_class: in
     """
     index = select_images(dataset.test_labels, per_class)
     images = dataset.test_images[index]
-    gates = {f"{name}.gate": name for name in attention_gates(model)}
+    gates = {path: name for name, path in attention_gates(model).items()}
     device = next(model.parameters()).device
     with eval_mode(model), capture(model, [*layers, *gates]) as outputs:
         logits = model(normalize(images.to(device)))

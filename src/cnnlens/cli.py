@@ -9,19 +9,20 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 import pandas as pd
 import torch
 import yaml
 
-from cnnlens import report
+from cnnlens import compare, report
 from cnnlens.activations import extract
 from cnnlens.data import load_cifar10, load_dataset, load_image_folder, save_dataset
 from cnnlens.errors import CnnlensError
 from cnnlens.io import atomic_torch_save, atomic_write_json, atomic_write_text
-from cnnlens.models import build_model, count_parameters
-from cnnlens.train import Recipe, TensorBatches, fit, pick_device, preferred_memory_format
+from cnnlens.models import Architecture, build_model, count_parameters
+from cnnlens.train import Recipe, TensorBatches, confusion_matrix, fit, pick_device, preferred_memory_format
 
 
 def prepare_data(args: argparse.Namespace) -> None:
@@ -36,16 +37,17 @@ def prepare_data(args: argparse.Namespace) -> None:
 
 def train(args: argparse.Namespace) -> None:
     recipe = Recipe(**json.loads(args.recipe))
+    architecture = Architecture(**json.loads(args.architecture))
     device = pick_device(args.device)
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     dataset = load_dataset(args.data)
     image_size = dataset.train_images.shape[-1]
-    model = build_model(args.model, image_size).to(device, memory_format=preferred_memory_format(device))
+    model = build_model(architecture, image_size).to(device, memory_format=preferred_memory_format(device))
     train_batches = TensorBatches(dataset.train_images, dataset.train_labels, recipe.batch_size, device,
                                   shuffle=True, augment=recipe.augment, seed=args.seed)
     test_batches = TensorBatches(dataset.test_images, dataset.test_labels, 1000, device)
-    print(f"training {args.model} (seed {args.seed}) on {_describe(device, args.threads)}: {recipe}")
+    print(f"training {args.model} (seed {args.seed}) on {_describe(device, args.threads)}: {architecture}, {recipe}")
     result = fit(model, train_batches, test_batches, recipe)
 
     out = Path(args.out_dir)
@@ -55,6 +57,9 @@ def train(args: argparse.Namespace) -> None:
     iterations = pd.DataFrame({"iteration": range(1, len(result.iteration_losses) + 1),
                                "loss": result.iteration_losses})
     atomic_write_text(iterations.to_csv(index=False), out / "iterations.csv")
+    confusion = confusion_matrix(model, test_batches, len(dataset.classes)).numpy()
+    confusion_table = pd.DataFrame(confusion, index=dataset.classes, columns=dataset.classes)
+    atomic_write_text(confusion_table.rename_axis("true \\ predicted").to_csv(), out / "confusion.csv")
     best = history.loc[history["test_accuracy"].idxmax()]
     metrics = {
         "model": args.model,
@@ -68,7 +73,8 @@ def train(args: argparse.Namespace) -> None:
         "device": _describe(device, args.threads),
         "seconds_per_epoch": float(history["seconds"].mean()),
         "seconds_total": float(history["seconds"].sum()),
-        "recipe": vars(recipe),
+        "recipe": asdict(recipe),
+        "architecture": asdict(architecture),
         "torch": torch.__version__,
     }
     atomic_write_json(metrics, out / "metrics.json")
@@ -77,7 +83,7 @@ def train(args: argparse.Namespace) -> None:
 
 def activations(args: argparse.Namespace) -> None:
     dataset = load_dataset(args.data)
-    model = build_model(args.model, dataset.train_images.shape[-1])
+    model = build_model(Architecture(**json.loads(args.architecture)), dataset.train_images.shape[-1])
     model.load_state_dict(torch.load(args.checkpoint, weights_only=True, map_location="cpu"))
     stored = extract(model, dataset, args.layers, args.images_per_class)
     stored.update(model=args.model, seed=args.seed)
@@ -92,9 +98,19 @@ def build_report(args: argparse.Namespace) -> None:
     compute_seconds = sum(pd.read_csv(path, sep="\t")["s"].sum() for path in args.benchmarks)
     sections = [report.Section(title, Path(path)) for title, path in zip(args.titles, args.notebooks, strict=True)]
     facts = report.RunFacts(report.git_commit(args.repo), compute_seconds, args.config)
-    notebook = report.assemble(sections, metrics, config, facts)
+    notebook = report.assemble(sections, metrics, config, facts, report.Comparison.read(args.comparison))
     atomic_write_text(report.render_html(notebook), args.out)
     print(f"report -> {args.out}")
+
+
+def compare_runs(args: argparse.Namespace) -> None:
+    runs = compare.runs_table(report.load_metrics(args.metrics))
+    out = Path(args.out_dir)
+    atomic_write_text(runs.to_csv(index=False), out / "runs.csv")
+    atomic_write_text(compare.summarize(runs).to_csv(index=False), out / "summary.csv")
+    tests = compare.paired_tests(runs, args.baseline, args.alpha)
+    atomic_write_text(tests.to_csv(index=False), out / "tests.csv")
+    print("\n".join(tests["verdict"]) or f"only the baseline {args.baseline} was trained")
 
 
 def write_config(args: argparse.Namespace) -> None:
@@ -121,7 +137,8 @@ def parser() -> argparse.ArgumentParser:
 
     step = steps.add_parser("train", help="train one model with one seed")
     step.add_argument("--data", required=True)
-    step.add_argument("--model", required=True)
+    step.add_argument("--model", required=True, help="the variant's name")
+    step.add_argument("--architecture", default="{}", help="JSON object of Architecture fields")
     step.add_argument("--seed", type=int, default=0)
     step.add_argument("--recipe", default="{}", help="JSON object of Recipe fields")
     step.add_argument("--device", default="auto")
@@ -131,7 +148,8 @@ def parser() -> argparse.ArgumentParser:
 
     step = steps.add_parser("activations", help="store layer outputs for a fixed set of test images")
     step.add_argument("--data", required=True)
-    step.add_argument("--model", required=True)
+    step.add_argument("--model", required=True, help="the variant's name")
+    step.add_argument("--architecture", default="{}", help="JSON object of Architecture fields")
     step.add_argument("--seed", type=int, default=0)
     step.add_argument("--checkpoint", required=True)
     step.add_argument("--layers", nargs="+", required=True)
@@ -146,8 +164,16 @@ def parser() -> argparse.ArgumentParser:
     step.add_argument("--benchmarks", nargs="*", default=[])
     step.add_argument("--config", required=True, help="the effective config (YAML)")
     step.add_argument("--repo", default=".", help="the workflow's checkout, whose commit the report names")
+    step.add_argument("--comparison", required=True, help="the compare rule's folder (summary.csv, tests.csv)")
     step.add_argument("--out", required=True)
     step.set_defaults(run=build_report)
+
+    step = steps.add_parser("compare", help="aggregate runs; paired tests of every variant against a baseline")
+    step.add_argument("--metrics", nargs="+", required=True)
+    step.add_argument("--baseline", required=True)
+    step.add_argument("--alpha", type=float, default=0.05)
+    step.add_argument("--out-dir", required=True)
+    step.set_defaults(run=compare_runs)
 
     step = steps.add_parser("write-config", help="write the effective config as YAML")
     step.add_argument("--json", required=True)

@@ -32,7 +32,23 @@ def validate_config(config: dict, schema_path: str | Path) -> dict:
         schema = yaml.safe_load(Path(schema_path).read_text())
         error = best_match(jsonschema.validators.validator_for(schema)(schema).iter_errors(config))
         raise ConfigError(describe(error)) from None
+    _check_references(config)
     return config
+
+
+def _check_references(config: dict) -> None:
+    """What a JSON schema cannot say: names that must refer to each other."""
+    for index, name in enumerate(config["models"]):
+        if name not in config["variants"]:
+            raise ConfigError(
+                f"config key 'models[{index}]': variant '{name}' is not defined under 'variants' "
+                f"(defined: {', '.join(config['variants'])}): {FIX_HINT}"
+            )
+    if config["compare"]["baseline"] not in config["models"]:
+        raise ConfigError(
+            f"config key 'compare.baseline': '{config['compare']['baseline']}' is not among the models "
+            f"{config['models']}: {FIX_HINT}"
+        )
 
 
 def describe(error: ValidationError) -> str:

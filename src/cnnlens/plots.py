@@ -76,3 +76,48 @@ def feature_maps(image: np.ndarray, title: str, maps: Mapping[str, np.ndarray], 
 
 def _colours():
     return plt.rcParams["axes.prop_cycle"].by_key()["color"] * 4
+
+
+def seed_bands(accuracy: pd.DataFrame, loss: pd.DataFrame) -> Figure:
+    """Test accuracy and loss per epoch: mean over seeds as a line, min to max over seeds as a band.
+
+    Both tables have the columns variant, epoch, mean, min, max (see ``compare.curve_bands``).
+    """
+    figure, axes = plt.subplots(1, 2, figsize=(11, 3.8), layout="constrained")
+    for panel, table, scale, label in ((axes[0], accuracy, 100, "test accuracy (%)"), (axes[1], loss, 1, "test loss")):
+        for (variant, rows), colour in zip(table.groupby("variant", sort=False), _colours()):
+            panel.plot(rows["epoch"], scale * rows["mean"], color=colour, label=variant)
+            panel.fill_between(rows["epoch"], scale * rows["min"], scale * rows["max"], color=colour, alpha=0.2)
+        panel.set(xlabel="epoch", ylabel=label)
+        panel.xaxis.set_major_locator(MaxNLocator(integer=True))
+        panel.grid(alpha=0.3)
+        panel.legend(fontsize="small")
+    return figure
+
+
+def per_class_bars(accuracy: pd.DataFrame) -> Figure:
+    """Grouped bars: rows of ``accuracy`` are classes, columns variants, values in [0, 1]."""
+    figure, axes = plt.subplots(figsize=(11, 3.6), layout="constrained")
+    width = 0.8 / max(1, accuracy.shape[1])
+    positions = np.arange(len(accuracy))
+    for offset, (variant, colour) in enumerate(zip(accuracy.columns, _colours())):
+        axes.bar(positions + offset * width, 100 * accuracy[variant], width, label=variant, color=colour)
+    axes.set_xticks(positions + width * (accuracy.shape[1] - 1) / 2, accuracy.index, rotation=30, ha="right")
+    axes.set(ylabel="test accuracy (%)", ylim=(0, 100))
+    axes.grid(axis="y", alpha=0.3)
+    axes.legend(fontsize="small")
+    return figure
+
+
+def confusion_matrices(matrices: Mapping[str, np.ndarray], classes: Sequence[str]) -> Figure:
+    """Row-normalised confusion matrices side by side, on one colour scale (share of each true class)."""
+    figure, axes = plt.subplots(1, len(matrices), figsize=(4.6 * len(matrices), 4.4), layout="constrained",
+                                squeeze=False)
+    for panel, (variant, matrix) in zip(axes[0], matrices.items()):
+        rows = matrix / np.maximum(matrix.sum(1, keepdims=True), 1)
+        shown = panel.imshow(rows, cmap="Blues", vmin=0, vmax=1)
+        panel.set_xticks(range(len(classes)), classes, rotation=90, fontsize=7)
+        panel.set_yticks(range(len(classes)), classes, fontsize=7)
+        panel.set(xlabel="predicted", ylabel="true", title=variant)
+    figure.colorbar(shown, ax=axes[0].tolist(), shrink=0.8, label="share of the true class")
+    return figure

@@ -40,23 +40,21 @@ def caption(text: str) -> str:
     return f'<p class="cnnlens-caption">{FIGURE_MARKER}. {text}</p>'
 
 
-def results_table(metrics: Sequence[dict]) -> pd.DataFrame:
-    """One row per training run, as the header shows it."""
-    rows = [
-        {
-            "model": m["model"],
-            "seed": m["seed"],
-            "final test accuracy (%)": round(100 * m["final_test_accuracy"], 2),
-            "best test accuracy (%)": round(100 * m["best_test_accuracy"], 2),
-            "best epoch": m["best_epoch"],
-            "epochs": m["epochs"],
-            "parameters": f"{m['parameters']:,}",
-            "s/epoch": round(m["seconds_per_epoch"], 2),
-            "device": m["device"],
-        }
-        for m in metrics
-    ]
-    return pd.DataFrame(rows)
+def summary_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """The per-variant summary (``compare.summarize``) as readers see it: percentages, mean ± std."""
+
+    def spread(mean: float, std: float, seeds: int) -> str:
+        return f"{100 * mean:.2f} ± {100 * std:.2f}" if seeds > 1 else f"{100 * mean:.2f} (one seed)"
+
+    return pd.DataFrame({
+        "variant": summary["variant"],
+        "seeds": summary["seeds"],
+        "final test accuracy (%)": [spread(*row) for row in zip(summary["accuracy_mean"], summary["accuracy_std"],
+                                                                 summary["seeds"])],
+        "best test accuracy (%)": (100 * summary["best_accuracy_mean"]).round(2),
+        "parameters": [f"{count:,}" for count in summary["parameters"]],
+        "s/epoch": summary["seconds_per_epoch"].round(2),
+    })
 
 
 def warnings_for(metrics: Sequence[dict], config: dict) -> list[str]:
@@ -107,12 +105,26 @@ class RunFacts:
     config_path: str  # the effective config file, cited in the reproduce command
 
 
-def assemble(sections: Sequence[Section], metrics: Sequence[dict], config: dict, facts: RunFacts) -> nbformat.NotebookNode:
-    """The whole report as one notebook: header, numbered sections, reproduce section."""
+@dataclass
+class Comparison:
+    """The compare rule's tables: per-variant summary and paired tests against the baseline."""
+
+    summary: pd.DataFrame
+    tests: pd.DataFrame
+
+    @classmethod
+    def read(cls, folder: str | Path) -> "Comparison":
+        return cls(pd.read_csv(Path(folder) / "summary.csv"), pd.read_csv(Path(folder) / "tests.csv"))
+
+
+def assemble(
+    sections: Sequence[Section], metrics: Sequence[dict], config: dict, facts: RunFacts, comparison: Comparison
+) -> nbformat.NotebookNode:
+    """The whole report as one notebook: header with the verdict, numbered sections, reproduce section."""
     report = nbformat.v4.new_notebook()
     report.metadata["title"] = "cnnlens report"
     all_sections = [*(section.title for section in sections), "Reproduce"]
-    report.cells.append(nbformat.v4.new_markdown_cell(_header(metrics, config, facts, all_sections)))
+    report.cells.append(nbformat.v4.new_markdown_cell(_header(metrics, config, facts, comparison, all_sections)))
     for number, section in enumerate(sections, start=2):
         report.cells.append(nbformat.v4.new_markdown_cell(_heading(number, section.title)))
         report.cells.extend(_report_cells(nbformat.read(section.notebook, as_version=4)))
@@ -138,9 +150,11 @@ def _heading(number: int, title: str) -> str:
     return f'<a id="section-{number}"></a>\n\n## {number}. {title}'
 
 
-def _header(metrics: Sequence[dict], config: dict, facts: RunFacts, titles: Sequence[str]) -> str:
+def _header(
+    metrics: Sequence[dict], config: dict, facts: RunFacts, comparison: Comparison, titles: Sequence[str]
+) -> str:
     devices = sorted({m["device"] for m in metrics})
-    facts = [
+    lines = [
         f"**Generated** {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC",
         f"**commit** `{facts.commit}`",
         f"**device** {', '.join(devices)}",
@@ -149,15 +163,16 @@ def _header(metrics: Sequence[dict], config: dict, facts: RunFacts, titles: Sequ
     ]
     banners = "\n".join(f'<div class="cnnlens-banner">{html.escape(b)}</div>' for b in warnings_for(metrics, config))
     contents = "\n".join(
-        f"{n}. [{title}](#section-{n})" for n, title in enumerate(["Results", *titles], start=1)
+        f"{n}. [{title}](#section-{n})" for n, title in enumerate(["Verdict", *titles], start=1)
     )
-    table = results_table(metrics).to_markdown(index=False)
+    table = summary_table(comparison.summary).to_markdown(index=False)
+    verdicts = "\n".join(f"- {sentence}" for sentence in comparison.tests["verdict"])
     return (
         "# cnnlens report: what the layers of a CNN see\n\n"
-        + " · ".join(facts)
-        + f"\n\n{banners}\n\n**Contents**\n\n{contents}\n\n"
-        + f"{_heading(1, 'Results')}\n\nTest accuracy of every training run on the test split ("
-        + f"{config['train']['epochs']} epochs, seeds {config['seeds']}):\n\n{table}\n"
+        + " · ".join(lines)
+        + f"\n\n{banners}\n\n{_heading(1, 'Verdict')}\n\n"
+        + f"Test accuracy after {config['train']['epochs']} epochs, mean ± standard deviation over seeds "
+        + f"{config['seeds']}:\n\n{table}\n\n{verdicts}\n\n**Contents**\n\n{contents}\n"
     )
 
 

@@ -155,3 +155,14 @@ def evaluate(model: nn.Module, batches: Iterable) -> tuple[float, float]:
             correct = correct + (logits.argmax(1) == labels).sum()
             seen += len(labels)
     return float(total_loss) / seen, int(correct) / seen
+
+
+@torch.no_grad()
+def confusion_matrix(model: nn.Module, batches: Iterable, num_classes: int) -> torch.Tensor:
+    """Counts of (true class, predicted class) over all batches, in eval mode; rows are true classes."""
+    counts = torch.zeros(num_classes * num_classes, dtype=torch.int64)
+    with eval_mode(model):
+        for inputs, labels in batches:
+            pairs = labels * num_classes + model(inputs).argmax(1)
+            counts += torch.bincount(pairs, minlength=num_classes * num_classes).cpu()
+    return counts.view(num_classes, num_classes)

@@ -6,6 +6,7 @@ rule activations:
     output:
         f"{RESULTS}/activations/{{model}}-seed{{seed}}.pt",
     params:
+        architecture=architecture,
         layers=config["visualise"]["layers"],
         images_per_class=config["visualise"]["images_per_class"],
     log:
@@ -15,6 +16,7 @@ rule activations:
     conda:
         ENV
     shell:
-        "cnnlens activations --data {input.data:q} --model {wildcards.model} --seed {wildcards.seed}"
+        "cnnlens activations --data {input.data:q} --model {wildcards.model} --architecture {params.architecture:q}"
+        " --seed {wildcards.seed}"
         " --checkpoint {input.checkpoint:q} --layers {params.layers} --images-per-class {params.images_per_class}"
         " --out {output:q} > {log:q} 2>&1"

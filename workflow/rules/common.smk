@@ -17,6 +17,11 @@ wildcard_constraints:
     seed=r"\d+",
 
 
+def architecture(wildcards):
+    """The variant's architecture options as JSON, for `cnnlens --architecture`."""
+    return json.dumps(config["variants"][wildcards.model])
+
+
 def all_runs(pattern):
     """``pattern`` expanded over every configured model and seed."""
     return expand(pattern, model=config["models"], seed=config["seeds"])

@@ -7,10 +7,12 @@ rule train:
         history=f"{RUN_DIR}/history.csv",
         iterations=f"{RUN_DIR}/iterations.csv",
         metrics=f"{RUN_DIR}/metrics.json",
+        confusion=f"{RUN_DIR}/confusion.csv",
     params:
+        architecture=architecture,
         recipe=json.dumps({k: v for k, v in config["train"].items() if k != "device"}),
         device=config["train"]["device"],
-        out_dir=RUN_DIR,
+        out_dir=lambda wildcards, output: Path(output.checkpoint).parent,
     threads: workflow.cores
     resources:
         gpu=1,
@@ -22,6 +24,7 @@ rule train:
         ENV
     shell:
         # tee: the progress bars reach the terminal and the log.
-        "cnnlens train --data {input:q} --model {wildcards.model} --seed {wildcards.seed}"
+        "cnnlens train --data {input:q} --model {wildcards.model} --architecture {params.architecture:q}"
+        " --seed {wildcards.seed}"
         " --recipe {params.recipe:q} --device {params.device} --threads {threads}"
         " --out-dir {params.out_dir:q} 2>&1 | tee {log:q}"

@@ -1,0 +1,106 @@
+"""Comparing model variants over seeds: one table of runs, mean ± std, and paired tests against a baseline.
+
+One seed decides nothing (seed noise on CIFAR-10 is about a point), so every verdict states its test
+and p-value, or says plainly that no test was possible.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+RUN_COLUMNS = ["variant", "seed", "final_test_accuracy", "best_test_accuracy", "final_test_loss", "parameters",
+               "seconds_per_epoch"]
+
+
+def runs_table(metrics: Sequence[dict]) -> pd.DataFrame:
+    """One row per training run (variant × seed), from the runs' ``metrics.json``, in the given order."""
+    rows = [{"variant": m["model"], **{key: m[key] for key in RUN_COLUMNS[1:]}} for m in metrics]
+    return pd.DataFrame(rows, columns=RUN_COLUMNS)
+
+
+def summarize(runs: pd.DataFrame) -> pd.DataFrame:
+    """Mean and sample standard deviation over seeds per variant, in the order variants first appear."""
+    grouped = runs.groupby("variant", sort=False)
+    summary = grouped.agg(
+        seeds=("seed", "count"),
+        accuracy_mean=("final_test_accuracy", "mean"),
+        accuracy_std=("final_test_accuracy", "std"),
+        best_accuracy_mean=("best_test_accuracy", "mean"),
+        test_loss_mean=("final_test_loss", "mean"),
+        parameters=("parameters", "first"),
+        seconds_per_epoch=("seconds_per_epoch", "mean"),
+    )
+    return summary.reset_index()
+
+
+def paired_tests(runs: pd.DataFrame, baseline: str, alpha: float = 0.05) -> pd.DataFrame:
+    """Each variant's final test accuracy against the baseline's, paired by seed (two-sided paired t-test).
+
+    Differences are in percentage points. ``p_value`` is NaN where no test is possible (fewer than two
+    common seeds, or differences identical across seeds).
+    """
+    table = runs.pivot(index="seed", columns="variant", values="final_test_accuracy")
+    rows = []
+    for variant in dict.fromkeys(runs["variant"]):
+        if variant == baseline:
+            continue
+        pairs = table[[variant, baseline]].dropna()
+        differences = 100 * (pairs[variant] - pairs[baseline]).to_numpy()
+        p_value = _paired_p_value(differences)
+        rows.append({
+            "variant": variant,
+            "baseline": baseline,
+            "seeds": len(differences),
+            "difference_mean": differences.mean() if len(differences) else np.nan,
+            "difference_std": differences.std(ddof=1) if len(differences) > 1 else np.nan,
+            "p_value": p_value,
+            "significant": bool(p_value < alpha) if not np.isnan(p_value) else None,
+        })
+    tests = pd.DataFrame(rows, columns=["variant", "baseline", "seeds", "difference_mean", "difference_std",
+                                        "p_value", "significant"])
+    tests["verdict"] = [verdict(row, alpha) for row in tests.to_dict("records")]
+    return tests
+
+
+def _paired_p_value(differences: np.ndarray) -> float:
+    if len(differences) < 2 or np.ptp(differences) == 0:
+        return float("nan")
+    return float(stats.ttest_1samp(differences, 0.0).pvalue)
+
+
+def verdict(test: Mapping, alpha: float) -> str:
+    """One plain sentence: which variant is better and how sure that is, or that it is a tie."""
+    variant, baseline, seeds = test["variant"], test["baseline"], test["seeds"]
+    difference = test["difference_mean"]
+    if seeds == 0:
+        return f"{variant} and {baseline} share no seed: no paired comparison is possible."
+    if seeds < 2:
+        return (f"{variant} vs {baseline}: {difference:+.2f} points with one seed; no test is possible "
+                "(seed noise is about a point): train more seeds.")
+    if np.isnan(test["p_value"]):
+        return (f"{variant} vs {baseline}: {difference:+.2f} points on every one of {seeds} seeds; "
+                "the t-test is undefined for identical differences.")
+    if test["significant"]:
+        direction = "better" if difference > 0 else "worse"
+        return (f"{variant} is {direction} than {baseline} by {abs(difference):.2f} points (mean over {seeds} "
+                f"seeds; paired t-test p = {test['p_value']:.3g} < {alpha}).")
+    return (f"{variant} vs {baseline}: {difference:+.2f} points (mean over {seeds} seeds), paired t-test "
+            f"p = {test['p_value']:.3g} ≥ {alpha}: not significant, a tie.")
+
+
+def curve_bands(histories: Mapping[tuple[str, int], pd.DataFrame], column: str) -> pd.DataFrame:
+    """Per variant and epoch, the mean, min and max of a history column over seeds (for a band plot)."""
+    frames = [history[["epoch", column]].assign(variant=variant) for (variant, _), history in histories.items()]
+    joined = pd.concat(frames)
+    bands = joined.groupby(["variant", "epoch"], sort=False)[column].agg(["mean", "min", "max"])
+    return bands.reset_index()
+
+
+def per_class_accuracy(confusion: np.ndarray) -> np.ndarray:
+    """Recall of every class from a confusion matrix whose rows are true and columns predicted classes."""
+    totals = confusion.sum(1)
+    return np.divide(np.diag(confusion), totals, out=np.full(len(totals), np.nan), where=totals > 0)
