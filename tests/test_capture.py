@@ -68,3 +68,31 @@ def test_non_square_input_keeps_height_and_width():
     with capture(model, ["0", "2"]) as outputs:
         model(torch.randn(1, 3, 12, 20))
     assert outputs["0"].shape == (1, 4, 12, 20) and outputs["2"].shape == (1, 4, 6, 10)
+
+
+def test_keep_graph_records_tensors_in_the_graph_whose_gradient_matches_a_manual_one():
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(inplace=True), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2)
+    )
+    x = torch.randn(2, 3, 5, 7)
+    with capture(model, ["0"], keep_graph=True) as outputs:
+        logits = model(x)
+    assert hook_count(model) == 0
+    conv = outputs["0"]
+    assert conv.requires_grad and (conv < 0).any()  # the in-place ReLU after the conv left the record alone
+    torch.testing.assert_close(logits, model(x))  # the clone handed downstream changes no value
+    (gradient,) = torch.autograd.grad(logits[:, 1].sum(), conv)
+    # d logit_1 / d conv = fc.weight[1, c] / (H * W) where the ReLU passes, else 0.
+    expected = (conv > 0) * model[4].weight[1][None, :, None, None] / (5 * 7)
+    torch.testing.assert_close(gradient, expected)
+    with torch.no_grad():
+        torch.testing.assert_close(conv, model[0](x))
+    assert all(p.grad is None for p in model.parameters())
+
+
+def test_default_capture_is_detached_even_with_gradients_on():
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(inplace=True))
+    with capture(model, ["0"]) as outputs:
+        model(torch.randn(1, 3, 5, 5))
+    assert not outputs["0"].requires_grad and outputs["0"].grad_fn is None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import torch
 from torch import nn
@@ -12,12 +12,18 @@ from cnnlens.errors import CnnlensError
 
 
 @contextmanager
-def capture(model: nn.Module, layers: Iterable[str]) -> Iterator[dict[str, torch.Tensor]]:
+def capture(model: nn.Module, layers: Iterable[str], keep_graph: bool = False) -> Iterator[dict[str, torch.Tensor]]:
     """Record the outputs of the named modules during forward passes run inside the block.
 
     Outputs are detached clones, because an in-place ReLU after a layer would otherwise overwrite
     what was recorded. A later forward pass replaces an earlier one's outputs. Hooks are removed on
     exit, also when the block raises.
+
+    With ``keep_graph=True`` the recorded tensors stay in the autograd graph, so that gradients of
+    the model's output with respect to them can be taken (Grad-CAM). The hook then records the
+    layer's own output and hands a clone downstream instead: the forward pass computes the same
+    values, an in-place ReLU overwrites only the clone, and the recorded tensor lies on the path
+    from the input to the output, which ``torch.autograd.grad`` needs.
 
     Example:
         >>> with capture(model, ["conv1", "ca1.gate"]) as outputs:
@@ -34,18 +40,22 @@ def capture(model: nn.Module, layers: Iterable[str]) -> Iterator[dict[str, torch
     handles = []
     try:
         for name in layers:
-            handles.append(modules[name].register_forward_hook(_recorder(outputs, name)))
+            handles.append(modules[name].register_forward_hook(_recorder(outputs, name, keep_graph)))
         yield outputs
     finally:
         for handle in handles:
             handle.remove()
 
 
-def _recorder(outputs: dict[str, torch.Tensor], name: str):
+def _recorder(outputs: dict[str, torch.Tensor], name: str, keep_graph: bool) -> Callable:
     def record(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
         outputs[name] = output.detach().clone()
 
-    return record
+    def record_in_graph(module: nn.Module, inputs: tuple, output: torch.Tensor) -> torch.Tensor:
+        outputs[name] = output
+        return output.clone()
+
+    return record_in_graph if keep_graph else record
 
 
 @contextmanager
