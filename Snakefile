@@ -1,12 +1,17 @@
 # cnnlens: train, look inside, report. `snakemake --cores all` runs everything; see README.md.
 from pathlib import Path
 
-from cnnlens.config import validate_config
+from snakemake.exceptions import WorkflowError
+
+from cnnlens.config import ConfigError, validate_config
 
 configfile: "config.yaml"
 
 
-validate_config(config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml")
+try:
+    validate_config(config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml")
+except ConfigError as error:
+    raise WorkflowError(str(error)) from None  # one line, no traceback
 
 
 include: "workflow/rules/common.smk"
@@ -14,6 +19,7 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/activations.smk"
 include: "workflow/rules/compare.smk"
+include: "workflow/rules/analysis.smk"
 include: "workflow/rules/report.smk"
 
 

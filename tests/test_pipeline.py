@@ -32,6 +32,7 @@ def pipeline(tmp_path_factory):
     make_image_folder(workdir / "images", {"train": 6, "test": 2})
     (workdir / "tiny.yaml").write_text(
         "data: {source: imagefolder, path: images}\ntrain: {epochs: 1, batch_size: 8}\nseeds: [0, 1]\n"
+        "vgg: {weights: none}\n"
     )
     first = snakemake(workdir)
     assert first.returncode == 0, first.stderr[-3000:]
@@ -40,9 +41,12 @@ def pipeline(tmp_path_factory):
 
 def test_report_has_every_section_with_measured_accuracies(pipeline):
     html = (pipeline / "results" / "report" / "report.html").read_text()
-    for heading in ["1. Verdict", "2. Comparison", "3. Training", "4. Feature maps: plain CNN (seed 0)",
-                    "5. Feature maps: attention CNN (seed 0)", "6. Reproduce"]:
-        assert heading in html
+    headings = ["1. Verdict", "2. Comparison", "3. Training", "4. Feature maps: plain CNN (seed 0)",
+                "5. Feature maps: attention CNN (seed 0)", "6. Channel attention: attention CNN (seed 0)",
+                "7. Grad-CAM and deconvnet: plain CNN (seed 0)", "8. Grad-CAM and deconvnet: attention CNN (seed 0)",
+                "9. VGG16 and the trained CNNs by depth", "10. Reproduce"]
+    positions = [html.index(heading) for heading in headings]
+    assert positions == sorted(positions)
     for model in ("plain", "attention"):
         accuracies = [
             json.loads((pipeline / "results" / "models" / model / f"seed{seed}" / "metrics.json").read_text())[
@@ -54,11 +58,11 @@ def test_report_has_every_section_with_measured_accuracies(pipeline):
     tests = pd.read_csv(pipeline / "results" / "comparison" / "tests.csv")
     assert list(tests["variant"]) == ["attention"] and tests["seeds"].iloc[0] == 2
     assert html.index(html_escape(tests["verdict"].iloc[0])) < html.index("2. Comparison")  # the verdict leads
-    # 3 comparison + 2 training figures + one feature-map figure per visualised image (one per class) per model
-    figures = 3 + 2 + 2 * len(CLASSES)
-    assert html.count('src="data:image/png;base64,') == figures
-    assert len(re.findall(r"<b>Figure \d+</b>", html)) == figures
-    assert "Quick run: 1 epoch(s)" in html
+    # every figure is embedded and has a caption, numbered 1, 2, ... in reading order
+    figures = html.count('src="data:image/png;base64,')
+    assert figures > 20
+    assert [int(n) for n in re.findall(r"<b>Figure (\d+)</b>", html)] == list(range(1, figures + 1))
+    assert "Quick run: 1 epoch(s)" in html and "VGG16 has random weights" in html
     assert not re.search(r"""<(script|link|img)[^>]+(src|href)=["']?(https?:)?//""", html)
 
 
@@ -81,3 +85,14 @@ def test_bad_config_stops_before_any_job(tmp_path):
     assert result.returncode != 0
     assert "config key 'train.epochs' must be of type integer, got 'ten'" in result.stderr
     assert not (tmp_path / "results").exists()
+
+
+def test_analyses_measure_the_configured_layers_over_the_test_set(pipeline):
+    analysis = pipeline / "results" / "analysis"
+    depth = pd.read_csv(analysis / "plain-seed0" / "depth.csv")
+    assert depth["layer"].tolist() == ["relu1", "relu2", "relu3"] and (depth["images"] == 2 * len(CLASSES)).all()
+    assert depth["sparsity_mean"].between(0, 1).all()
+    assert (analysis / "attention-seed0" / "attention.pt").exists()
+    assert not (analysis / "plain-seed0" / "attention.pt").exists()  # no attention modules, no such job
+    vgg = torch.load(pipeline / "results" / "vgg" / "vgg.pt", weights_only=True)
+    assert vgg["weights"]["kind"] == "none" and vgg["indices"] == [0, 10, 20]

@@ -16,9 +16,9 @@ import pandas as pd
 import torch
 import yaml
 
-from cnnlens import compare, report
+from cnnlens import analyses, compare, report
 from cnnlens.activations import extract
-from cnnlens.data import load_cifar10, load_dataset, load_image_folder, save_dataset
+from cnnlens.data import Dataset, load_cifar10, load_dataset, load_image_folder, save_dataset
 from cnnlens.errors import CnnlensError
 from cnnlens.io import atomic_torch_save, atomic_write_json, atomic_write_text
 from cnnlens.models import Architecture, build_model, count_parameters
@@ -81,10 +81,17 @@ def train(args: argparse.Namespace) -> None:
     print(f"final test accuracy {metrics['final_test_accuracy']:.4f}, best {metrics['best_test_accuracy']:.4f}")
 
 
-def activations(args: argparse.Namespace) -> None:
+def _trained_model(args: argparse.Namespace) -> tuple[torch.nn.Module, Dataset]:
+    """The data set and the trained model a per-model analysis step works on (on the CPU, threads as given)."""
+    torch.set_num_threads(args.threads)
     dataset = load_dataset(args.data)
     model = build_model(Architecture(**json.loads(args.architecture)), dataset.train_images.shape[-1])
     model.load_state_dict(torch.load(args.checkpoint, weights_only=True, map_location="cpu"))
+    return model, dataset
+
+
+def activations(args: argparse.Namespace) -> None:
+    model, dataset = _trained_model(args)
     stored = extract(model, dataset, args.layers, args.images_per_class)
     stored.update(model=args.model, seed=args.seed)
     atomic_torch_save(stored, args.out)
@@ -92,12 +99,44 @@ def activations(args: argparse.Namespace) -> None:
     print(f"{len(stored['labels'])} images: {shapes} -> {args.out}")
 
 
+def depth_stats(args: argparse.Namespace) -> None:
+    model, dataset = _trained_model(args)
+    table = analyses.depth_summary(model, dataset, args.layers)
+    atomic_write_text(table.assign(model=args.model, seed=args.seed).to_csv(index=False), args.out)
+    print(table.to_string(index=False))
+
+
+def attention_weights(args: argparse.Namespace) -> None:
+    model, dataset = _trained_model(args)
+    stored = analyses.attention_weights(model, dataset)
+    if not stored["weights"]:
+        raise CnnlensError(f"model '{args.model}' has no attention modules: its variant has attention: none")
+    atomic_torch_save({**stored, "model": args.model, "seed": args.seed}, args.out)
+    print(", ".join(f"{name} {tuple(weights.shape)}" for name, weights in stored["weights"].items()))
+
+
+def explain(args: argparse.Namespace) -> None:
+    model, dataset = _trained_model(args)
+    stored = analyses.explain(model, dataset, args.layers, args.images_per_class, args.gradcam_layer,
+                              args.zfnet_channels, args.zfnet_images)
+    atomic_torch_save({**stored, "model": args.model, "seed": args.seed}, args.out)
+    print(f"Grad-CAM of {args.gradcam_layer} and deconvnet projections of {', '.join(args.layers)} -> {args.out}")
+
+
+def vgg_depth(args: argparse.Namespace) -> None:
+    torch.set_num_threads(args.threads)
+    stored = analyses.vgg_depth(args.weights, args.photos, args.layers)
+    atomic_torch_save(stored, args.out)
+    print(f"VGG16 ({stored['weights']['kind']} weights) on {', '.join(stored['photos'])} -> {args.out}")
+
+
 def build_report(args: argparse.Namespace) -> None:
     config = yaml.safe_load(Path(args.config).read_text())
     metrics = report.load_metrics(args.metrics)
     compute_seconds = sum(pd.read_csv(path, sep="\t")["s"].sum() for path in args.benchmarks)
     sections = [report.Section(title, Path(path)) for title, path in zip(args.titles, args.notebooks, strict=True)]
-    facts = report.RunFacts(report.git_commit(args.repo), compute_seconds, args.config)
+    vgg_weights = torch.load(args.vgg, weights_only=True)["weights"] if args.vgg else {"banner": ""}
+    facts = report.RunFacts(report.git_commit(args.repo), compute_seconds, args.config, vgg_weights["banner"])
     notebook = report.assemble(sections, metrics, config, facts, report.Comparison.read(args.comparison))
     atomic_write_text(report.render_html(notebook), args.out)
     print(f"report -> {args.out}")
@@ -146,16 +185,29 @@ def parser() -> argparse.ArgumentParser:
     step.add_argument("--out-dir", required=True)
     step.set_defaults(run=train)
 
-    step = steps.add_parser("activations", help="store layer outputs for a fixed set of test images")
-    step.add_argument("--data", required=True)
-    step.add_argument("--model", required=True, help="the variant's name")
-    step.add_argument("--architecture", default="{}", help="JSON object of Architecture fields")
-    step.add_argument("--seed", type=int, default=0)
-    step.add_argument("--checkpoint", required=True)
+    step = _trained_model_step(steps, "activations", activations, "store layer outputs for the visualised test images")
     step.add_argument("--layers", nargs="+", required=True)
     step.add_argument("--images-per-class", type=int, default=1)
+
+    step = _trained_model_step(steps, "depth-stats", depth_stats, "sparsity and concentration per layer (test set)")
+    step.add_argument("--layers", nargs="+", required=True)
+
+    _trained_model_step(steps, "attention-weights", attention_weights, "attention channel weights over the test set")
+
+    step = _trained_model_step(steps, "explain", explain, "Grad-CAM and deconvnet projections")
+    step.add_argument("--layers", nargs="+", required=True)
+    step.add_argument("--images-per-class", type=int, default=1)
+    step.add_argument("--gradcam-layer", default="conv3")
+    step.add_argument("--zfnet-channels", type=int, default=4)
+    step.add_argument("--zfnet-images", type=int, default=4)
+
+    step = steps.add_parser("vgg", help="VGG16 on photos: top-5, channel-mean maps by depth, deconvnet")
+    step.add_argument("--weights", default="imagenet", help="imagenet, none, or a state_dict file")
+    step.add_argument("--photos", nargs="*", default=[], help="image paths (default: bundled sample photos)")
+    step.add_argument("--layers", nargs="+", type=int, default=[0, 10, 20])
+    step.add_argument("--threads", type=int, default=torch.get_num_threads())
     step.add_argument("--out", required=True)
-    step.set_defaults(run=activations)
+    step.set_defaults(run=vgg_depth)
 
     step = steps.add_parser("report", help="merge executed notebooks into one HTML report")
     step.add_argument("--notebooks", nargs="+", required=True)
@@ -165,6 +217,7 @@ def parser() -> argparse.ArgumentParser:
     step.add_argument("--config", required=True, help="the effective config (YAML)")
     step.add_argument("--repo", default=".", help="the workflow's checkout, whose commit the report names")
     step.add_argument("--comparison", required=True, help="the compare rule's folder (summary.csv, tests.csv)")
+    step.add_argument("--vgg", help="the vgg rule's file, for a banner when VGG16's weights were random")
     step.add_argument("--out", required=True)
     step.set_defaults(run=build_report)
 
@@ -180,6 +233,20 @@ def parser() -> argparse.ArgumentParser:
     step.add_argument("--out", required=True)
     step.set_defaults(run=write_config)
     return main
+
+
+def _trained_model_step(steps, name: str, run, help: str) -> argparse.ArgumentParser:
+    """A sub-command that loads the data cache and one trained model; the caller adds its own options."""
+    step = steps.add_parser(name, help=help)
+    step.add_argument("--data", required=True)
+    step.add_argument("--model", required=True, help="the variant's name")
+    step.add_argument("--architecture", default="{}", help="JSON object of Architecture fields")
+    step.add_argument("--seed", type=int, default=0)
+    step.add_argument("--checkpoint", required=True)
+    step.add_argument("--threads", type=int, default=torch.get_num_threads())
+    step.add_argument("--out", required=True)
+    step.set_defaults(run=run)
+    return step
 
 
 def main(argv: list[str] | None = None) -> None:

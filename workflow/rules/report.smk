@@ -58,25 +58,49 @@ rule notebook_training:
         "{params.papermill} {input.notebook:q} {output:q} -y {params.parameters:q} > {log:q} 2>&1"
 
 
-rule notebook_feature_maps:
-    """Feature-map grids of one model's representative run."""
+rule notebook_per_model:
+    """One model's section of the report: feature maps, channel attention, or Grad-CAM and deconvnet."""
     input:
-        notebook=NOTEBOOKS / "feature_maps.ipynb",
-        activations=f"{RESULTS}/activations/{{model}}-seed{REPRESENTATIVE_SEED}.pt",
+        unpack(per_model_notebook_inputs),
     output:
-        f"{RESULTS}/notebooks/feature_maps-{{model}}.ipynb",
+        f"{RESULTS}/notebooks/{{section}}-{{model}}.ipynb",
     params:
         papermill=PAPERMILL,
-        channels=config["visualise"]["channels"],
+        parameters=per_model_notebook_parameters,
+    wildcard_constraints:
+        section="|".join(PER_MODEL_SECTIONS),
     log:
-        f"{RESULTS}/logs/notebooks/feature_maps-{{model}}.log",
+        f"{RESULTS}/logs/notebooks/{{section}}-{{model}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/notebooks/feature_maps-{{model}}.tsv"
+        f"{RESULTS}/benchmarks/notebooks/{{section}}-{{model}}.tsv"
     conda:
         ENV
     shell:
-        "{params.papermill} {input.notebook:q} {output:q} -p activations {input.activations:q}"
-        " -p channels {params.channels} > {log:q} 2>&1"
+        "{params.papermill} {input.notebook:q} {output:q} -y {params.parameters:q} > {log:q} 2>&1"
+
+
+rule notebook_depth:
+    """Shallow, middle and deep layers: VGG16 on photos, the trained CNNs side by side, measured summary."""
+    input:
+        notebook=NOTEBOOKS / "depth.ipynb",
+        vgg=rules.vgg.output[0],
+        activations=expand(f"{RESULTS}/activations/{{model}}-seed{REPRESENTATIVE_SEED}.pt", model=config["models"]),
+        depth=expand(f"{RESULTS}/analysis/{{model}}-seed{REPRESENTATIVE_SEED}/depth.csv", model=config["models"]),
+    output:
+        f"{RESULTS}/notebooks/depth.ipynb",
+    params:
+        papermill=PAPERMILL,
+        parameters=lambda wildcards, input: json.dumps(
+            {"vgg": input.vgg, "activations": list(input.activations), "depth": list(input.depth)}
+        ),
+    log:
+        f"{RESULTS}/logs/notebooks/depth.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/notebooks/depth.tsv"
+    conda:
+        ENV
+    shell:
+        "{params.papermill} {input.notebook:q} {output:q} -y {params.parameters:q} > {log:q} 2>&1"
 
 
 rule report:
@@ -84,19 +108,14 @@ rule report:
     input:
         config=rules.effective_config.output[0],
         comparison=rules.compare.output,
-        notebooks=[rules.notebook_comparison.output[0], rules.notebook_training.output[0]]
-        + expand(rules.notebook_feature_maps.output[0], model=config["models"]),
+        vgg=rules.vgg.output[0],
+        notebooks=[notebook for _, notebook in report_sections()],
         metrics=all_runs(f"{RUN_DIR}/metrics.json"),
-        benchmarks=[f"{RESULTS}/benchmarks/prepare_data.tsv", f"{RESULTS}/benchmarks/effective_config.tsv"]
-        + all_runs(f"{RESULTS}/benchmarks/train/{{model}}-seed{{seed}}.tsv")
-        + expand(f"{RESULTS}/benchmarks/activations/{{model}}-seed{REPRESENTATIVE_SEED}.tsv", model=config["models"])
-        + [f"{RESULTS}/benchmarks/compare.tsv", f"{RESULTS}/benchmarks/notebooks/comparison.tsv"]
-        + [f"{RESULTS}/benchmarks/notebooks/training.tsv"]
-        + expand(f"{RESULTS}/benchmarks/notebooks/feature_maps-{{model}}.tsv", model=config["models"]),
+        benchmarks=all_benchmarks(),
     output:
         REPORT,
     params:
-        titles=["Comparison", "Training"] + [section_title(model) for model in config["models"]],
+        titles=[title for title, _ in report_sections()],
         repo=workflow.basedir,
         comparison=lambda wildcards, input: Path(input.comparison[0]).parent,
     log:
@@ -108,5 +127,4 @@ rule report:
     shell:
         "cnnlens report --config {input.config:q} --notebooks {input.notebooks:q} --titles {params.titles:q}"
         " --metrics {input.metrics:q} --benchmarks {input.benchmarks:q} --repo {params.repo:q}"
-        " --comparison {params.comparison:q}"
-        " --out {output:q} > {log:q} 2>&1"
+        " --comparison {params.comparison:q} --vgg {input.vgg:q} --out {output:q} > {log:q} 2>&1"

@@ -1,8 +1,7 @@
-"""Figures for the report. Each function takes arrays or tables and returns a matplotlib Figure."""
+"""Training and comparison figures: learning curves, seed bands, per-class accuracy, confusion matrices."""
 
 from __future__ import annotations
 
-import math
 from typing import Mapping, Sequence
 
 import matplotlib.pyplot as plt
@@ -10,6 +9,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
+
+from cnnlens.plots.style import colours as _colours
 
 
 def iteration_losses(losses: Mapping[str, Sequence[float]], smooth: int = 50) -> Figure:
@@ -44,38 +45,6 @@ def epoch_curves(histories: Mapping[str, pd.DataFrame]) -> Figure:
     return figure
 
 
-def feature_maps(image: np.ndarray, title: str, maps: Mapping[str, np.ndarray], channels: Sequence[int]) -> Figure:
-    """The input image, then per layer a grid of the chosen channels on one colour scale per layer.
-
-    Args:
-        image: ``(H, W, 3)`` uint8 image (or float in [0, 1]).
-        title: caption of the input panel (for example its class).
-        maps: layer name -> ``(C, h, w)`` activations of this image.
-        channels: channel indices to show in every layer's grid.
-    """
-    side = math.ceil(math.sqrt(len(channels)))
-    figure = plt.figure(figsize=(3 + 3.2 * len(maps), 3.4), layout="constrained")
-    panels = figure.subfigures(1, len(maps) + 1, width_ratios=[0.9] + [1] * len(maps))
-    axes = panels[0].subplots()
-    axes.imshow(image)
-    axes.set_title(title)
-    axes.axis("off")
-    for panel, (layer, activations) in zip(panels[1:], maps.items()):
-        chosen = activations[list(channels)]
-        low, high = float(chosen.min()), float(chosen.max())
-        grid = panel.subplots(side, side, squeeze=False)
-        for cell, channel in zip(grid.flat, channels):
-            shown = cell.imshow(activations[channel], cmap="viridis", vmin=low, vmax=high)
-            cell.set_title(str(channel), fontsize=8)
-        for cell in grid.flat:
-            cell.axis("off")
-        panel.suptitle(f"{layer} {tuple(activations.shape[1:])}", fontsize=10)
-        panel.colorbar(shown, ax=grid, shrink=0.8)
-    return figure
-
-
-def _colours():
-    return plt.rcParams["axes.prop_cycle"].by_key()["color"] * 4
 
 
 def seed_bands(accuracy: pd.DataFrame, loss: pd.DataFrame) -> Figure:

@@ -1,0 +1,143 @@
+"""Explanation figures: Grad-CAM overlays, deconvnet projections per image, ZFNet's top images per channel.
+
+Deconvnet projections are signed maps in the model's (normalised) pixel space, with magnitudes that shrink
+by orders of magnitude from conv1 to conv3. They are shown as ZFNet showed them: each panel contrast-stretched
+on its own, so the pattern is visible and zero is mid-gray, but brightness is not comparable across panels.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from cnnlens.plots.projections import stretch_projection, support_box
+
+GRADCAM_CMAP = "jet"
+GRADCAM_ALPHA = 0.5
+WRONG = "tab:red"
+
+
+def gradcam_overlays(
+    images: np.ndarray,
+    predicted: np.ndarray,
+    true: np.ndarray,
+    labels: Sequence[str],
+    predictions: Sequence[str],
+    indices: Sequence[int],
+) -> Figure:
+    """One row per image: the input, Grad-CAM for the predicted class, Grad-CAM for the true class.
+
+    Both maps are overlaid on the image (jet, alpha 0.5) on one shared ``[0, 1]`` scale with one colorbar,
+    so evidence for the two classes can be compared panel to panel. Wrong predictions are titled in red.
+
+    Args:
+        images: ``(N, H, W, 3)`` uint8 inputs.
+        predicted: ``(N, H, W)`` Grad-CAM maps in ``[0, 1]`` for each image's predicted class.
+        true: ``(N, H, W)`` Grad-CAM maps in ``[0, 1]`` for each image's true class.
+        labels: true class name per image.
+        predictions: predicted class name per image.
+        indices: test-set index per image, for the titles.
+    """
+    count = len(images)
+    figure, axes = plt.subplots(count, 3, figsize=(8.4, 2.6 * count), layout="constrained", squeeze=False)
+    for row, image in enumerate(images):
+        label, prediction = labels[row], predictions[row]
+        colour = "black" if label == prediction else WRONG
+        _image_panel(axes[row, 0], image, f"#{indices[row]} true: {label}\npredicted: {prediction}", colour)
+        same = " (= true)" if label == prediction else ""
+        for panel, cam, title in ((axes[row, 1], predicted[row], f"Grad-CAM for predicted\n{prediction}{same}"),
+                                  (axes[row, 2], true[row], f"Grad-CAM for true\n{label}")):
+            _image_panel(panel, image, title)
+            overlay = panel.imshow(cam, cmap=GRADCAM_CMAP, alpha=GRADCAM_ALPHA, vmin=0, vmax=1)
+    figure.colorbar(overlay, ax=axes[:, 1:].ravel().tolist(), shrink=min(0.9, 0.35 * count),
+                    label="Grad-CAM (1 = strongest evidence)")
+    return figure
+
+
+def deconv_grid(
+    images: np.ndarray,
+    projections: Mapping[str, np.ndarray],
+    strongest: Mapping[str, Mapping[str, np.ndarray]],
+    titles: Sequence[str],
+) -> Figure:
+    """One row per image: the input, then per layer the projection of that image's strongest activation.
+
+    Args:
+        images: ``(N, H, W, 3)`` uint8 inputs.
+        projections: layer -> ``(N, 3, H, W)`` signed deconvnet projections (stretched per panel here).
+        strongest: layer -> ``{"channel": (N,), "position": (N, 2)}``, the kept activation's channel and its
+            ``(y, x)`` in the layer's output, for the titles.
+        titles: title of each input panel (for example its index and classes).
+    """
+    count = len(images)
+    figure, axes = plt.subplots(count, len(projections) + 1, figsize=(2.3 * (len(projections) + 1), 2.5 * count),
+                                layout="constrained", squeeze=False)
+    for row, image in enumerate(images):
+        _image_panel(axes[row, 0], image, titles[row])
+        for panel, (layer, projection) in zip(axes[row, 1:], projections.items()):
+            channel = int(strongest[layer]["channel"][row])
+            y, x = (int(v) for v in strongest[layer]["position"][row])
+            _image_panel(panel, stretch_projection(projection[row]), f"{layer} channel {channel}\nat (y {y}, x {x})")
+    return figure
+
+
+def zfnet_grid(
+    projections: np.ndarray,
+    channels: Sequence[int],
+    image_indices: np.ndarray,
+    layer: str,
+    patches: np.ndarray | None = None,
+    crop: bool = True,
+) -> Figure:
+    """ZFNet's figure for one layer: rows are channels, columns the test images that excite each channel most.
+
+    Args:
+        projections: ``(C, k, 3, H, W)`` signed projections of each channel's strongest activation in each of its
+            top ``k`` images (stretched per panel here).
+        channels: the channel number of each row.
+        image_indices: ``(C, k)`` test-set index of each image, for the titles.
+        layer: layer name, for the figure title.
+        patches: optional ``(C, k, 3, H, W)`` uint8 images; each is then shown right of its projection.
+        crop: cut every panel (and its image) to the pixels the projection reaches, as ZFNet did.
+    """
+    projections = np.asarray(projections)
+    rows, count = projections.shape[:2]
+    per_image = 1 if patches is None else 2
+    figure, axes = plt.subplots(rows, count * per_image, figsize=(1.25 * count * per_image + 0.6, 1.35 * rows + 0.5),
+                                layout="constrained", squeeze=False)
+    size = None
+    if crop:
+        boxes = [support_box(projection) for projection in projections.reshape(-1, *projections.shape[2:])]
+        size = (max(_length(vertical, projections.shape[-2]) for vertical, _ in boxes),
+                max(_length(horizontal, projections.shape[-1]) for _, horizontal in boxes))
+    for row, channel in enumerate(channels):
+        for column in range(count):
+            projection = projections[row, column]
+            box = support_box(projection, size) if crop else (slice(None), slice(None))
+            cell = axes[row, column * per_image]
+            _image_panel(cell, stretch_projection(projection)[box], f"#{int(image_indices[row, column])}", frame=True)
+            if patches is not None:
+                image = np.moveaxis(np.asarray(patches[row, column]), 0, -1)
+                _image_panel(axes[row, column * per_image + 1], image[box], "image", frame=True)
+        axes[row, 0].set_ylabel(f"channel {channel}")
+    figure.suptitle(f"{layer}: top {count} test images per channel, strongest first")
+    return figure
+
+
+def _image_panel(axes: Axes, image: np.ndarray, title: str, colour: str = "black", frame: bool = False) -> None:
+    """An ``(H, W, 3)`` image without ticks, titled; ``frame`` keeps the border (and room for a row label)."""
+    axes.imshow(image)
+    axes.set_title(title, fontsize=9, color=colour)
+    if frame:
+        axes.set(xticks=[], yticks=[])
+    else:
+        axes.axis("off")
+
+
+def _length(part: slice, extent: int) -> int:
+    """How many pixels a slice from :func:`support_box` spans along an axis of ``extent`` pixels."""
+    return len(range(*part.indices(extent)))

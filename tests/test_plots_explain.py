@@ -1,0 +1,86 @@
+"""Explanation figures: projection contrast stretching, crops, and the layout of the three figures."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.colors as mcolors  # noqa: E402
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from cnnlens.plots.explain import (  # noqa: E402
+    WRONG,
+    deconv_grid,
+    gradcam_overlays,
+    zfnet_grid,
+)
+
+H, W = 5, 7  # non-square on purpose: a swapped axis changes shapes
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    plt.close("all")
+
+
+def image_axes(figure):
+    return [axes for axes in figure.axes if axes.images and axes.get_label() != "<colorbar>"]
+
+
+def patch(shape=(3, H, W), rows=slice(1, 4), columns=slice(2, 4), seed=0):
+    """A projection that is zero except for one block, like a conv1 deconvnet projection."""
+    projection = np.zeros(shape)
+    projection[:, rows, columns] = np.random.default_rng(seed).normal(size=projection[:, rows, columns].shape)
+    return projection
+
+
+def test_gradcam_overlays_share_one_scale_and_name_the_classes():
+    images = np.zeros((2, H, W, 3), dtype=np.uint8)
+    predicted, true = np.random.default_rng(0).random((2, 2, H, W))
+    figure = gradcam_overlays(images, predicted, true, ["cat", "dog"], ["cat", "ship"], [4, 9])
+    panels = image_axes(figure)
+    assert len(panels) == 6
+    overlays = [axes.images[1] for axes in panels if len(axes.images) == 2]
+    assert len(overlays) == 4 and {overlay.get_clim() for overlay in overlays} == {(0, 1)}
+    assert all(axes.images[0].get_array().shape == (H, W, 3) for axes in panels)
+    assert overlays[0].get_array().shape == (H, W)
+    assert len(figure.axes) - len(panels) == 1  # one shared colorbar
+    titles = [axes.get_title() for axes in panels]
+    assert titles[0] == "#4 true: cat\npredicted: cat" and "cat (= true)" in titles[1]
+    assert "ship" in titles[4] and "dog" in titles[5] and "(= true)" not in titles[4]
+    assert mcolors.same_color(panels[3].title.get_color(), WRONG)
+    assert not mcolors.same_color(panels[0].title.get_color(), WRONG)
+
+
+def test_deconv_grid_has_the_input_then_one_panel_per_layer():
+    images = np.zeros((2, H, W, 3), dtype=np.uint8)
+    layers = ("conv1", "conv2", "conv3")
+    projections = {layer: np.stack([patch(seed=1), patch(seed=2)]) for layer in layers}
+    strongest = {layer: {"channel": np.array([3, 17]), "position": np.array([[1, 2], [0, 4]])} for layer in layers}
+    panels = image_axes(deconv_grid(images, projections, strongest, ["#0 cat", "#3 dog"]))
+    assert len(panels) == 2 * 4
+    assert [axes.get_title() for axes in panels[4:]] == ["#3 dog"] + [f"{layer} channel 17\nat (y 0, x 4)"
+                                                                       for layer in layers]
+    assert all(axes.images[0].get_array().shape == (H, W, 3) for axes in panels)
+
+
+def test_zfnet_grid_rows_are_channels_and_columns_test_images():
+    projections = np.stack([np.stack([patch(seed=row * 3 + column) for column in range(3)]) for row in range(2)])
+    indices = np.array([[10, 11, 12], [20, 21, 22]])
+    figure = zfnet_grid(projections, [5, 6], indices, "conv2", crop=False)
+    panels = image_axes(figure)
+    assert len(panels) == 6
+    assert [axes.get_title() for axes in panels] == ["#10", "#11", "#12", "#20", "#21", "#22"]
+    assert [panels[0].get_ylabel(), panels[3].get_ylabel()] == ["channel 5", "channel 6"]
+    assert all(axes.images[0].get_array().shape == (H, W, 3) for axes in panels)
+    assert "conv2" in figure.get_suptitle()
+
+
+def test_zfnet_grid_crops_to_one_common_size_and_shows_patches_beside():
+    projections = np.stack([[patch(), patch(rows=slice(0, 1), columns=slice(6, 7))]])
+    patches = np.zeros((1, 2, 3, H, W), dtype=np.uint8)
+    panels = image_axes(zfnet_grid(projections, [0], np.array([[1, 2]]), "conv1", patches=patches))
+    assert [axes.get_title() for axes in panels] == ["#1", "image", "#2", "image"]
+    assert {axes.images[0].get_array().shape for axes in panels} == {(3, 2, 3)}
