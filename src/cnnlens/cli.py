@@ -2,6 +2,8 @@
 
 Every step reads files and writes files. Known failures (bad data, bad arguments) end with one line
 on stderr and exit status 2; outputs are written atomically, so a failed step leaves none behind.
+Steps import their heavy modules (nbconvert, scipy, torchvision's model zoo) when they run: each job
+pays Python's start-up, and importing everything cost every job about 4 s more.
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ import pandas as pd
 import torch
 import yaml
 
-from cnnlens import analyses, compare, report
 from cnnlens.activations import extract
 from cnnlens.data import Dataset, load_cifar10, load_dataset, load_image_folder, save_dataset
 from cnnlens.errors import CnnlensError
@@ -100,6 +101,8 @@ def activations(args: argparse.Namespace) -> None:
 
 
 def depth_stats(args: argparse.Namespace) -> None:
+    from cnnlens import analyses
+
     model, dataset = _trained_model(args)
     table = analyses.depth_summary(model, dataset, args.layers)
     atomic_write_text(table.assign(model=args.model, seed=args.seed).to_csv(index=False), args.out)
@@ -107,6 +110,8 @@ def depth_stats(args: argparse.Namespace) -> None:
 
 
 def attention_weights(args: argparse.Namespace) -> None:
+    from cnnlens import analyses
+
     model, dataset = _trained_model(args)
     stored = analyses.attention_weights(model, dataset)
     if not stored["weights"]:
@@ -116,6 +121,8 @@ def attention_weights(args: argparse.Namespace) -> None:
 
 
 def explain(args: argparse.Namespace) -> None:
+    from cnnlens import analyses
+
     model, dataset = _trained_model(args)
     stored = analyses.explain(model, dataset, args.layers, args.images_per_class, args.gradcam_layer,
                               args.zfnet_channels, args.zfnet_images)
@@ -124,6 +131,8 @@ def explain(args: argparse.Namespace) -> None:
 
 
 def vgg_depth(args: argparse.Namespace) -> None:
+    from cnnlens import analyses
+
     torch.set_num_threads(args.threads)
     stored = analyses.vgg_depth(args.weights, args.photos, args.layers)
     atomic_torch_save(stored, args.out)
@@ -131,8 +140,10 @@ def vgg_depth(args: argparse.Namespace) -> None:
 
 
 def build_report(args: argparse.Namespace) -> None:
+    from cnnlens import compare, report
+
     config = yaml.safe_load(Path(args.config).read_text())
-    metrics = report.load_metrics(args.metrics)
+    metrics = compare.load_metrics(args.metrics)
     compute_seconds = sum(pd.read_csv(path, sep="\t")["s"].sum() for path in args.benchmarks)
     sections = [report.Section(title, Path(path)) for title, path in zip(args.titles, args.notebooks, strict=True)]
     vgg_weights = torch.load(args.vgg, weights_only=True)["weights"] if args.vgg else {"banner": ""}
@@ -143,7 +154,9 @@ def build_report(args: argparse.Namespace) -> None:
 
 
 def compare_runs(args: argparse.Namespace) -> None:
-    runs = compare.runs_table(report.load_metrics(args.metrics))
+    from cnnlens import compare
+
+    runs = compare.runs_table(compare.load_metrics(args.metrics))
     out = Path(args.out_dir)
     atomic_write_text(runs.to_csv(index=False), out / "runs.csv")
     atomic_write_text(compare.summarize(runs).to_csv(index=False), out / "summary.csv")

@@ -6,6 +6,8 @@ and p-value, or says plainly that no test was possible.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -14,6 +16,11 @@ from scipy import stats
 
 RUN_COLUMNS = ["variant", "seed", "final_test_accuracy", "best_test_accuracy", "final_test_loss", "parameters",
                "seconds_per_epoch"]
+
+
+def load_metrics(paths: Sequence[str | Path]) -> list[dict]:
+    """The ``metrics.json`` of each run, in the given order."""
+    return [json.loads(Path(path).read_text()) for path in paths]
 
 
 def runs_table(metrics: Sequence[dict]) -> pd.DataFrame:

@@ -9,7 +9,6 @@ template loads nothing from the network.
 from __future__ import annotations
 
 import html
-import json
 import platform
 import subprocess
 from dataclasses import dataclass
@@ -206,7 +205,3 @@ def _number_figures(report: nbformat.NotebookNode) -> None:
             if text and FIGURE_MARKER in text:
                 number += 1
                 output["data"]["text/html"] = text.replace(FIGURE_MARKER, f"<b>Figure {number}</b>", 1)
-
-
-def load_metrics(paths: Sequence[str | Path]) -> list[dict]:
-    return [json.loads(Path(path).read_text()) for path in paths]

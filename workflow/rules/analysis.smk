@@ -12,7 +12,7 @@ rule depth_stats:
     params:
         args=trained_model_args,
         layers=config["visualise"]["depth_layers"],
-    threads: 2
+    threads: 1
     log:
         f"{RESULTS}/logs/analysis/{{model}}-seed{{seed}}-depth.log",
     benchmark:
@@ -31,7 +31,7 @@ rule attention_weights:
         f"{ANALYSIS_DIR}/attention.pt",
     params:
         args=trained_model_args,
-    threads: 2
+    threads: 1
     log:
         f"{RESULTS}/logs/analysis/{{model}}-seed{{seed}}-attention.log",
     benchmark:
@@ -55,7 +55,7 @@ rule explain:
         gradcam_layer=config["visualise"]["gradcam_layer"],
         zfnet_channels=config["visualise"]["zfnet_channels"],
         zfnet_images=config["visualise"]["zfnet_images"],
-    threads: 2
+    threads: 1
     log:
         f"{RESULTS}/logs/analysis/{{model}}-seed{{seed}}-explain.log",
     benchmark:
@@ -78,7 +78,7 @@ rule vgg:
     params:
         weights=config["vgg"]["weights"],
         layers=config["vgg"]["layers"],
-    threads: 2
+    threads: 1
     log:
         f"{RESULTS}/logs/vgg.log",
     benchmark:

@@ -13,7 +13,7 @@ from matplotlib.patches import Rectangle
 
 from cnnlens.maps import normalize_map
 from cnnlens.plots.projections import stretch_projection, support_box
-from cnnlens.plots.style import colours as _colours
+from cnnlens.plots.style import colours as _colours, panel_grid
 
 MIN_CROP = (24, 24)  # a conv1_1 projection covers 3x3 pixels: crop no smaller than this
 
@@ -69,8 +69,7 @@ def conv_strip(images: np.ndarray, names: Sequence[str], maps: Mapping[str, np.n
         maps: layer name -> ``(P, h, w)`` channel-mean maps, in depth order.
     """
     columns = len(maps) + 1
-    figure, axes = plt.subplots(len(images), columns, figsize=(1.2 * columns + 1.0, 1.3 * len(images) + 0.5),
-                                layout="constrained", squeeze=False)
+    figure, axes = panel_grid(len(images), columns, figsize=(1.2 * columns + 1.0, 1.3 * len(images) + 0.5))
     for row, (image, name) in enumerate(zip(images, names)):
         axes[row, 0].imshow(image)
         axes[row, 0].set_ylabel(name, fontsize=9)

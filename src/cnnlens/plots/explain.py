@@ -14,6 +14,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from cnnlens.plots.style import panel_grid
 from cnnlens.plots.projections import stretch_projection, support_box
 
 GRADCAM_CMAP = "jet"
@@ -74,8 +75,7 @@ def deconv_grid(
         titles: title of each input panel (for example its index and classes).
     """
     count = len(images)
-    figure, axes = plt.subplots(count, len(projections) + 1, figsize=(2.3 * (len(projections) + 1), 2.5 * count),
-                                layout="constrained", squeeze=False)
+    figure, axes = panel_grid(count, len(projections) + 1, figsize=(2.3 * (len(projections) + 1), 2.5 * count))
     for row, image in enumerate(images):
         _image_panel(axes[row, 0], image, titles[row])
         for panel, (layer, projection) in zip(axes[row, 1:], projections.items()):
@@ -107,8 +107,7 @@ def zfnet_grid(
     projections = np.asarray(projections)
     rows, count = projections.shape[:2]
     per_image = 1 if patches is None else 2
-    figure, axes = plt.subplots(rows, count * per_image, figsize=(1.25 * count * per_image + 0.6, 1.35 * rows + 0.5),
-                                layout="constrained", squeeze=False)
+    figure, axes = panel_grid(rows, count * per_image, figsize=(1.25 * count * per_image + 0.6, 1.35 * rows + 0.5))
     size = None
     if crop:
         boxes = [support_box(projection) for projection in projections.reshape(-1, *projections.shape[2:])]
