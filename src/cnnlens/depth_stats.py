@@ -38,7 +38,7 @@ def spatial_concentration(activations: torch.Tensor, top_fraction: float = 0.1) 
     """
     if not 0.0 < top_fraction <= 1.0:
         raise CnnlensError(f"top_fraction must be in (0, 1], got {top_fraction}")
-    mass = activations.double().clamp(min=0).sum(dim=1).flatten(1)
+    mass = activations.clamp(min=0).sum(dim=1, dtype=torch.float64).flatten(1)  # sum in double, copy nothing
     ranked = mass.sort(dim=1, descending=True).values
     positions = top_fraction * ranked.shape[1]
     whole = int(positions)
