@@ -2,7 +2,10 @@ import pytest
 import torch
 
 from cnnlens import analyses, depth_stats
+from cnnlens.cam import grad_cam
 from cnnlens.capture import capture
+from cnnlens.deconv import deconv_project
+from cnnlens.errors import CnnlensError
 from cnnlens.data import load_image_folder, normalize
 from cnnlens.models import Architecture, build_model
 
@@ -50,10 +53,32 @@ def test_explain_picks_the_most_exciting_test_images_per_channel(dataset, model)
     zfnet = stored["zfnet"]["conv3"]
     assert zfnet["channels"] == [0, 1] and zfnet["images"].shape == (2, 3)
     assert zfnet["projections"].shape == (2, 3, 3, 32, 32)
-    assert torch.equal(zfnet["test_images"], dataset.test_images[zfnet["images"]])
     with capture(model, ["conv3"]) as outputs, torch.no_grad():
         model(normalize(dataset.test_images))
     peaks = outputs["conv3"].amax((2, 3))
     for channel in (0, 1):
         expected = peaks[:, channel].topk(3).indices
         assert set(zfnet["images"][channel].tolist()) == set(expected.tolist())
+    # the stored maps are those of the library functions on the visualised images
+    visualised = normalize(dataset.test_images[stored["image_indices"]])
+    torch.testing.assert_close(stored["gradcam_true"], grad_cam(model, visualised, "conv3", stored["labels"]))
+    torch.testing.assert_close(stored["deconv"]["conv1"], deconv_project(model, visualised, "conv1").projection)
+    top = zfnet["images"][1]
+    torch.testing.assert_close(zfnet["projections"][1],
+                               deconv_project(model, normalize(dataset.test_images[top]), "conv3", 1).projection)
+
+
+def hook_count(model) -> int:
+    return sum(len(module._forward_hooks) for module in model.modules())
+
+
+def test_no_hooks_remain_after_any_analysis_also_one_that_raised(dataset, model):
+    analyses.depth_summary(model, dataset, ["relu2"])
+    analyses.attention_weights(model, dataset)
+    analyses.explain(model, dataset, ["conv2"], 1, "conv3", 1, 1)
+    assert hook_count(model) == 0 and not model.training
+    with pytest.raises(CnnlensError):
+        analyses.depth_summary(model, dataset, ["relu2", "fc9"])
+    with pytest.raises(CnnlensError):
+        analyses.explain(model, dataset, ["conv2"], 1, "fc2", 1, 1)  # Grad-CAM needs a conv layer
+    assert hook_count(model) == 0

@@ -68,6 +68,16 @@ def test_worse_variant_and_identical_differences():
     assert math.isnan(tests.loc["same", "p_value"]) and "identical differences" in tests.loc["same", "verdict"]
 
 
+def test_differences_equal_up_to_rounding_are_identical_not_significant():
+    # 0.815 - 0.81 and 0.825 - 0.82 are both 0.5 points, up to float rounding
+    runs = compare.runs_table([metrics("plain", 0, 0.81), metrics("plain", 1, 0.82), metrics("plain", 2, 0.83),
+                               metrics("se", 0, 0.815), metrics("se", 1, 0.825), metrics("se", 2, 0.835)])
+    differences = runs.pivot(index="seed", columns="variant", values="final_test_accuracy").diff(axis=1)
+    assert differences.iloc[:, 1].nunique() > 1  # the rounding noise is really there
+    test = compare.paired_tests(runs, "plain").iloc[0]
+    assert math.isnan(test["p_value"]) and test["significant"] is None
+
+
 def test_curve_bands_over_seeds():
     histories = {
         ("a", 0): pd.DataFrame({"epoch": [1, 2], "test_accuracy": [0.1, 0.5]}),

@@ -13,7 +13,7 @@ def test_default_config_is_the_source_recipe():
     config = validate_config(default_config(), SCHEMA)
     assert config["train"] == {
         "epochs": 50, "batch_size": 64, "lr": 0.001, "lr_patience": 3, "lr_factor": 0.5,
-        "augment": True, "device": "auto",
+        "augment": True, "device": "auto", "threads": 0,
     }
     assert config["models"] == ["plain", "attention"]
     assert config["variants"]["plain"] == {"attention": "none", "blocks": [1, 2, 3], "reduction": 16}
@@ -21,6 +21,7 @@ def test_default_config_is_the_source_recipe():
     assert config["compare"] == {"baseline": "plain", "alpha": 0.05}
     assert config["data"]["source"] == "cifar10"
     assert config["visualise"]["layers"] == ["conv1", "conv2", "conv3"]
+    assert config["visualise"]["seed"] is None
 
 
 def test_schema_defaults_fill_a_nearly_empty_config():
@@ -51,6 +52,7 @@ def test_schema_defaults_match_config_yaml():
         ({"variants": {"x": {"blocks": [4]}}}, r"config key 'variants.x.blocks\[0\]' must be one of \[1, 2, 3\]"),
         ({"compare": {"baseline": "cbam"}}, r"config key 'compare.baseline': 'cbam' is not among the models"),
         ({"compare": {"alpha": 1.5}}, r"config key 'compare.alpha'"),
+        ({"visualise": {"seed": 3}}, r"config key 'visualise.seed': 3 is not among the seeds \[0\]"),
         ({"models": []}, r"config key 'models'"),
         ({"seeds": [0, 0]}, r"config key 'seeds'.*non-unique"),
         ({"data": {"source": "imagenet"}}, r"config key 'data.source' must be one of"),
@@ -82,7 +84,7 @@ def test_recipe_defaults_match_the_schema():
     from cnnlens.train import Recipe
 
     train = validate_config({}, SCHEMA)["train"]
-    del train["device"]  # where to train is not part of the recipe
+    del train["device"], train["threads"]  # where to train is not part of the recipe
     assert asdict(Recipe()) == train
 
 

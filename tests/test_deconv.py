@@ -12,7 +12,6 @@ from cnnlens.deconv import (
     deconv_project,
     fold_batchnorm,
     project_to_pixels,
-    strongest_images,
 )
 from cnnlens.errors import CnnlensError
 from cnnlens.models import CBAM, Architecture, ChannelAttention, build_model
@@ -203,18 +202,6 @@ def test_explicit_channel_picks_the_strongest_position_in_that_channel():
     torch.testing.assert_close(result.activation, activation[:, channel].amax((1, 2)))
     with pytest.raises(CnnlensError, match="channel 64 is out of range: layer 'relu2' has channels 0 to 63"):
         deconv_project(model, x, "relu2", channel=64)
-
-
-def test_strongest_images_rank_by_the_channels_maximum():
-    torch.manual_seed(6)
-    model = build_model("attention").eval()
-    x = torch.randn(7, 3, 32, 32)
-    with capture(model, ["conv3"]) as outputs:
-        model(x)
-    peaks = outputs["conv3"][:, 5].amax((1, 2))
-    indices = strongest_images(model, x, "conv3", channel=5, k=3, batch_size=2)
-    assert indices.tolist() == peaks.argsort(descending=True)[:3].tolist()
-    assert len(strongest_images(model, x, "conv3", channel=5, k=20)) == 7
 
 
 def test_model_is_untouched_flags_restored_and_no_hooks_left():

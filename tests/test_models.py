@@ -4,6 +4,7 @@ import torch
 from cnnlens.errors import CnnlensError
 from cnnlens.models import (
     Architecture, AttentionCNN, ChannelAttention, PlainCNN, SpatialAttention, attention_gates, build_model, count_parameters,
+    describe_layer,
 )
 
 
@@ -102,3 +103,9 @@ def test_attention_can_be_limited_to_some_blocks():
 def test_bad_architecture_is_explained(options, message):
     with pytest.raises(CnnlensError, match=message):
         Architecture(**options)
+
+
+def test_layers_are_described_for_captions():
+    assert describe_layer("conv2") == "conv output, before BatchNorm and ReLU"
+    assert describe_layer("relu3") == "ReLU output" and describe_layer("pool1") == "max-pool output"
+    assert describe_layer("fc1") == "fc1 output"

@@ -32,7 +32,7 @@ def pipeline(tmp_path_factory):
     make_image_folder(workdir / "images", {"train": 6, "test": 2})
     (workdir / "tiny.yaml").write_text(
         "data: {source: imagefolder, path: images}\ntrain: {epochs: 1, batch_size: 8}\nseeds: [0, 1]\n"
-        "vgg: {weights: none}\n"
+        "vgg: {weights: none}\nmodels: [plain, attention, cbam]\nvariants: {cbam: {attention: cbam, blocks: [3]}}\n"
     )
     first = snakemake(workdir)
     assert first.returncode == 0, first.stderr[-3000:]
@@ -42,12 +42,14 @@ def pipeline(tmp_path_factory):
 def test_report_has_every_section_with_measured_accuracies(pipeline):
     html = (pipeline / "results" / "report" / "report.html").read_text()
     headings = ["1. Verdict", "2. Comparison", "3. Training", "4. Feature maps: plain CNN (seed 0)",
-                "5. Feature maps: attention CNN (seed 0)", "6. Channel attention: attention CNN (seed 0)",
-                "7. Grad-CAM and deconvnet: plain CNN (seed 0)", "8. Grad-CAM and deconvnet: attention CNN (seed 0)",
-                "9. VGG16 and the trained CNNs by depth", "10. Reproduce"]
+                "5. Feature maps: attention CNN (seed 0)", "6. Feature maps: cbam CNN (seed 0)",
+                "7. Channel attention: attention CNN (seed 0)", "8. Channel attention: cbam CNN (seed 0)",
+                "9. Grad-CAM and deconvnet: plain CNN (seed 0)", "10. Grad-CAM and deconvnet: attention CNN (seed 0)",
+                "11. Grad-CAM and deconvnet: cbam CNN (seed 0)", "12. VGG16 and the trained CNNs by depth",
+                "13. Reproduce"]
     positions = [html.index(heading) for heading in headings]
     assert positions == sorted(positions)
-    for model in ("plain", "attention"):
+    for model in ("plain", "attention", "cbam"):
         accuracies = [
             json.loads((pipeline / "results" / "models" / model / f"seed{seed}" / "metrics.json").read_text())[
                 "final_test_accuracy"] for seed in (0, 1)
@@ -56,7 +58,7 @@ def test_report_has_every_section_with_measured_accuracies(pipeline):
         spread = f"{100 * statistics.mean(accuracies):.2f} ± {100 * statistics.stdev(accuracies):.2f}"
         assert re.search(rf"<td[^>]*>{model}</td>\s*<td[^>]*>2</td>\s*<td[^>]*>{re.escape(spread)}</td>", html), model
     tests = pd.read_csv(pipeline / "results" / "comparison" / "tests.csv")
-    assert list(tests["variant"]) == ["attention"] and tests["seeds"].iloc[0] == 2
+    assert list(tests["variant"]) == ["attention", "cbam"] and (tests["seeds"] == 2).all()
     assert html.index(html_escape(tests["verdict"].iloc[0])) < html.index("2. Comparison")  # the verdict leads
     # every figure is embedded and has a caption, numbered 1, 2, ... in reading order
     figures = html.count('src="data:image/png;base64,')
@@ -93,6 +95,8 @@ def test_analyses_measure_the_configured_layers_over_the_test_set(pipeline):
     assert depth["layer"].tolist() == ["relu1", "relu2", "relu3"] and (depth["images"] == 2 * len(CLASSES)).all()
     assert depth["sparsity_mean"].between(0, 1).all()
     assert (analysis / "attention-seed0" / "attention.pt").exists()
+    cbam = torch.load(analysis / "cbam-seed0" / "attention.pt", weights_only=True)
+    assert list(cbam["weights"]) == ["ca3"] and cbam["weights"]["ca3"].shape == (2 * len(CLASSES), 128)
     assert not (analysis / "plain-seed0" / "attention.pt").exists()  # no attention modules, no such job
     vgg = torch.load(pipeline / "results" / "vgg" / "vgg.pt", weights_only=True)
     assert vgg["weights"]["kind"] == "none" and vgg["indices"] == [0, 10, 20]

@@ -45,7 +45,8 @@ def html(tmp_path):
     config = validate_config({"train": {"epochs": 2}}, SCHEMA)
     sections = [report.Section("Training", executed_notebook(tmp_path / "a.ipynb", "first")),
                 report.Section("Feature maps", executed_notebook(tmp_path / "b.ipynb", "second"))]
-    facts = report.RunFacts(commit="abc1234", compute_seconds=90.0, config_path="c.yaml")
+    vgg = {"kind": "none", "source": "random initialisation", "degraded": True, "banner": "VGG16 has random weights"}
+    facts = report.RunFacts(commit="abc1234", compute_seconds=90.0, config_path="c.yaml", vgg_weights=vgg)
     runs = compare.runs_table([metrics("plain", 0.4567), metrics("attention", 0.5123)])
     comparison = report.Comparison(compare.summarize(runs), compare.paired_tests(runs, "plain"))
     notebook = report.assemble(sections, [metrics("plain", 0.4567), metrics("attention", 0.5123)], config, facts,
@@ -75,6 +76,8 @@ def test_header_shows_results_banners_and_config(html):
     assert "Quick run: 2 epoch(s)" in html and "CPU-only run" in html
     assert "snakemake --cores all --configfile c.yaml" in html
     assert "abc1234" in html and "1.5 min summed over all jobs" in html
+    assert "<strong>VGG16 weights</strong> none (random initialisation)" in html
+    assert 'class="cnnlens-banner">VGG16 has random weights' in html
     assert "a warning" not in html and "runs = []" not in html
 
 

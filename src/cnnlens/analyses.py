@@ -35,21 +35,14 @@ def depth_summary(model: nn.Module, dataset: Dataset, layers: Sequence[str], top
 
     Statistics are per image, so the test set runs in batches and only the per-image numbers are kept.
     """
-    per_image: dict[str, dict[str, list[torch.Tensor]]] = {name: {"sparsity": [], "concentration": []} for name in layers}
-    shapes = {}
+    statistics: dict[str, depth_stats.LayerStatistics] = {}
     with eval_mode(model), capture(model, layers) as outputs:
         for images, _ in _test_batches(dataset):
             model(images)
             for name in layers:
-                per_image[name]["sparsity"].append(depth_stats.sparsity(outputs[name]))
-                per_image[name]["concentration"].append(depth_stats.spatial_concentration(outputs[name], top_fraction))
-                shapes[name] = tuple(outputs[name].shape[1:])
-    rows = []
-    for name in layers:
-        sparse, concentrated = (torch.cat(per_image[name][key]) for key in ("sparsity", "concentration"))
-        rows.append((name, *shapes[name], sparse.mean().item(), sparse.std(correction=0).item(),
-                     concentrated.mean().item(), concentrated.std(correction=0).item()))
-    return pd.DataFrame(rows, columns=depth_stats.SUMMARY_COLUMNS).assign(images=len(dataset.test_labels))
+                batch = depth_stats.measure(outputs[name], top_fraction=top_fraction, layer=name)
+                statistics[name] = statistics[name] + batch if name in statistics else batch
+    return depth_stats.summary_table(statistics).assign(images=len(dataset.test_labels))
 
 
 @torch.no_grad()

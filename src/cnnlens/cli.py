@@ -146,8 +146,8 @@ def build_report(args: argparse.Namespace) -> None:
     metrics = compare.load_metrics(args.metrics)
     compute_seconds = sum(pd.read_csv(path, sep="\t")["s"].sum() for path in args.benchmarks)
     sections = [report.Section(title, Path(path)) for title, path in zip(args.titles, args.notebooks, strict=True)]
-    vgg_weights = torch.load(args.vgg, weights_only=True)["weights"] if args.vgg else {"banner": ""}
-    facts = report.RunFacts(report.git_commit(args.repo), compute_seconds, args.config, vgg_weights["banner"])
+    vgg_weights = torch.load(args.vgg, weights_only=True)["weights"] if args.vgg else None
+    facts = report.RunFacts(report.git_commit(args.repo), compute_seconds, args.config, vgg_weights)
     notebook = report.assemble(sections, metrics, config, facts, report.Comparison.read(args.comparison))
     atomic_write_text(report.render_html(notebook), args.out)
     print(f"report -> {args.out}")

@@ -74,7 +74,9 @@ def paired_tests(runs: pd.DataFrame, baseline: str, alpha: float = 0.05) -> pd.D
 
 
 def _paired_p_value(differences: np.ndarray) -> float:
-    if len(differences) < 2 or np.ptp(differences) == 0:
+    # Accuracies are ratios of counts: differences that agree to 1e-9 points are equal, and a t-test of
+    # rounding noise would report p ~ 1e-29.
+    if len(differences) < 2 or np.ptp(differences) <= 1e-9:
         return float("nan")
     return float(stats.ttest_1samp(differences, 0.0).pvalue)
 

@@ -44,6 +44,9 @@ def _check_references(config: dict) -> None:
                 f"config key 'models[{index}]': variant '{name}' is not defined under 'variants' "
                 f"(defined: {', '.join(config['variants'])}): {FIX_HINT}"
             )
+    seed = config["visualise"]["seed"]
+    if seed is not None and seed not in config["seeds"]:
+        raise ConfigError(f"config key 'visualise.seed': {seed} is not among the seeds {config['seeds']}: {FIX_HINT}")
     if config["compare"]["baseline"] not in config["models"]:
         raise ConfigError(
             f"config key 'compare.baseline': '{config['compare']['baseline']}' is not among the models "

@@ -118,23 +118,6 @@ def project_to_pixels(stack: nn.Sequential, images: torch.Tensor, layer: str, si
     return _backward(steps, signal)
 
 
-def strongest_images(
-    stack: nn.Sequential, images: torch.Tensor, layer: str, channel: int, k: int, batch_size: int = 256
-) -> torch.Tensor:
-    """Indices of the ``k`` images (all, if fewer) whose maximum activation in ``channel`` is largest.
-
-    ZFNet shows, for a few channels of a layer, the images that excite each most. Images run in
-    batches of ``batch_size`` so a whole test set fits in memory.
-    """
-    peaks = []
-    for batch in images.split(batch_size):
-        activation, _ = _forward(stack, batch, layer)
-        _check_channel(channel, activation.shape[1], layer)
-        peaks.append(activation[:, channel].amax((1, 2)))
-    peaks = torch.cat(peaks)
-    return peaks.topk(min(k, len(peaks))).indices
-
-
 def _trunk(stack: nn.Sequential) -> list[tuple[str, nn.Module]]:
     """The leading run of modules the deconvnet can invert; BatchNorm counts only right after a conv."""
     trunk: list[tuple[str, nn.Module]] = []

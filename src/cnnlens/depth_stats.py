@@ -6,6 +6,8 @@ localised things. Inputs are ``(N, C, H, W)`` layer outputs; every statistic is 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pandas as pd
 import torch
 
@@ -53,25 +55,47 @@ def spatial_concentration(activations: torch.Tensor, top_fraction: float = 0.1) 
 def summarize(layers: dict[str, torch.Tensor], threshold: float = 0.0, top_fraction: float = 0.1) -> pd.DataFrame:
     """One row per layer: its shape and the mean and spread over images of sparsity and spatial concentration.
 
-    Standard deviations are over the images given (population, ``ddof=0``), so a single image gives 0, not NaN.
-
     Args:
         layers: layer name -> ``(N, C, H, W)`` outputs, in the order the rows should appear.
         threshold: passed to :func:`sparsity`.
         top_fraction: passed to :func:`spatial_concentration`.
     """
-    rows = []
-    for name, activations in layers.items():
-        if activations.dim() != 4:
-            raise CnnlensError(
-                f"layer {name!r} has shape {tuple(activations.shape)}: summarize takes (N, C, H, W) feature maps only"
-            )
-        sparse = sparsity(activations, threshold)
-        concentrated = spatial_concentration(activations, top_fraction)
-        _, channels, height, width = activations.shape
-        rows.append((
-            name, channels, height, width,
-            sparse.mean().item(), sparse.std(correction=0).item(),
-            concentrated.mean().item(), concentrated.std(correction=0).item(),
-        ))
+    return summary_table({name: measure(output, threshold, top_fraction, name) for name, output in layers.items()})
+
+
+def measure(
+    activations: torch.Tensor, threshold: float = 0.0, top_fraction: float = 0.1, layer: str = "the layer"
+) -> LayerStatistics:
+    """Per-image sparsity and concentration of one layer's ``(N, C, H, W)`` outputs (one batch of images)."""
+    if activations.dim() != 4:
+        shape = tuple(activations.shape)
+        raise CnnlensError(f"{layer} has output shape {shape}: depth statistics take (N, C, H, W) feature maps only")
+    return LayerStatistics(tuple(activations.shape[1:]), sparsity(activations, threshold),
+                           spatial_concentration(activations, top_fraction))
+
+
+def summary_table(statistics: dict[str, LayerStatistics]) -> pd.DataFrame:
+    """The per-layer rows of :func:`summarize` from per-image statistics (gathered over any number of batches).
+
+    Standard deviations are over the images (population, ``ddof=0``), so a single image gives 0, not NaN.
+    """
+    rows = [
+        (name, *layer.shape, layer.sparsity.mean().item(), layer.sparsity.std(correction=0).item(),
+         layer.concentration.mean().item(), layer.concentration.std(correction=0).item())
+        for name, layer in statistics.items()
+    ]
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+
+
+@dataclass
+class LayerStatistics:
+    """A layer's output shape ``(C, H, W)`` and its per-image statistics ``(N,)``."""
+
+    shape: tuple[int, int, int]
+    sparsity: torch.Tensor
+    concentration: torch.Tensor
+
+    def __add__(self, other: "LayerStatistics") -> "LayerStatistics":
+        """The statistics of two batches of images together."""
+        return LayerStatistics(self.shape, torch.cat((self.sparsity, other.sparsity)),
+                               torch.cat((self.concentration, other.concentration)))

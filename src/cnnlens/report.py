@@ -58,7 +58,7 @@ def summary_table(summary: pd.DataFrame) -> pd.DataFrame:
 
 def warnings_for(metrics: Sequence[dict], config: dict, facts: RunFacts) -> list[str]:
     """Banners for anything that makes this run weaker than the reference recipe."""
-    banners = [facts.vgg_banner] if facts.vgg_banner else []
+    banners = [facts.vgg_weights["banner"]] if facts.vgg_weights and facts.vgg_weights["degraded"] else []
     epochs = config["train"]["epochs"]
     if epochs < REFERENCE_EPOCHS:
         banners.append(
@@ -102,7 +102,7 @@ class RunFacts:
     commit: str
     compute_seconds: float  # summed over the jobs' benchmark files
     config_path: str  # the effective config file, cited in the reproduce command
-    vgg_banner: str = ""  # set when VGG16 ran with random weights
+    vgg_weights: dict | None = None  # what the vgg rule loaded: kind, source, degraded, banner
 
 
 @dataclass
@@ -161,6 +161,8 @@ def _header(
         f"**compute time** {facts.compute_seconds / 60:.1f} min summed over all jobs "
         f"(training {sum(m['seconds_total'] for m in metrics) / 60:.1f} min)",
     ]
+    if facts.vgg_weights:
+        lines.append(f"**VGG16 weights** {facts.vgg_weights['kind']} ({facts.vgg_weights['source']})")
     banners = "\n".join(f'<div class="cnnlens-banner">{html.escape(b)}</div>' for b in warnings_for(metrics, config, facts))
     contents = "\n".join(
         f"{n}. [{title}](#section-{n})" for n, title in enumerate(["Verdict", *titles], start=1)

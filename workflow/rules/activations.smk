@@ -6,7 +6,7 @@ rule activations:
     output:
         f"{RESULTS}/activations/{{model}}-seed{{seed}}.pt",
     params:
-        architecture=architecture,
+        args=trained_model_args,
         layers=config["visualise"]["layers"],
         images_per_class=config["visualise"]["images_per_class"],
     log:
@@ -16,7 +16,5 @@ rule activations:
     conda:
         ENV
     shell:
-        "cnnlens activations --data {input.data:q} --model {wildcards.model} --architecture {params.architecture:q}"
-        " --seed {wildcards.seed}"
-        " --checkpoint {input.checkpoint:q} --layers {params.layers} --images-per-class {params.images_per_class}"
-        " --out {output:q} > {log:q} 2>&1"
+        "cnnlens activations {params.args} --layers {params.layers}"
+        " --images-per-class {params.images_per_class} > {log:q} 2>&1"

@@ -10,8 +10,8 @@ REPORT = f"{RESULTS}/report/report.html"
 ENV = "../../environment.yml"
 NOTEBOOKS = Path(workflow.basedir) / "notebooks"
 PAPERMILL = "papermill --cwd . --kernel python3 --no-progress-bar --log-level WARNING"
-# Analyses of a single training run use the first configured seed.
-REPRESENTATIVE_SEED = config["seeds"][0]
+# Analyses of a single training run look inside this one (validated to be among the seeds).
+REPRESENTATIVE_SEED = config["visualise"]["seed"] if config["visualise"]["seed"] is not None else config["seeds"][0]
 
 
 wildcard_constraints:

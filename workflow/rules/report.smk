@@ -20,6 +20,7 @@ rule notebook_comparison:
         notebook=NOTEBOOKS / "comparison.ipynb",
         comparison=rules.compare.output,
         runs=all_runs(f"{RUN_DIR}/metrics.json"),
+        histories=all_runs(f"{RUN_DIR}/history.csv"),
         confusion=all_runs(f"{RUN_DIR}/confusion.csv"),
     output:
         f"{RESULTS}/notebooks/comparison.ipynb",
@@ -43,6 +44,8 @@ rule notebook_training:
     input:
         notebook=NOTEBOOKS / "training.ipynb",
         runs=all_runs(f"{RUN_DIR}/metrics.json"),
+        histories=all_runs(f"{RUN_DIR}/history.csv"),
+        iterations=all_runs(f"{RUN_DIR}/iterations.csv"),
     output:
         f"{RESULTS}/notebooks/training.ipynb",
     params:

@@ -10,12 +10,13 @@ rule train:
         confusion=f"{RUN_DIR}/confusion.csv",
     params:
         architecture=architecture,
-        recipe=json.dumps({k: v for k, v in config["train"].items() if k != "device"}),
+        recipe=json.dumps({k: v for k, v in config["train"].items() if k not in ("device", "threads")}),
         device=config["train"]["device"],
         out_dir=lambda wildcards, output: Path(output.checkpoint).parent,
-    threads: workflow.cores
+    threads: config["train"]["threads"] or workflow.cores
     resources:
-        gpu=1,
+        # A CPU-only run declares no GPU, so jobs with fewer threads than --cores run side by side.
+        gpu=0 if config["train"]["device"] == "cpu" else 1,
     log:
         f"{RESULTS}/logs/train/{{model}}-seed{{seed}}.log",
     benchmark:

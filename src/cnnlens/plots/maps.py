@@ -77,7 +77,7 @@ def channel_grid(
         axes[row, 1].tick_params(length=0, pad=1)
         axes[row, 1].set_yticks([])
         axes[row, 1].set_frame_on(False)
-    figure.colorbar(shown, ax=axes[:, 1].tolist(), shrink=0.6, label="activation (conv output)")
+    figure.colorbar(shown, ax=axes[:, 1].tolist(), shrink=0.6, label="activation")
     figure.suptitle(title)
     return figure
 
