@@ -23,6 +23,16 @@ include: "workflow/rules/analysis.smk"
 include: "workflow/rules/report.smk"
 
 
+# On a cluster these run on the submitting machine: they only gather small files, queueing costs more.
+localrules:
+    all,
+    effective_config,
+    compare,
+    notebook_comparison,
+    notebook_training,
+    report,
+
+
 rule all:
     input:
         report=REPORT,

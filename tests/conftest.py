@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from PIL import Image
+from snakemake.utils import update_config
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
@@ -28,6 +33,34 @@ def make_image_folder(root: Path, per_class: dict[str, int], size: tuple[int, in
                 pixels = rng.integers(0, 40, (size[1], size[0], 3)) + 100 * label
                 Image.fromarray(pixels.astype(np.uint8)).save(folder / f"{index:03d}.png")
     return root
+
+
+def tiny_workdir(workdir: Path, **config) -> Path:
+    """A working directory for the real pipeline on tiny generated data: ``images/`` and ``tiny.yaml``.
+
+    tiny.yaml: the images, 1 epoch of batch 8, random VGG16 weights; ``config`` is merged in as Snakemake
+    merges config files (nested keys one by one).
+    """
+    make_image_folder(workdir / "images", {"train": 6, "test": 2})
+    tiny = {"data": {"source": "imagefolder", "path": "images"}, "train": {"epochs": 1, "batch_size": 8},
+            "vgg": {"weights": "none"}}
+    update_config(tiny, config)
+    (workdir / "tiny.yaml").write_text(yaml.safe_dump(tiny))
+    return workdir
+
+
+def snakemake(workdir: Path, *arguments: str, cores: int | None = 2, path: tuple[Path, ...] = ()
+              ) -> subprocess.CompletedProcess:
+    """The repo's workflow in ``workdir`` with config.yaml and tiny.yaml.
+
+    ``cores=None`` leaves ``--cores`` out (a cluster executor needs none); ``path`` goes first on PATH.
+    """
+    # The rules call `cnnlens` and `papermill`: put this interpreter's scripts first on PATH.
+    env = dict(os.environ, PATH=os.pathsep.join([*map(str, path), str(Path(sys.executable).parent), os.environ["PATH"]]))
+    command = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"),
+               "--configfile", str(REPO / "config.yaml"), "tiny.yaml", "--directory", str(workdir),
+               *(["--cores", str(cores)] if cores else []), *arguments]
+    return subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True)
 
 
 @pytest.fixture

@@ -1,39 +1,23 @@
 """The whole Snakemake DAG on a tiny generated ImageFolder set (1 epoch): the real rules, end to end."""
 
 import json
-import os
 import re
 import statistics
-import subprocess
-import sys
 from html import escape as html_escape
-from pathlib import Path
 
 import pandas as pd
 import pytest
 import torch
 
-from conftest import CLASSES, REPO, make_image_folder
+from conftest import CLASSES, snakemake, tiny_workdir
 
 pytestmark = pytest.mark.e2e
 
 
-def snakemake(workdir: Path, *arguments: str) -> subprocess.CompletedProcess:
-    # The rules call `cnnlens` and `papermill`: put this interpreter's scripts first on PATH.
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
-    command = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(workdir),
-               "--cores", "2", "--configfile", str(REPO / "config.yaml"), "tiny.yaml", *arguments]
-    return subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True)
-
-
 @pytest.fixture(scope="module")
 def pipeline(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("pipeline")
-    make_image_folder(workdir / "images", {"train": 6, "test": 2})
-    (workdir / "tiny.yaml").write_text(
-        "data: {source: imagefolder, path: images}\ntrain: {epochs: 1, batch_size: 8}\nseeds: [0, 1]\n"
-        "vgg: {weights: none}\nmodels: [plain, attention, cbam]\nvariants: {cbam: {attention: cbam, blocks: [3]}}\n"
-    )
+    workdir = tiny_workdir(tmp_path_factory.mktemp("pipeline"), seeds=[0, 1], models=["plain", "attention", "cbam"],
+                           variants={"cbam": {"attention": "cbam", "blocks": [3]}})
     first = snakemake(workdir)
     assert first.returncode == 0, first.stderr[-3000:]
     return workdir

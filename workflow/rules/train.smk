@@ -13,7 +13,9 @@ rule train:
         recipe=json.dumps({k: v for k, v in config["train"].items() if k not in ("device", "threads")}),
         device=config["train"]["device"],
         out_dir=lambda wildcards, output: Path(output.checkpoint).parent,
-    threads: config["train"]["threads"] or workflow.cores
+    # A function, asked only when the threads are not set: the cluster profile sets them (set-threads)
+    # and gives no --cores, so reading workflow.cores while parsing would fail there.
+    threads: lambda wildcards: config["train"]["threads"] or workflow.cores
     resources:
         # A CPU-only run declares no GPU, so jobs with fewer threads than --cores run side by side.
         gpu=0 if config["train"]["device"] == "cpu" else 1,

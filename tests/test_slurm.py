@@ -1,0 +1,115 @@
+"""The tiny pipeline through `--profile profiles/slurm` on a real SLURM: start a single-node one with
+`tests/slurm/start-local-slurm.sh` (root, Debian; `.ci/run` does). Skipped where there is no sbatch.
+
+That SLURM has no GPU and no accounting database: the runs train on the CPU and the executor reads job
+states from squeue, which keeps finished jobs (MinJobAge) where sacct would need the database.
+"""
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from conftest import REPO, snakemake, tiny_workdir
+
+pytestmark = pytest.mark.slurm
+
+THREADS = 2  # of a training job, here and in the local run; the profile's 8 would not fit a 2-core node
+SLURM = ("--profile", str(REPO / "profiles" / "slurm"), "--slurm-status-command", "squeue",
+         # status checks every few seconds, not every 40 s: the tiny jobs take seconds
+         "--slurm-init-seconds-before-status-checks", "2", "--set-threads", f"train={THREADS}")
+TINY = {"models": ["plain"], "train": {"device": "cpu"}}  # one model, one seed: train, analyses, report
+METRICS = "results/models/plain/seed0/metrics.json"
+SUBMITTED = re.compile(r"has been submitted with SLURM jobid (\d+) \(log: (\S+)\)")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def cluster():
+    if shutil.which("sbatch") is None:
+        pytest.skip("no sbatch: start a local SLURM with tests/slurm/start-local-slurm.sh (as root)")
+    ping = subprocess.run(["scontrol", "ping"], capture_output=True, text=True)
+    assert " is UP" in ping.stdout, f"sbatch is here but no slurmctld answers: {ping.stdout}{ping.stderr}"
+
+
+def submitted(result: subprocess.CompletedProcess) -> dict[str, str]:
+    """SLURM job id -> SLURM log file, for every job the run submitted."""
+    return dict(SUBMITTED.findall(result.stderr))
+
+
+def rule(log: str) -> str:
+    """The rule of the job that wrote this SLURM log (.snakemake/slurm_logs/rule_<rule>/...)."""
+    return re.search(r"/rule_(\w+)/", log)[1]
+
+
+def squeue(job_ids: Iterable[str]) -> dict[str, tuple[str, ...]]:
+    """State, CPUs and comment (the rule the executor named) of each job, as SLURM keeps them."""
+    lines = subprocess.run(["squeue", "--noheader", "--states=all", "--format=%i|%T|%C|%k", "--jobs", ",".join(job_ids)],
+                           capture_output=True, text=True, check=True).stdout.split()
+    return {job_id: tuple(rest) for job_id, *rest in (line.split("|") for line in lines)}
+
+
+@pytest.fixture(scope="module")
+def slurm_run(tmp_path_factory):
+    workdir = tiny_workdir(tmp_path_factory.mktemp("slurm"), **TINY)
+    result = snakemake(workdir, *SLURM, "--slurm-keep-successful-logs", cores=None)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return workdir, result
+
+
+def test_jobs_ran_as_slurm_jobs_and_tiny_ones_locally(slurm_run):
+    workdir, result = slurm_run
+    jobs = submitted(result)
+    assert {rule(log) for log in jobs.values()} == {
+        "prepare_data", "vgg", "train", "activations", "depth_stats", "explain", "notebook_per_model", "notebook_depth"}
+    for log in jobs.values():  # each job's output, written by SLURM (--output)
+        assert "Finished jobid: 0" in Path(log).read_text()
+    states = squeue(jobs)
+    assert {state for state, _, _ in states.values()} == {"COMPLETED"}
+    [train] = [job for job, log in jobs.items() if rule(log) == "train"]
+    assert states[train][1:] == (str(THREADS), "rule_train_wildcards_plain_0")
+    for name in ("effective_config", "compare", "notebook_comparison", "notebook_training", "report"):
+        assert f"localrule {name}:" in result.stderr
+    assert (workdir / "results" / "report" / "report.html").exists()
+
+
+def test_metrics_match_a_local_run_with_the_same_threads(slurm_run, tmp_path):
+    workdir, _ = slurm_run
+    local = tiny_workdir(tmp_path, **TINY)
+    assert snakemake(local, METRICS, cores=THREADS).returncode == 0
+    run = "results/models/plain/seed0"
+    timing = ("seconds_per_epoch", "seconds_total")
+    on_slurm, here = (json.loads((path / METRICS).read_text()) for path in (workdir, local))
+    assert {k: v for k, v in on_slurm.items() if k not in timing} == {k: v for k, v in here.items() if k not in timing}
+    assert on_slurm["device"] == f"cpu ({THREADS} threads)"
+    pd.testing.assert_frame_equal(pd.read_csv(workdir / run / "history.csv").drop(columns="seconds"),
+                                  pd.read_csv(local / run / "history.csv").drop(columns="seconds"))
+    pd.testing.assert_frame_equal(pd.read_csv(workdir / run / "iterations.csv"), pd.read_csv(local / run / "iterations.csv"))
+
+
+def test_failed_training_job_fails_the_run_with_its_log_and_a_rerun_goes_on(tmp_path):
+    workdir = tiny_workdir(tmp_path / "work", **TINY)
+    crash = tmp_path / "bin"  # a `cnnlens` first on PATH (SLURM jobs inherit it) whose training crashes
+    crash.mkdir()
+    (crash / "cnnlens").write_text(f'#!/bin/sh\n[ "$1" = train ] && {{ echo "training crashed" >&2; exit 3; }}\n'
+                                   f'exec {Path(sys.executable).parent / "cnnlens"} "$@"\n')
+    (crash / "cnnlens").chmod(0o755)
+    failed = snakemake(workdir, METRICS, *SLURM, cores=None, path=(crash,))
+    assert failed.returncode != 0
+    [(job_id, log)] = [(job, log) for job, log in submitted(failed).items() if rule(log) == "train"]
+    # the error names the SLURM job and, beside the rule's log, the job's SLURM log: what it printed
+    error = failed.stderr[failed.stderr.index(f"SLURM-job '{job_id}' failed"):]
+    assert re.search(rf"log: results/logs/train/plain-seed0\.log, {re.escape(log)} ", error)
+    assert "training crashed" in Path(log).read_text()
+    data = workdir / "results" / "data" / "dataset.pt"
+    made = data.stat().st_mtime_ns
+
+    again = snakemake(workdir, METRICS, *SLURM, cores=None)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert [rule(log) for log in submitted(again).values()] == ["train"]  # prepare_data stays done
+    assert data.stat().st_mtime_ns == made
