@@ -13,7 +13,7 @@ def test_default_config_is_the_source_recipe():
     config = validate_config(default_config(), SCHEMA)
     assert config["train"] == {
         "epochs": 50, "batch_size": 64, "lr": 0.001, "lr_patience": 3, "lr_factor": 0.5,
-        "augment": True, "device": "auto", "threads": 0,
+        "augment": True, "device": "auto", "threads": 0, "compile": "auto", "cuda_graph": True, "precision": "fp32",
     }
     assert config["models"] == ["plain", "attention"]
     assert config["variants"]["plain"] == {"attention": "none", "blocks": [1, 2, 3], "reduction": 16}
@@ -78,14 +78,17 @@ def test_imagefolder_without_a_path_is_refused():
         validate_config({"data": {"source": "imagefolder"}}, SCHEMA)
 
 
-def test_recipe_defaults_match_the_schema():
+def test_recipe_and_engine_defaults_match_the_schema():
     from dataclasses import asdict
 
+    from cnnlens.step import Engine
     from cnnlens.train import Recipe
 
     train = validate_config({}, SCHEMA)["train"]
-    del train["device"], train["threads"]  # where to train is not part of the recipe
+    del train["device"], train["threads"]  # where to train is part of neither
+    engine = {key: train.pop(key) for key in asdict(Engine())}
     assert asdict(Recipe()) == train
+    assert Engine(**engine) == Engine()
 
 
 def test_variant_defaults_match_the_architecture_and_the_builtins():

@@ -5,7 +5,10 @@ from torch import nn
 from cnnlens.data import load_image_folder
 from cnnlens.errors import CnnlensError
 from cnnlens.models import PlainCNN
-from cnnlens.train import Recipe, TensorBatches, fit, pick_device
+from cnnlens import batches as batches_module
+from cnnlens.batches import TensorBatches
+from cnnlens.checkpoint import EpochCheckpoint
+from cnnlens.train import Recipe, fit, pick_device
 
 CPU = torch.device("cpu")
 
@@ -30,6 +33,15 @@ def test_batches_are_normalised_and_seeded():
     assert all(torch.equal(a, b) for a, b in zip(first, again))
     plain = next(iter(TensorBatches(images, torch.arange(6), 6, CPU)))[0]
     assert plain.mean().abs() < 2 and plain.dtype == torch.float32  # normalised, not 0..255
+
+
+def test_chunked_augmentation_keeps_dataloader_batches(monkeypatch):
+    monkeypatch.setattr(batches_module, "CHUNK_IMAGES", 8)  # chunks of 2 batches of 4
+    images = torch.arange(22, dtype=torch.uint8).view(22, 1, 1, 1).expand(22, 3, 4, 4).contiguous()
+    batches = TensorBatches(images, torch.arange(22), 4, CPU, shuffle=True, augment=True)
+    seen = list(batches)
+    assert [len(labels) for _, labels in seen] == [4, 4, 4, 4, 4, 2]
+    assert sorted(torch.cat([labels for _, labels in seen]).tolist()) == list(range(22))
 
 
 def tiny_batches(image_folder, augment=False):
@@ -88,3 +100,65 @@ def test_cuda_request_without_a_gpu_is_explained(monkeypatch):
     assert pick_device("auto") == CPU
     with pytest.raises(CnnlensError, match="no CUDA GPU is visible"):
         pick_device("cuda")
+
+
+class Killed(Exception):
+    pass
+
+
+class KilledAfter(TensorBatches):
+    """Batches that stop the run, as a kill would, after ``batches_left`` batches."""
+
+    def __init__(self, *args, batches_left: int, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.batches_left = batches_left
+
+    def __iter__(self):
+        for batch in super().__iter__():
+            if self.batches_left == 0:
+                raise Killed
+            self.batches_left -= 1
+            yield batch
+
+
+def train_plain_cnn(image_folder, checkpoint=None, batches=TensorBatches, start_seed=3, **batch_options):
+    torch.manual_seed(start_seed)
+    model = PlainCNN()
+    data = load_image_folder(image_folder)
+    train = batches(data.train_images, data.train_labels, 4, CPU, shuffle=True, augment=True, seed=1, **batch_options)
+    test = TensorBatches(data.test_images, data.test_labels, 4, CPU)
+    result = fit(model, train, test, Recipe(epochs=3, lr_patience=0), checkpoint=checkpoint, progress=False)
+    return model, result
+
+
+def without_seconds(history):
+    return [{k: v for k, v in row.items() if k != "seconds"} for row in history]
+
+
+def test_a_run_killed_mid_epoch_resumes_from_its_checkpoint_bitwise(image_folder, tmp_path):
+    reference_model, reference = train_plain_cnn(image_folder)
+    checkpoint = EpochCheckpoint(tmp_path / "resume.pt", {"run": "a"})
+    with pytest.raises(Killed):  # in the third epoch: 3 batches per epoch
+        train_plain_cnn(image_folder, checkpoint, KilledAfter, batches_left=2 * 3 + 1)
+    assert len(torch.load(checkpoint.path, weights_only=True)["history"]) == 2
+    # Another start seed: the resumed run must take its random streams from the checkpoint.
+    model, resumed = train_plain_cnn(image_folder, checkpoint, start_seed=99)
+    assert without_seconds(resumed.history) == without_seconds(reference.history)
+    assert resumed.iteration_losses == reference.iteration_losses
+    expected = reference_model.state_dict()
+    assert all(torch.equal(tensor, expected[key]) for key, tensor in model.state_dict().items())
+
+
+def test_a_checkpoint_of_another_run_is_ignored(image_folder, tmp_path, capsys):
+    path = tmp_path / "resume.pt"
+    train_plain_cnn(image_folder, EpochCheckpoint(path, {"seed": 1}))
+    _, result = train_plain_cnn(image_folder, EpochCheckpoint(path, {"seed": 2}))
+    assert [row["epoch"] for row in result.history] == [1, 2, 3]
+    assert "written by a run with other settings" in capsys.readouterr().out
+
+
+def test_an_unreadable_checkpoint_is_explained(image_folder, tmp_path):
+    path = tmp_path / "resume.pt"
+    path.write_bytes(b"not a checkpoint")
+    with pytest.raises(CnnlensError, match="delete it to train from the start"):
+        train_plain_cnn(image_folder, EpochCheckpoint(path, {}))

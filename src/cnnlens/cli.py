@@ -23,7 +23,10 @@ from cnnlens.data import Dataset, load_cifar10, load_dataset, load_image_folder,
 from cnnlens.errors import CnnlensError
 from cnnlens.io import atomic_torch_save, atomic_write_json, atomic_write_text
 from cnnlens.models import Architecture, build_model, count_parameters
-from cnnlens.train import Recipe, TensorBatches, confusion_matrix, fit, pick_device, preferred_memory_format
+from cnnlens.batches import TensorBatches, preferred_memory_format
+from cnnlens.checkpoint import EpochCheckpoint
+from cnnlens.step import Engine
+from cnnlens.train import Recipe, confusion_matrix, fit, pick_device
 
 
 def prepare_data(args: argparse.Namespace) -> None:
@@ -38,6 +41,7 @@ def prepare_data(args: argparse.Namespace) -> None:
 
 def train(args: argparse.Namespace) -> None:
     recipe = Recipe(**json.loads(args.recipe))
+    engine = Engine(**json.loads(args.engine))
     architecture = Architecture(**json.loads(args.architecture))
     device = pick_device(args.device)
     torch.set_num_threads(args.threads)
@@ -48,10 +52,15 @@ def train(args: argparse.Namespace) -> None:
     train_batches = TensorBatches(dataset.train_images, dataset.train_labels, recipe.batch_size, device,
                                   shuffle=True, augment=recipe.augment, seed=args.seed)
     test_batches = TensorBatches(dataset.test_images, dataset.test_labels, 1000, device)
-    print(f"training {args.model} (seed {args.seed}) on {_describe(device, args.threads)}: {architecture}, {recipe}")
-    result = fit(model, train_batches, test_batches, recipe)
-
     out = Path(args.out_dir)
+    # What a resumed run must share with the killed one; the data cache by size and modification time.
+    data = Path(args.data).stat()
+    run_key = dict(architecture=asdict(architecture), recipe=asdict(recipe), seed=args.seed, device=device.type,
+                   precision=engine.precision, data=[data.st_size, data.st_mtime_ns])
+    checkpoint = EpochCheckpoint(out / "resume.pt", run_key)
+    print(f"training {args.model} (seed {args.seed}) on {_describe(device, args.threads)}: {architecture}, {recipe}, {engine}")
+    result = fit(model, train_batches, test_batches, recipe, engine, checkpoint)
+
     history = pd.DataFrame(result.history)
     atomic_torch_save(model.state_dict(), out / "model.pt")
     atomic_write_text(history.to_csv(index=False), out / "history.csv")
@@ -75,10 +84,12 @@ def train(args: argparse.Namespace) -> None:
         "seconds_per_epoch": float(history["seconds"].mean()),
         "seconds_total": float(history["seconds"].sum()),
         "recipe": asdict(recipe),
+        "engine": asdict(engine),
         "architecture": asdict(architecture),
         "torch": torch.__version__,
     }
     atomic_write_json(metrics, out / "metrics.json")
+    checkpoint.remove()  # the run is complete: model.pt and the tables above replace it
     print(f"final test accuracy {metrics['final_test_accuracy']:.4f}, best {metrics['best_test_accuracy']:.4f}")
 
 
@@ -193,6 +204,7 @@ def parser() -> argparse.ArgumentParser:
     step.add_argument("--architecture", default="{}", help="JSON object of Architecture fields")
     step.add_argument("--seed", type=int, default=0)
     step.add_argument("--recipe", default="{}", help="JSON object of Recipe fields")
+    step.add_argument("--engine", default="{}", help="JSON object of Engine fields (compile, cuda_graph, precision)")
     step.add_argument("--device", default="auto")
     step.add_argument("--threads", type=int, default=torch.get_num_threads())
     step.add_argument("--out-dir", required=True)

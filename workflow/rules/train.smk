@@ -1,3 +1,7 @@
+# How training runs (cnnlens.step.Engine), as opposed to the recipe it runs.
+ENGINE_KEYS = ("compile", "cuda_graph", "precision")
+
+
 rule train:
     """One model, one seed: checkpoint, per-epoch history, per-iteration losses, metrics."""
     input:
@@ -10,7 +14,8 @@ rule train:
         confusion=f"{RUN_DIR}/confusion.csv",
     params:
         architecture=architecture,
-        recipe=json.dumps({k: v for k, v in config["train"].items() if k not in ("device", "threads")}),
+        recipe=json.dumps({k: v for k, v in config["train"].items() if k not in ENGINE_KEYS + ("device", "threads")}),
+        engine=json.dumps({k: config["train"][k] for k in ENGINE_KEYS}),
         device=config["train"]["device"],
         out_dir=lambda wildcards, output: Path(output.checkpoint).parent,
     # A function, asked only when the threads are not set: the cluster profile sets them (set-threads)
@@ -29,5 +34,5 @@ rule train:
         # tee: the progress bars reach the terminal and the log.
         "cnnlens train --data {input:q} --model {wildcards.model} --architecture {params.architecture:q}"
         " --seed {wildcards.seed}"
-        " --recipe {params.recipe:q} --device {params.device} --threads {threads}"
+        " --recipe {params.recipe:q} --engine {params.engine:q} --device {params.device} --threads {threads}"
         " --out-dir {params.out_dir:q} 2>&1 | tee {log:q}"
