@@ -1,4 +1,9 @@
 import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -59,3 +64,36 @@ def test_train_writes_checkpoint_history_iterations_and_metrics(image_folder, tm
     assert confusion.to_numpy().trace() / 6 == pytest.approx(metrics["final_test_accuracy"])
     names = sorted(p.name for p in run.iterdir())
     assert names == ["confusion.csv", "history.csv", "iterations.csv", "metrics.json", "model.pt"]
+
+
+def test_a_killed_training_job_resumes_and_ends_as_an_uninterrupted_one(tmp_path):
+    from conftest import make_image_folder
+
+    images = make_image_folder(tmp_path / "images", {"train": 120, "test": 10})  # 6 steps of 64 per epoch
+    cache = tmp_path / "dataset.pt"
+    main(["prepare-data", "--source", "imagefolder", "--path", str(images), "--out", str(cache)])
+
+    def train(out_dir: Path) -> subprocess.Popen:
+        command = [sys.executable, "-m", "cnnlens.cli", "train", "--data", str(cache), "--model", "plain",
+                   "--seed", "2", "--threads", "1", "--recipe", '{"epochs": 4}', "--out-dir", str(out_dir)]
+        return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    uninterrupted, killed = tmp_path / "uninterrupted", tmp_path / "killed"
+    assert train(uninterrupted).wait() == 0
+    job = train(killed)
+    while not (killed / "resume.pt").exists() and job.poll() is None:
+        time.sleep(0.01)
+    job.send_signal(signal.SIGKILL)
+    assert job.wait() == -signal.SIGKILL, "the job ended before it could be killed"
+    assert not (killed / "model.pt").exists()
+    assert len(torch.load(killed / "resume.pt", weights_only=True)["history"]) < 4
+
+    rerun = train(killed)
+    assert rerun.wait() == 0 and "resuming after epoch" in rerun.stdout.read()
+    assert not (killed / "resume.pt").exists()  # a finished run leaves only its results
+    for table in ("history.csv", "iterations.csv", "confusion.csv"):
+        expected = pd.read_csv(uninterrupted / table).drop(columns="seconds", errors="ignore")
+        pd.testing.assert_frame_equal(pd.read_csv(killed / table).drop(columns="seconds", errors="ignore"), expected)
+    weights = torch.load(killed / "model.pt", weights_only=True)
+    expected_weights = torch.load(uninterrupted / "model.pt", weights_only=True)
+    assert all(torch.equal(tensor, expected_weights[key]) for key, tensor in weights.items())

@@ -100,8 +100,8 @@ class TrainStep:
             return self._eager(self.model, inputs, labels)
 
     def _eager(self, forward: Callable, inputs: torch.Tensor, labels: torch.Tensor):
-        # In place, not set to None: a captured graph keeps writing into these gradient tensors.
-        self.optimizer.zero_grad(set_to_none=False)
+        # Once a graph is captured, zero in place: the graph keeps writing into these gradient tensors.
+        self.optimizer.zero_grad(set_to_none=self.captured is None)
         return self._body(forward, inputs, labels)
 
     def _body(self, forward: Callable, inputs: torch.Tensor, labels: torch.Tensor):
