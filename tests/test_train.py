@@ -2,7 +2,8 @@ import pytest
 import torch
 from torch import nn
 
-from cnnlens.data import load_image_folder
+from cnnlens.augment import augment_batch
+from cnnlens.data import load_image_folder, normalize
 from cnnlens.errors import CnnlensError
 from cnnlens.models import PlainCNN
 from cnnlens import batches as batches_module
@@ -35,13 +36,19 @@ def test_batches_are_normalised_and_seeded():
     assert plain.mean().abs() < 2 and plain.dtype == torch.float32  # normalised, not 0..255
 
 
-def test_chunked_augmentation_keeps_dataloader_batches(monkeypatch):
-    monkeypatch.setattr(batches_module, "CHUNK_IMAGES", 8)  # chunks of 2 batches of 4
-    images = torch.arange(22, dtype=torch.uint8).view(22, 1, 1, 1).expand(22, 3, 4, 4).contiguous()
-    batches = TensorBatches(images, torch.arange(22), 4, CPU, shuffle=True, augment=True)
+def test_chunked_augmentation_keeps_dataloader_batches_and_draws(monkeypatch):
+    monkeypatch.setitem(batches_module.CHUNK_IMAGES, "cpu", 8)  # chunks of 2 batches of 4
+    images = torch.randint(0, 256, (22, 3, 8, 8), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
+    batches = TensorBatches(images, torch.arange(22), 4, CPU, shuffle=True, augment=True, seed=3)
     seen = list(batches)
     assert [len(labels) for _, labels in seen] == [4, 4, 4, 4, 4, 2]
     assert sorted(torch.cat([labels for _, labels in seen]).tolist()) == list(range(22))
+    # Each chunk draws its augmentations in order, as one augment_batch call per chunk would.
+    generator = torch.Generator().manual_seed(3)
+    order = torch.randperm(22, generator=generator)
+    expected = torch.cat([normalize(augment_batch(images[index], generator)) for index in order.split(8)])
+    assert torch.equal(torch.cat([x for x, _ in seen]), expected)
+    assert torch.equal(torch.cat([labels for _, labels in seen]), order)
 
 
 def tiny_batches(image_folder, augment=False):
