@@ -1,6 +1,6 @@
 """Seconds per training epoch: the source recipe's DataLoader pipeline against the cnnlens engine.
 
-Both train the same model on the same data in one process, one after the other:
+Both train the same model on the same data in one process, taking turns epoch by epoch:
 - source: a Dataset of PIL images with torchvision's per-image transforms (RandomCrop(32, padding=4),
   RandomHorizontalFlip, ColorJitter(0.2, 0.2, 0.2, 0.1), RandomRotation(15), ToTensor, Normalize),
   a DataLoader (batch 64, shuffle), Adam, and ``loss.item()`` after every step, as the source does;
@@ -19,6 +19,7 @@ import json
 import platform
 import statistics
 import time
+from typing import Iterator
 
 import torch
 from torch import nn
@@ -61,13 +62,13 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def time_source_epochs(model: nn.Module, dataset, device, epochs: int, workers: int) -> list[float]:
+def source_epochs(model: nn.Module, dataset, device, workers: int) -> Iterator[None]:
+    """Trains one epoch per ``next()``, as the source does."""
     loader = torch.utils.data.DataLoader(SourceDataset(*dataset), batch_size=64, shuffle=True, num_workers=workers)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     model.train()
-    times, losses = [], []
-    for _ in range(epochs):
-        started = time.perf_counter()
+    while True:
+        losses = []
         for inputs, labels in loader:
             inputs, labels = inputs.to(device), labels.to(device)
             loss = nn.functional.cross_entropy(model(inputs), labels)
@@ -75,21 +76,30 @@ def time_source_epochs(model: nn.Module, dataset, device, epochs: int, workers: 
             loss.backward()
             optimizer.step()
             losses.append(loss.item())
-        times.append(time.perf_counter() - started)
-    return times
+        yield
 
 
-def time_engine_epochs(model: nn.Module, dataset, device, epochs: int, engine: Engine) -> list[float]:
+def engine_epochs(model: nn.Module, dataset, device, engine: Engine) -> Iterator[None]:
+    """Trains one epoch per ``next()`` with the cnnlens engine."""
     batches = TensorBatches(*dataset, 64, device, shuffle=True, augment=True)
     step = TrainStep(model, make_optimizer(model, 1e-3, device), engine)
     model.train()
-    times = []
-    for _ in range(epochs):
-        started = time.perf_counter()
+    while True:
         losses = torch.stack([step(inputs, labels)[0] for inputs, labels in batches]).cpu()  # one read per epoch
-        synchronize(device)
-        times.append(time.perf_counter() - started)
-    assert torch.isfinite(losses).all()
+        assert torch.isfinite(losses).all()
+        yield
+
+
+def time_epochs(recipes: dict[str, Iterator[None]], epochs: int, device: torch.device) -> dict[str, list[float]]:
+    """Seconds of each recipe's epochs, taken in turns (one epoch of each, then the next), so that a
+    machine that speeds up or slows down during the run does so for all of them alike."""
+    times = {name: [] for name in recipes}
+    for _ in range(epochs):
+        for name, trainer in recipes.items():
+            started = time.perf_counter()
+            next(trainer)
+            synchronize(device)
+            times[name].append(time.perf_counter() - started)
     return times
 
 
@@ -125,13 +135,14 @@ def main() -> None:
         torch.manual_seed(0)
         return build_model(BUILTIN_VARIANTS[args.model], data.train_images.shape[-1]).to(device)
 
-    results = {"machine": machine(device, args.threads), "model": args.model, "images": len(dataset[1]),
-               "engine": vars(engine) | {"compiles": engine.compiles_on(device)}}
-    if not args.skip_source:
-        results["source_seconds"] = time_source_epochs(fresh_model(), dataset, device, args.epochs, args.workers)
-        results["source_workers"] = args.workers
+    recipes = {} if args.skip_source else {"source": source_epochs(fresh_model(), dataset, device, args.workers)}
     engine_model = fresh_model().to(memory_format=preferred_memory_format(device))
-    results["engine_seconds"] = time_engine_epochs(engine_model, dataset, device, args.epochs, engine)
+    recipes["engine"] = engine_epochs(engine_model, dataset, device, engine)
+    times = time_epochs(recipes, args.epochs, device)
+    results = {"machine": machine(device, args.threads), "model": args.model, "images": len(dataset[1]),
+               "engine": vars(engine) | {"compiles": engine.compiles_on(device)}, "engine_seconds": times["engine"]}
+    if "source" in times:
+        results |= {"source_seconds": times["source"], "source_workers": args.workers}
     report(results)
     if args.out:
         with open(args.out, "w") as file:

@@ -25,7 +25,7 @@ WARMUP_STEPS = 3  # CUDA graphs want a few eager steps on a side stream before c
 class Engine:
     """How training runs, as opposed to what it computes (:class:`cnnlens.train.Recipe`)."""
 
-    # auto: on CUDA only. On 2 CPU cores it did not pay: 53 vs 54 s per epoch after 28 s compiling.
+    # auto: on CUDA only. On 2 CPU cores it made the step slower (61 s per epoch against 54 eager).
     compile: bool | str = "auto"
     cuda_graph: bool = True  # CUDA only
     precision: str = "fp32"  # or "bf16": autocast for the forward pass and the loss
