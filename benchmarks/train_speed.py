@@ -82,7 +82,7 @@ def source_epochs(model: nn.Module, dataset, device, workers: int) -> Iterator[N
 def engine_epochs(model: nn.Module, dataset, device, engine: Engine) -> Iterator[None]:
     """Trains one epoch per ``next()`` with the cnnlens engine."""
     batches = TensorBatches(*dataset, 64, device, shuffle=True, augment=True)
-    step = TrainStep(model, make_optimizer(model, 1e-3, device), engine)
+    step = TrainStep(model, make_optimizer(model, 1e-3, device, engine), engine)
     model.train()
     while True:
         losses = torch.stack([step(inputs, labels)[0] for inputs, labels in batches]).cpu()  # one read per epoch

@@ -71,6 +71,35 @@ def test_compile_failure_warns_and_trains_eagerly_from_the_same_state(monkeypatc
     assert_same_training(fallen_back, train(Engine(compile=False)), rtol=0, atol=0)
 
 
+def test_failed_capture_retries_without_the_compiler_then_eagerly(monkeypatch):
+    """The fallback chain of a CUDA job, on the CPU: a capture that always fails."""
+    attempts = []
+
+    def broken_capture(self, inputs, labels):
+        attempts.append("compiled" if self.forward is not self.model else "plain")
+        self.forward(inputs)  # a half-done warm-up step
+        raise RuntimeError("operation not permitted when stream is capturing")
+
+    def as_on_cuda(self, *args):
+        original_init(self, *args)
+        self.use_graph = True
+
+    original_init = TrainStep.__init__
+    monkeypatch.setattr(TrainStep, "__init__", as_on_cuda)
+    monkeypatch.setattr(TrainStep, "_capture", broken_capture)
+    monkeypatch.setattr(torch, "compile", lambda model: lambda inputs: model(inputs))
+    with pytest.warns(UserWarning) as warned:
+        fallen_back = train(Engine(compile=True))
+    assert attempts == ["compiled", "plain"]
+    assert [str(warning.message) for warning in warned] == [
+        "torch.compile / CUDA graph capture failed (operation not permitted when stream is capturing); "
+        "training as a CUDA graph without torch.compile instead",
+        "CUDA graph capture failed (operation not permitted when stream is capturing); training eagerly instead",
+    ]
+    monkeypatch.setattr(TrainStep, "__init__", original_init)
+    assert_same_training(fallen_back, train(Engine(compile=False)), rtol=0, atol=0)
+
+
 def test_errors_of_an_eager_step_are_not_swallowed():
     model = small_cnn()
     step = TrainStep(model, make_optimizer(model, 1e-2, CPU), Engine(compile=False))

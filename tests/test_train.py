@@ -38,7 +38,7 @@ def test_batches_are_normalised_and_seeded():
 
 def test_chunked_augmentation_keeps_dataloader_batches_and_draws(monkeypatch):
     monkeypatch.setitem(batches_module.CHUNK_IMAGES, "cpu", 8)  # chunks of 2 batches of 4
-    images = torch.randint(0, 256, (22, 3, 8, 8), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
+    images = torch.randint(0, 256, (22, 3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
     batches = TensorBatches(images, torch.arange(22), 4, CPU, shuffle=True, augment=True, seed=3)
     seen = list(batches)
     assert [len(labels) for _, labels in seen] == [4, 4, 4, 4, 4, 2]
@@ -49,6 +49,13 @@ def test_chunked_augmentation_keeps_dataloader_batches_and_draws(monkeypatch):
     expected = torch.cat([normalize(augment_batch(images[index], generator)) for index in order.split(8)])
     assert torch.equal(torch.cat([x for x, _ in seen]), expected)
     assert torch.equal(torch.cat([labels for _, labels in seen]), order)
+
+
+def test_chunks_of_larger_images_hold_proportionally_fewer():
+    def chunk(size):
+        return TensorBatches(torch.zeros(1, 3, size, size, dtype=torch.uint8), torch.zeros(1), 64, CPU).chunk
+
+    assert chunk(32) == batches_module.CHUNK_IMAGES["cpu"] and chunk(64) == chunk(32) // 4 and chunk(256) == 64
 
 
 def tiny_batches(image_folder, augment=False):

@@ -34,12 +34,12 @@ class Engine:
         return device.type == "cuda" if self.compile == "auto" else bool(self.compile)
 
 
-def make_optimizer(model: nn.Module, lr: float, device: torch.device) -> torch.optim.Adam:
+def make_optimizer(model: nn.Module, lr: float, device: torch.device, engine: Engine = Engine()) -> torch.optim.Adam:
     """Adam with the fused kernel: one pass over the parameters instead of one per operation (on 2 CPU
-    cores 0.7 instead of 4 to 8 ms per step). On CUDA also capturable with a tensor learning rate, so
-    that a CUDA graph can replay the update and ReduceLROnPlateau still changes the rate (it fills the
-    tensor in place)."""
-    if device.type == "cuda":
+    cores 0.7 instead of 4 to 8 ms per step). For a CUDA graph also capturable with a tensor learning
+    rate, so that the graph can replay the update and ReduceLROnPlateau still changes the rate (it
+    fills the tensor in place)."""
+    if engine.cuda_graph and device.type == "cuda":
         return torch.optim.Adam(model.parameters(), lr=torch.tensor(lr, device=device), fused=True, capturable=True)
     return torch.optim.Adam(model.parameters(), lr=lr, fused=True)
 
@@ -69,6 +69,8 @@ class TrainStep:
         self.precision = torch.bfloat16 if engine.precision == "bf16" else None
         self.forward: Callable = torch.compile(model) if engine.compiles_on(self.device) else model
         self.use_graph = engine.cuda_graph and self.device.type == "cuda"
+        if self.use_graph:
+            torch.cuda.set_device(self.device)  # graphs capture and replay on the current device (cuda:N)
         self.first_shape: torch.Size | None = None
         self.captured: _CapturedStep | None = None
 
@@ -83,23 +85,37 @@ class TrainStep:
         return self._eager(self.forward, inputs, labels)
 
     def _first_step(self, inputs: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Compile and capture; if either fails, warn, undo what the attempt trained, and go on eagerly."""
+        """Compile and capture. If that fails, warn, undo what the attempt trained and try with less:
+        first without the compiler (a GPU node may lack what Triton needs), then eagerly."""
         saved = _snapshot(self.model, self.optimizer)
-        try:
-            if self.use_graph:
-                self.captured = self._capture(inputs, labels)
-                return self.captured.replay(inputs, labels)
-            return self._eager(self.forward, inputs, labels)
-        except Exception as error:  # compiler and capture failures come in many types
-            if self.forward is self.model and not self.use_graph:
-                raise  # nothing to fall back from: a real error
-            first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
-            warnings.warn(f"torch.compile / CUDA graph capture failed ({first_line}); training eagerly instead")
-            if self.device.type == "cuda":
-                torch.cuda.synchronize()
-            _restore(self.model, self.optimizer, saved)
-            self.forward, self.use_graph, self.captured = self.model, False, None
-            return self._eager(self.model, inputs, labels)
+        stream = torch.cuda.current_stream() if self.device.type == "cuda" else None
+        while True:
+            try:
+                if self.use_graph:
+                    self.captured = self._capture(inputs, labels)
+                    return self.captured.replay(inputs, labels)
+                return self._eager(self.forward, inputs, labels)
+            except Exception as error:  # compiler and capture failures come in many types
+                attempt = self._attempt()
+                if attempt == "eager":
+                    raise  # nothing to fall back from: a real error
+                if stream is not None:
+                    torch.cuda.set_stream(stream)  # a failed capture can leave its side stream current
+                    torch.cuda.synchronize()
+                _restore(self.model, self.optimizer, saved)
+                self.captured = None
+                if self.forward is not self.model:
+                    self.forward = self.model
+                else:
+                    self.use_graph = False
+                first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+                instead = "eagerly" if self._attempt() == "eager" else "as a CUDA graph without torch.compile"
+                warnings.warn(f"{attempt} failed ({first_line}); training {instead} instead")
+
+    def _attempt(self) -> str:
+        compiled = self.forward is not self.model
+        return {(True, True): "torch.compile / CUDA graph capture", (True, False): "torch.compile",
+                (False, True): "CUDA graph capture", (False, False): "eager"}[compiled, self.use_graph]
 
     def _eager(self, forward: Callable, inputs: torch.Tensor, labels: torch.Tensor):
         # Once a graph is captured, zero in place: the graph keeps writing into these gradient tensors.
@@ -138,8 +154,14 @@ def _snapshot(model: nn.Module, optimizer: torch.optim.Optimizer) -> tuple[list,
     """Weights, buffers, optimizer state and the random streams (an undone step also drew dropout masks)."""
     weights = [tensor.clone() for tensor in model.state_dict().values()]
     state = {id(p): {k: v.clone() for k, v in s.items() if torch.is_tensor(v)} for p, s in optimizer.state.items()}
-    random = [torch.get_rng_state(), torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []]
+    random = [torch.get_rng_state(), cuda_random_state(next(model.parameters()).device)]
     return weights, state, random
+
+
+def cuda_random_state(device: torch.device) -> torch.Tensor | None:
+    """The training device's CUDA random stream (dropout's), None off CUDA: a CPU run touches no GPU,
+    and a machine that resumes the run may show fewer GPUs."""
+    return torch.cuda.get_rng_state(device) if device.type == "cuda" else None
 
 
 @torch.no_grad()
@@ -148,8 +170,8 @@ def _restore(model: nn.Module, optimizer: torch.optim.Optimizer, saved: tuple[li
     did not exist yet is zeroed: Adam's moments and step count start at zero."""
     weights, state, (cpu_random, cuda_random) = saved
     torch.set_rng_state(cpu_random)
-    if cuda_random:
-        torch.cuda.set_rng_state_all(cuda_random)
+    if cuda_random is not None:
+        torch.cuda.set_rng_state(cuda_random, next(model.parameters()).device)
     for tensor, value in zip(model.state_dict().values(), weights):
         tensor.copy_(value)
     for param, param_state in optimizer.state.items():

@@ -19,7 +19,7 @@ from cnnlens.batches import TensorBatches
 from cnnlens.capture import eval_mode
 from cnnlens.checkpoint import EpochCheckpoint
 from cnnlens.errors import CnnlensError
-from cnnlens.step import Engine, TrainStep, make_optimizer
+from cnnlens.step import Engine, TrainStep, cuda_random_state, make_optimizer
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,7 @@ def fit(
     its own continues after its last epoch.
     """
     device = next(model.parameters()).device
-    optimizer = make_optimizer(model, recipe.lr, device)
+    optimizer = make_optimizer(model, recipe.lr, device, engine)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
         optimizer, mode="min", patience=recipe.lr_patience, factor=recipe.lr_factor
     )
@@ -100,7 +100,7 @@ def _training_state(result: TrainResult, model, optimizer, scheduler, train_batc
         history=result.history, iteration_losses=result.iteration_losses,
         model=model.state_dict(), optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
         torch_rng=torch.get_rng_state(), data_rng=train_batches.generator.get_state(),
-        cuda_rng=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        cuda_rng=cuda_random_state(next(model.parameters()).device),
     )
 
 
@@ -110,8 +110,9 @@ def _resume(state: dict, model, optimizer, scheduler, train_batches: TensorBatch
     scheduler.load_state_dict(state["scheduler"])
     torch.set_rng_state(state["torch_rng"])
     train_batches.generator.set_state(state["data_rng"])
-    if state["cuda_rng"]:
-        torch.cuda.set_rng_state_all(state["cuda_rng"])
+    device = next(model.parameters()).device
+    if device.type == "cuda":  # the run key holds the device type: a CUDA checkpoint resumes on CUDA only
+        torch.cuda.set_rng_state(state["cuda_rng"], device)
     return TrainResult(state["history"], state["iteration_losses"])
 
 
