@@ -50,8 +50,11 @@ def test_colour_adjustments_match_torchvision(images, ours, theirs, factor):
     torch.testing.assert_close(actual, expected, atol=1e-5, rtol=0)
 
 
-def test_hsv_round_trip(images):
-    torch.testing.assert_close(augment.hsv_to_rgb(augment.rgb_to_hsv(images)), images, atol=1e-6, rtol=0)
+def test_hue_leaves_grey_black_and_white_as_torchvision_does():
+    greys = torch.tensor([0.0, 0.3, 1.0]).view(3, 1, 1, 1).expand(3, 3, 2, 2)
+    expected = torch.stack([TF.adjust_hue(image, 0.1) for image in greys])
+    assert torch.equal(expected, greys)
+    assert torch.equal(augment.adjust_hue(greys, torch.full((3,), 0.1)), greys)
 
 
 def test_color_jitter_draws_factors_per_image():

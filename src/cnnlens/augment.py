@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 GRAY_WEIGHTS = (0.2989, 0.587, 0.114)  # torchvision rgb_to_grayscale
+HUE_CHANNEL_OFFSETS = torch.tensor([5.0, 3.0, 1.0]).view(1, 3, 1, 1)  # R, G, B in sixths of the hue wheel
 
 
 def augment_batch(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -70,35 +71,20 @@ def adjust_saturation(x: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
 
 
 def adjust_hue(x: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
-    """Rotate the hue by ``shift`` (a fraction of the colour wheel) per image, via HSV."""
-    hue, saturation, value = rgb_to_hsv(x).unbind(1)
-    hue = torch.remainder(hue + shift.view(-1, 1, 1), 1.0)
-    return hsv_to_rgb(torch.stack((hue, saturation, value), 1))
-
-
-def rgb_to_hsv(x: torch.Tensor) -> torch.Tensor:
-    r, g, b = x.unbind(1)
-    maximum, _ = x.max(1)
-    minimum, _ = x.min(1)
+    """Rotate the hue by ``shift`` (a fraction of the colour wheel) per image, as torchvision's round
+    trip through HSV does, without building HSV: a pixel's maximum and chroma stay, its hue moves."""
+    red, green, blue = x.unbind(1)
+    minimum, maximum = torch.aminmax(x, dim=1)
     chroma = maximum - minimum
-    safe_chroma = torch.where(chroma > 0, chroma, torch.ones_like(chroma))
-    saturation = chroma / torch.where(maximum > 0, maximum, torch.ones_like(maximum))
-    hue_r = ((g - b) / safe_chroma) % 6
-    hue_g = (b - r) / safe_chroma + 2
-    hue_b = (r - g) / safe_chroma + 4
-    hue = torch.where(maximum == r, hue_r, torch.where(maximum == g, hue_g, hue_b))
-    hue = torch.where(chroma > 0, hue / 6, torch.zeros_like(hue))
-    return torch.stack((hue, saturation, maximum), 1)
-
-
-def hsv_to_rgb(x: torch.Tensor) -> torch.Tensor:
-    hue, saturation, value = x.unbind(1)
-    # f(n) = V - V S max(0, min(k, 4 - k, 1)), k = (n + 6 H) mod 6, for n = 5, 3, 1 -> R, G, B
-    channels = []
-    for n in (5, 3, 1):
-        k = torch.remainder(n + hue * 6, 6)
-        channels.append(value - value * saturation * torch.clamp(torch.minimum(k, 4 - k), 0, 1))
-    return torch.stack(channels, 1)
+    safe_chroma = torch.where(chroma > 0, chroma, 1)  # grey: hue 0, and any hue gives back the grey
+    hue = torch.where(  # in sixths of the wheel
+        maximum == red,
+        ((green - blue) / safe_chroma) % 6,
+        torch.where(maximum == green, (blue - red) / safe_chroma + 2, (red - green) / safe_chroma + 4),
+    ) + 6 * shift.view(-1, 1, 1)
+    # Channel n of a hue h: max - chroma * clamp(min(k, 4 - k), 0, 1), k = (n + h) mod 6, n = 5, 3, 1 for R, G, B
+    k = torch.remainder(HUE_CHANNEL_OFFSETS.to(x.device) + hue.unsqueeze(1), 6)
+    return maximum.unsqueeze(1) - chroma.unsqueeze(1) * torch.clamp(torch.minimum(k, 4 - k), 0, 1)
 
 
 def color_jitter(
