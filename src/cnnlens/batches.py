@@ -19,8 +19,8 @@ from cnnlens.augment import augment_batch
 from cnnlens.data import normalize
 
 # Augmented float images held at once, for 32x32 images (larger ones come in proportionally fewer).
-# GPU: 100 MB. CPU: 6 MB, which fits the cache (on 2 cores 6.8 s of augmentation per epoch, against
-# 14.6 s in chunks of 8192).
+# GPU: 100 MB. CPU: 6 MB, which fits the cache and takes about half the time per image of chunks of
+# 8192 (benchmarks/engine_choices.py).
 CHUNK_IMAGES = {"cpu": 512, "gpu": 8192}
 
 
@@ -74,5 +74,5 @@ class TensorBatches:
 
 
 def preferred_memory_format(device: torch.device) -> torch.memory_format:
-    """channels_last pays on the CPU (measured: 69 vs 80 s per epoch on 2 cores); CUDA keeps the default."""
+    """channels_last pays on the CPU (benchmarks/engine_choices.py); CUDA keeps the default."""
     return torch.channels_last if device.type == "cpu" else torch.contiguous_format

@@ -25,7 +25,7 @@ WARMUP_STEPS = 3  # CUDA graphs want a few eager steps on a side stream before c
 class Engine:
     """How training runs, as opposed to what it computes (:class:`cnnlens.train.Recipe`)."""
 
-    # auto: on CUDA only. On 2 CPU cores it made the step slower (61 s per epoch against 54 eager).
+    # auto: on CUDA only. On 2 CPU cores it made the step slower (benchmarks/engine_choices.py).
     compile: bool | str = "auto"
     cuda_graph: bool = True  # CUDA only
     precision: str = "fp32"  # or "bf16": autocast for the forward pass and the loss
@@ -35,8 +35,8 @@ class Engine:
 
 
 def make_optimizer(model: nn.Module, lr: float, device: torch.device, engine: Engine = Engine()) -> torch.optim.Adam:
-    """Adam with the fused kernel: one pass over the parameters instead of one per operation (on 2 CPU
-    cores 0.7 instead of 4 to 8 ms per step). For a CUDA graph also capturable with a tensor learning
+    """Adam with the fused kernel: one pass over the parameters instead of one per operation
+    (benchmarks/engine_choices.py). For a CUDA graph also capturable with a tensor learning
     rate, so that the graph can replay the update and ReduceLROnPlateau still changes the rate (it
     fills the tensor in place)."""
     if engine.cuda_graph and device.type == "cuda":

@@ -1,0 +1,99 @@
+"""The measurements behind the engine's CPU defaults (cnnlens.step, cnnlens.batches).
+
+- steps: seconds per epoch of training steps (782 of batch 64, random inputs) for the model in
+  channels_last or contiguous memory, with fused or foreach Adam, eager or through torch.compile;
+- augmentation: seconds per epoch of augmenting 50,000 images in chunks of the given sizes.
+
+Configurations take turns, several rounds, and the minimum is printed beside every round: on a shared
+machine the minimum is the least disturbed measurement.
+
+    python benchmarks/engine_choices.py --data results/data/dataset.pt [--model attention] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+import torch.nn.functional as F
+
+from cnnlens.augment import augment_batch
+from cnnlens.data import load_dataset
+from cnnlens.models import BUILTIN_VARIANTS, build_model
+
+STEPS_PER_EPOCH = 782  # 50,000 images in batches of 64
+TRAIN_IMAGES = 50_000
+STEP_CONFIGS = {  # name: (memory format, Adam's kernel, compile)
+    "channels_last, fused Adam (the engine)": (torch.channels_last, "fused", False),
+    "contiguous, fused Adam": (torch.contiguous_format, "fused", False),
+    "channels_last, foreach Adam": (torch.channels_last, "foreach", False),
+    "channels_last, fused Adam, torch.compile": (torch.channels_last, "fused", True),
+}
+
+
+def step_seconds_per_epoch(model_name: str, memory_format, adam: str, compiled: bool, steps: int) -> float:
+    torch.manual_seed(0)
+    model = build_model(BUILTIN_VARIANTS[model_name], 32).to(memory_format=memory_format).train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, **{adam: True})
+    forward = torch.compile(model) if compiled else model
+    inputs = torch.randn(64, 3, 32, 32).contiguous(memory_format=memory_format)
+    labels = torch.randint(0, 10, (64,))
+
+    def step() -> None:
+        loss = F.cross_entropy(forward(inputs), labels)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+    for _ in range(3):  # warm-up (and compilation)
+        step()
+    started = time.perf_counter()
+    for _ in range(steps):
+        step()
+    return (time.perf_counter() - started) / steps * STEPS_PER_EPOCH
+
+
+def augmentation_seconds_per_epoch(images: torch.Tensor, chunk: int) -> float:
+    generator = torch.Generator().manual_seed(0)
+    started = time.perf_counter()
+    for start in range(0, len(images), chunk):
+        augment_batch(images[start : start + chunk], generator)
+    return (time.perf_counter() - started) / len(images) * TRAIN_IMAGES
+
+
+def print_rounds(title: str, results: dict[str, list[float]]) -> None:
+    print(f"| {title} | s/epoch, each round | least |")
+    print("|---|---|---|")
+    for name, seconds in results.items():
+        print(f"| {name} | {', '.join(f'{s:.1f}' for s in seconds)} | {min(seconds):.1f} |")
+    print()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", required=True, help="a data cache written by `cnnlens prepare-data`")
+    parser.add_argument("--model", default="plain", choices=sorted(BUILTIN_VARIANTS))
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=40, help="timed steps per configuration and round")
+    parser.add_argument("--chunks", type=int, nargs="+", default=[8192, 512], help="augmentation chunk sizes")
+    parser.add_argument("--augment-images", type=int, default=16384, help="images augmented per round")
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    print(f"CPU, {args.threads} threads, torch {torch.__version__}, {args.model} CNN\n")
+
+    steps = {name: [] for name in STEP_CONFIGS}
+    images = load_dataset(args.data).train_images[: args.augment_images]
+    augmentation = {f"chunks of {chunk} images": [] for chunk in args.chunks}
+    for _ in range(args.rounds):
+        for name, (memory_format, adam, compiled) in STEP_CONFIGS.items():
+            steps[name].append(step_seconds_per_epoch(args.model, memory_format, adam, compiled, args.steps))
+        for chunk in args.chunks:
+            augmentation[f"chunks of {chunk} images"].append(augmentation_seconds_per_epoch(images, chunk))
+    print_rounds("training steps", steps)
+    print_rounds("augmentation", augmentation)
+
+
+if __name__ == "__main__":
+    main()
