@@ -1,11 +1,13 @@
-"""The measurements behind the engine's CPU defaults (cnnlens.step, cnnlens.batches).
+"""The measurements behind the engine's CPU defaults (cnnlens.step, cnnlens.batches, cnnlens.squeeze_excite).
 
 - steps: seconds per epoch of training steps (782 of batch 64, random inputs) for the model in
-  channels_last or contiguous memory, with fused or foreach Adam, eager or through torch.compile;
+  channels_last or contiguous memory, with fused or foreach Adam, eager or through torch.compile,
+  and for the attention CNN with squeeze-and-excitation's fused backward or through autograd;
 - augmentation: seconds per epoch of augmenting 50,000 images in chunks of the given sizes.
 
 Configurations take turns, several rounds, and the minimum is printed beside every round: on a shared
-machine the minimum is the least disturbed measurement.
+machine the minimum is the least disturbed measurement. The process keeps freed memory as
+``cnnlens`` does (cnnlens.allocator); train_speed.py measures that setting on whole epochs.
 
     python benchmarks/engine_choices.py --data results/data/dataset.pt [--model attention] [--rounds 3]
 """
@@ -18,23 +20,29 @@ import time
 import torch
 import torch.nn.functional as F
 
+from cnnlens.allocator import keep_freed_memory
 from cnnlens.augment import augment_batch
 from cnnlens.data import load_dataset
-from cnnlens.models import BUILTIN_VARIANTS, build_model
+from cnnlens.models import BUILTIN_VARIANTS, ChannelAttention, build_model
 
 STEPS_PER_EPOCH = 782  # 50,000 images in batches of 64
 TRAIN_IMAGES = 50_000
-STEP_CONFIGS = {  # name: (memory format, Adam's kernel, compile)
-    "channels_last, fused Adam (the engine)": (torch.channels_last, "fused", False),
-    "contiguous, fused Adam": (torch.contiguous_format, "fused", False),
-    "channels_last, foreach Adam": (torch.channels_last, "foreach", False),
-    "channels_last, fused Adam, torch.compile": (torch.channels_last, "fused", True),
+STEP_CONFIGS = {  # name: (memory format, Adam's kernel, compile, squeeze-and-excitation's fused backward)
+    "channels_last, fused Adam (the engine)": (torch.channels_last, "fused", False, True),
+    "contiguous, fused Adam": (torch.contiguous_format, "fused", False, True),
+    "channels_last, foreach Adam": (torch.channels_last, "foreach", False, True),
+    "channels_last, fused Adam, torch.compile": (torch.channels_last, "fused", True, True),
+    "channels_last, fused Adam, SE through autograd": (torch.channels_last, "fused", False, False),
 }
 
 
-def step_seconds_per_epoch(model_name: str, memory_format, adam: str, compiled: bool, steps: int) -> float:
+def step_seconds_per_epoch(model_name: str, memory_format, adam: str, compiled: bool, fused_se: bool,
+                           steps: int) -> float:
     torch.manual_seed(0)
     model = build_model(BUILTIN_VARIANTS[model_name], 32).to(memory_format=memory_format).train()
+    for module in model.modules():
+        if isinstance(module, ChannelAttention):
+            module.fused_backward = fused_se
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, **{adam: True})
     forward = torch.compile(model) if compiled else model
     inputs = torch.randn(64, 3, 32, 32).contiguous(memory_format=memory_format)
@@ -81,14 +89,17 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    keep_freed_memory()
     print(f"CPU, {args.threads} threads, torch {torch.__version__}, {args.model} CNN\n")
 
-    steps = {name: [] for name in STEP_CONFIGS}
+    has_se = BUILTIN_VARIANTS[args.model].attention == "se"
+    configs = {name: config for name, config in STEP_CONFIGS.items() if has_se or config[3]}
+    steps = {name: [] for name in configs}
     images = load_dataset(args.data).train_images[: args.augment_images]
     augmentation = {f"chunks of {chunk} images": [] for chunk in args.chunks}
     for _ in range(args.rounds):
-        for name, (memory_format, adam, compiled) in STEP_CONFIGS.items():
-            steps[name].append(step_seconds_per_epoch(args.model, memory_format, adam, compiled, args.steps))
+        for name, config in configs.items():
+            steps[name].append(step_seconds_per_epoch(args.model, *config, args.steps))
         for chunk in args.chunks:
             augmentation[f"chunks of {chunk} images"].append(augmentation_seconds_per_epoch(images, chunk))
     print_rounds("training steps", steps)

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from cnnlens.errors import CnnlensError
+from cnnlens.squeeze_excite import squeeze_excite
 
 CONV_CHANNELS = (32, 64, 128)
 NUM_CLASSES = 10
@@ -49,8 +50,12 @@ class ChannelAttention(nn.Module):
     With ``use_max=False`` this is squeeze-and-excitation (global average only); with ``use_max=True``
     it is CBAM's channel attention (average and max descriptors through one shared MLP, summed).
     The sigmoid is its own submodule (``gate``) so that the channel weights the report plots can be
-    captured like any other layer output.
+    captured like any other layer output. Squeeze-and-excitation trains on the CPU through
+    :func:`cnnlens.squeeze_excite.squeeze_excite`, the same values with a backward of fewer passes,
+    unless ``fused_backward`` is False (tests and benchmarks compare the two).
     """
+
+    fused_backward = True
 
     def __init__(self, channels: int, reduction: int = 16, use_max: bool = False) -> None:
         super().__init__()
@@ -64,6 +69,9 @@ class ChannelAttention(nn.Module):
         self.gate = nn.Sigmoid()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        fused = self.fused_backward and not self.use_max and x.device.type == "cpu"
+        if fused and self.training and torch.is_grad_enabled():
+            return squeeze_excite(x, self)
         scores = self.excite(x.mean((2, 3)))
         if self.use_max:
             scores = scores + self.excite(x.amax((2, 3)))

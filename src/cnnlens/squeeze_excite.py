@@ -1,0 +1,43 @@
+"""Squeeze-and-excitation's training pass on the CPU, with a backward that reads the big tensor twice.
+
+``x * sigmoid(excite(mean(x)))`` through autograd costs four passes over ``x``-sized tensors in the
+backward (the product's two gradients, the mean's broadcast gradient, and their sum), which on 2 CPU
+cores made the attention CNN's steps about a tenth slower than they need be
+(benchmarks/engine_choices.py --model attention). Here the backward takes one pass for the gates'
+gradient and one fused multiply-add for the input's; the small excitation MLP keeps its autograd
+graph from the forward. Values are those of the plain expression; gradients agree to rounding.
+On the GPU ``torch.compile`` fuses these passes itself, so the model uses this on the CPU only.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.autograd.function import once_differentiable
+
+
+class SqueezeExcite(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, module: nn.Module, *excite_parameters: torch.Tensor) -> torch.Tensor:
+        with torch.enable_grad():  # the MLP's graph, from the squeezed channels to the gates, for backward
+            squeezed = x.detach().mean((2, 3)).requires_grad_()
+            gates = module.gate(module.excite(squeezed))
+        ctx.save_for_backward(x)
+        ctx.squeezed, ctx.gates, ctx.excite_parameters = squeezed, gates, excite_parameters
+        return x * gates.detach()[:, :, None, None]
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_output: torch.Tensor):
+        (x,) = ctx.saved_tensors
+        grad_gates = (grad_output * x).sum((2, 3))
+        grad_squeezed, *grad_parameters = torch.autograd.grad(
+            ctx.gates, (ctx.squeezed, *ctx.excite_parameters), grad_gates)
+        mean_gradient = (grad_squeezed / (x.shape[2] * x.shape[3]))[:, :, None, None]
+        grad_x = torch.addcmul(mean_gradient, grad_output, ctx.gates.detach()[:, :, None, None])
+        return grad_x, None, *grad_parameters
+
+
+def squeeze_excite(x: torch.Tensor, module: nn.Module) -> torch.Tensor:
+    """``x`` scaled by ``module.gate(module.excite(x.mean((2, 3))))``, per image and channel."""
+    return SqueezeExcite.apply(x, module, *module.excite.parameters())

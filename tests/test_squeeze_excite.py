@@ -1,0 +1,81 @@
+import pytest
+import torch
+import torch.nn.functional as F
+
+from cnnlens.capture import capture
+from cnnlens.models import ChannelAttention, build_model
+
+
+def plain_expression(model: torch.nn.Module) -> torch.nn.Module:
+    for module in model.modules():
+        if isinstance(module, ChannelAttention):
+            module.fused_backward = False
+    return model
+
+
+def gradients(output: torch.Tensor, inputs: list[torch.Tensor], grad_output: torch.Tensor) -> list[torch.Tensor]:
+    return list(torch.autograd.grad(output, inputs, grad_output))
+
+
+@pytest.mark.parametrize("memory_format", [torch.channels_last, torch.contiguous_format])
+def test_values_and_gradients_match_autograd(memory_format):
+    torch.manual_seed(0)
+    module = ChannelAttention(32, reduction=4).train()
+    x = torch.randn(6, 32, 7, 5).contiguous(memory_format=memory_format).requires_grad_()
+    grad_output = torch.randn(6, 32, 7, 5)
+    inputs = [x, *module.parameters()]
+
+    fused = module(x)
+    reference = plain_expression(module)(x)
+
+    assert fused.grad_fn.name() == "SqueezeExciteBackward" and reference.grad_fn.name() == "MulBackward0"
+    torch.testing.assert_close(fused, reference, rtol=0, atol=0)
+    for got, expected in zip(gradients(fused, inputs, grad_output), gradients(reference, inputs, grad_output)):
+        torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_a_training_step_of_the_attention_cnn_matches_autograd():
+    torch.manual_seed(0)
+    model = build_model("attention").train()
+    images, labels = torch.randn(8, 3, 32, 32), torch.randint(0, 10, (8,))
+    torch.manual_seed(1)
+    F.cross_entropy(model(images), labels).backward()
+    fused = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad()
+    plain_expression(model)
+    torch.manual_seed(1)  # the same dropout mask
+    F.cross_entropy(model(images), labels).backward()
+    for got, expected in zip(fused, (p.grad for p in model.parameters())):
+        torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-6)
+
+
+def test_evaluation_and_cbam_take_the_plain_path():
+    x = torch.randn(2, 32, 4, 4, requires_grad=True)
+    assert ChannelAttention(32).eval()(x).grad_fn.name() == "MulBackward0"
+    assert ChannelAttention(32, use_max=True).train()(x).grad_fn.name() == "MulBackward0"
+    with torch.no_grad():
+        assert ChannelAttention(32).train()(x).grad_fn is None
+
+
+def test_the_gates_are_still_captured_in_training():
+    torch.manual_seed(0)
+    model = build_model("attention").train()
+    images = torch.randn(4, 3, 32, 32)
+    with capture(model, ["relu1", "ca1.gate"]) as outputs:
+        model(images)
+    module = model.ca1
+    expected = module.gate(module.excite(outputs["relu1"].mean((2, 3))))
+    torch.testing.assert_close(outputs["ca1.gate"], expected.detach())
+
+
+def test_bf16_autocast_trains_through_the_fused_path():
+    torch.manual_seed(0)
+    module = ChannelAttention(16, reduction=4).train()
+    x = torch.randn(3, 16, 4, 4, requires_grad=True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        fused = module(x)
+        reference = plain_expression(module)(x)
+    grad_output = torch.randn_like(fused)
+    for got, expected in zip(gradients(fused, [x, *module.parameters()], grad_output),
+                             gradients(reference, [x, *module.parameters()], grad_output)):
+        torch.testing.assert_close(got.float(), expected.float(), rtol=2e-2, atol=2e-2)
