@@ -1,13 +1,13 @@
-"""The measurements behind the engine's CPU defaults (cnnlens.step, cnnlens.batches, cnnlens.squeeze_excite).
+"""The measurements behind the engine's CPU defaults (cnnlens.step, batches, squeeze_excite).
 
 - steps: seconds per epoch of training steps (782 of batch 64, random inputs) for the model in
   channels_last or contiguous memory, with fused or foreach Adam, eager or through torch.compile,
   and for the attention CNN with squeeze-and-excitation's fused backward or through autograd;
 - augmentation: seconds per epoch of augmenting 50,000 images in chunks of the given sizes.
 
-Configurations take turns, several rounds, and the minimum is printed beside every round: on a shared
-machine the minimum is the least disturbed measurement. The process keeps freed memory as
-``cnnlens`` does (cnnlens.allocator); train_speed.py measures that setting on whole epochs.
+Configurations take turns (training steps one step each in turn, augmentation one run each), for
+several rounds, and the minimum is printed beside every round: on a shared machine the minimum is the
+least disturbed measurement.
 
     python benchmarks/engine_choices.py --data results/data/dataset.pt [--model attention] [--rounds 3]
 """
@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import argparse
 import time
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
 
-from cnnlens.allocator import keep_freed_memory
 from cnnlens.augment import augment_batch
 from cnnlens.data import load_dataset
 from cnnlens.models import BUILTIN_VARIANTS, ChannelAttention, build_model
@@ -36,8 +36,8 @@ STEP_CONFIGS = {  # name: (memory format, Adam's kernel, compile, squeeze-and-ex
 }
 
 
-def step_seconds_per_epoch(model_name: str, memory_format, adam: str, compiled: bool, fused_se: bool,
-                           steps: int) -> float:
+def training_step(model_name: str, memory_format, adam: str, compiled: bool, fused_se: bool) -> Callable[[], None]:
+    """One configuration's training step on a fixed random batch, warmed up (and compiled)."""
     torch.manual_seed(0)
     model = build_model(BUILTIN_VARIANTS[model_name], 32).to(memory_format=memory_format).train()
     for module in model.modules():
@@ -54,12 +54,23 @@ def step_seconds_per_epoch(model_name: str, memory_format, adam: str, compiled: 
         loss.backward()
         optimizer.step()
 
-    for _ in range(3):  # warm-up (and compilation)
+    for _ in range(3):
         step()
-    started = time.perf_counter()
-    for _ in range(steps):
-        step()
-    return (time.perf_counter() - started) / steps * STEPS_PER_EPOCH
+    return step
+
+
+def step_seconds_per_epoch(steps: dict[str, Callable[[], None]], count: int) -> dict[str, float]:
+    """Each configuration's seconds per epoch of steps, the configurations taking turns step by step
+    (in a rotating order), so that the machine's drift hits them alike."""
+    totals = dict.fromkeys(steps, 0.0)
+    names = list(steps)
+    for index in range(count):
+        turn = index % len(names)
+        for name in names[turn:] + names[:turn]:
+            started = time.perf_counter()
+            steps[name]()
+            totals[name] += time.perf_counter() - started
+    return {name: total / count * STEPS_PER_EPOCH for name, total in totals.items()}
 
 
 def augmentation_seconds_per_epoch(images: torch.Tensor, chunk: int) -> float:
@@ -89,20 +100,20 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    keep_freed_memory()
     print(f"CPU, {args.threads} threads, torch {torch.__version__}, {args.model} CNN\n")
 
     has_se = BUILTIN_VARIANTS[args.model].attention == "se"
-    configs = {name: config for name, config in STEP_CONFIGS.items() if has_se or config[3]}
-    steps = {name: [] for name in configs}
+    step_functions = {name: training_step(args.model, *config)
+                      for name, config in STEP_CONFIGS.items() if has_se or config[3]}
+    step_seconds = {name: [] for name in step_functions}
     images = load_dataset(args.data).train_images[: args.augment_images]
     augmentation = {f"chunks of {chunk} images": [] for chunk in args.chunks}
     for _ in range(args.rounds):
-        for name, config in configs.items():
-            steps[name].append(step_seconds_per_epoch(args.model, *config, args.steps))
+        for name, seconds in step_seconds_per_epoch(step_functions, args.steps).items():
+            step_seconds[name].append(seconds)
         for chunk in args.chunks:
             augmentation[f"chunks of {chunk} images"].append(augmentation_seconds_per_epoch(images, chunk))
-    print_rounds("training steps", steps)
+    print_rounds("training steps", step_seconds)
     print_rounds("augmentation", augmentation)
 
 

@@ -7,9 +7,7 @@ Both train the same model on the same data in one process, taking turns epoch by
 - cnnlens: uint8 data on the device, batched augmentation, and cnnlens.step's engine (compile and
   CUDA graph as the config's ``auto`` picks them).
 Only the training epochs are timed (no evaluation). The first engine epoch includes compilation and
-capture, so the ratio compares the epochs after the first. The process keeps freed memory as
-``cnnlens`` does (cnnlens.allocator), for both recipes alike, so the ratio does not count that
-setting; ``--default-allocator`` leaves glibc's allocator as it is, to measure what it brings.
+capture, so the ratio compares the epochs after the first.
 
     python benchmarks/train_speed.py --data results/data/dataset.pt [--model attention] [--epochs 3]
 """
@@ -27,7 +25,6 @@ import torch
 from torch import nn
 from torchvision import transforms
 
-from cnnlens.allocator import keep_freed_memory
 from cnnlens.batches import TensorBatches, preferred_memory_format
 from cnnlens.data import CIFAR10_MEAN, CIFAR10_STD, load_dataset
 from cnnlens.models import BUILTIN_VARIANTS, build_model
@@ -124,12 +121,10 @@ def main() -> None:
     parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
     parser.add_argument("--train-images", type=int, help="time on the first N training images only")
     parser.add_argument("--skip-source", action="store_true", help="time the engine only")
-    parser.add_argument("--default-allocator", action="store_true", help="do not keep freed memory (glibc's default)")
     parser.add_argument("--out", help="also write the results as JSON here")
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
-    allocator = "glibc default" if args.default_allocator or not keep_freed_memory() else "freed memory kept"
     device = pick_device(args.device)
     data = load_dataset(args.data)
     dataset = (data.train_images[: args.train_images], data.train_labels[: args.train_images])
@@ -144,8 +139,7 @@ def main() -> None:
     engine_model = fresh_model().to(memory_format=preferred_memory_format(device))
     recipes["engine"] = engine_epochs(engine_model, dataset, device, engine)
     times = time_epochs(recipes, args.epochs, device)
-    results = {"machine": machine(device, args.threads), "allocator": allocator, "model": args.model,
-               "images": len(dataset[1]),
+    results = {"machine": machine(device, args.threads), "model": args.model, "images": len(dataset[1]),
                "engine": vars(engine) | {"compiles": engine.compiles_on(device)}, "engine_seconds": times["engine"]}
     if "source" in times:
         results |= {"source_seconds": times["source"], "source_workers": args.workers}
@@ -161,8 +155,7 @@ def steady(times: list[float]) -> float:
 
 
 def report(results: dict) -> None:
-    print(f"{results['machine']}, allocator: {results['allocator']}; {results['model']} CNN; "
-          f"{results['images']} training images; engine {results['engine']}")
+    print(f"{results['machine']}; {results['model']} CNN; {results['images']} training images; engine {results['engine']}")
     print("| recipe | s/epoch, each epoch | s/epoch after the first |")
     print("|---|---|---|")
     rows = [("cnnlens engine", results["engine_seconds"])]
