@@ -23,7 +23,7 @@ import torch.nn.functional as F
 
 from cnnlens.augment import augment_batch
 from cnnlens.data import load_dataset
-from cnnlens.models import BUILTIN_VARIANTS, ChannelAttention, build_model
+from cnnlens.models import BUILTIN_VARIANTS, build_model, use_fused_backward
 
 STEPS_PER_EPOCH = 782  # 50,000 images in batches of 64
 TRAIN_IMAGES = 50_000
@@ -40,9 +40,7 @@ def training_step(model_name: str, memory_format, adam: str, compiled: bool, fus
     """One configuration's training step on a fixed random batch, warmed up (and compiled)."""
     torch.manual_seed(0)
     model = build_model(BUILTIN_VARIANTS[model_name], 32).to(memory_format=memory_format).train()
-    for module in model.modules():
-        if isinstance(module, ChannelAttention):
-            module.fused_backward = fused_se
+    use_fused_backward(model, fused_se)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, **{adam: True})
     forward = torch.compile(model) if compiled else model
     inputs = torch.randn(64, 3, 32, 32).contiguous(memory_format=memory_format)

@@ -3,14 +3,11 @@ import torch
 import torch.nn.functional as F
 
 from cnnlens.capture import capture
-from cnnlens.models import ChannelAttention, build_model
+from cnnlens.models import ChannelAttention, build_model, use_fused_backward
 
 
 def plain_expression(model: torch.nn.Module) -> torch.nn.Module:
-    for module in model.modules():
-        if isinstance(module, ChannelAttention):
-            module.fused_backward = False
-    return model
+    return use_fused_backward(model, False)
 
 
 def gradients(output: torch.Tensor, inputs: list[torch.Tensor], grad_output: torch.Tensor) -> list[torch.Tensor]:

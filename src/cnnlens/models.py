@@ -52,7 +52,7 @@ class ChannelAttention(nn.Module):
     The sigmoid is its own submodule (``gate``) so that the channel weights the report plots can be
     captured like any other layer output. Squeeze-and-excitation trains on the CPU through
     :func:`cnnlens.squeeze_excite.squeeze_excite`, the same values with a backward of fewer passes,
-    unless ``fused_backward`` is False (tests and benchmarks compare the two).
+    unless ``fused_backward`` is False (:func:`use_fused_backward`).
     """
 
     fused_backward = True
@@ -168,6 +168,14 @@ def attention_gates(model: nn.Module) -> dict[str, str]:
         for name, module in model.named_modules()
         if isinstance(module, ChannelAttention)
     }
+
+
+def use_fused_backward(model: nn.Module, enabled: bool) -> nn.Module:
+    """Switch the CPU training path of every squeeze-and-excitation module (tests and benchmarks compare)."""
+    for module in model.modules():
+        if isinstance(module, ChannelAttention):
+            module.fused_backward = enabled
+    return model
 
 
 def count_parameters(model: nn.Module) -> int:
