@@ -76,3 +76,15 @@ def test_bf16_autocast_trains_through_the_fused_path():
     for got, expected in zip(gradients(fused, [x, *module.parameters()], grad_output),
                              gradients(reference, [x, *module.parameters()], grad_output)):
         torch.testing.assert_close(got.float(), expected.float(), rtol=2e-2, atol=2e-2)
+
+
+def test_a_frozen_excitation_still_passes_the_gradient_to_its_input():
+    torch.manual_seed(0)
+    module = ChannelAttention(16, reduction=4).train()
+    module.excite[0].requires_grad_(False)
+    x = torch.randn(3, 16, 4, 4, requires_grad=True)
+    grad_output = torch.randn(3, 16, 4, 4)
+    inputs = [x, module.excite[2].weight]
+    fused = gradients(module(x), inputs, grad_output)
+    for got, expected in zip(fused, gradients(plain_expression(module)(x), inputs, grad_output)):
+        torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)

@@ -32,8 +32,11 @@ class SqueezeExcite(torch.autograd.Function):
     def backward(ctx, grad_output: torch.Tensor):
         (x,) = ctx.saved_tensors
         grad_gates = (grad_output * x).sum((2, 3))
-        grad_squeezed, *grad_parameters = torch.autograd.grad(
-            ctx.gates, (ctx.squeezed, *ctx.excite_parameters), grad_gates)
+        needed = ctx.needs_input_grad[2:]  # a frozen MLP's weights get no gradient
+        trained = [parameter for parameter, wanted in zip(ctx.excite_parameters, needed) if wanted]
+        grad_squeezed, *grad_trained = torch.autograd.grad(ctx.gates, (ctx.squeezed, *trained), grad_gates)
+        grad_trained = iter(grad_trained)
+        grad_parameters = [next(grad_trained) if wanted else None for wanted in needed]
         mean_gradient = (grad_squeezed / (x.shape[2] * x.shape[3]))[:, :, None, None]
         grad_x = torch.addcmul(mean_gradient, grad_output, ctx.gates.detach()[:, :, None, None])
         return grad_x, None, *grad_parameters
