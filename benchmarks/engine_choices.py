@@ -7,7 +7,7 @@
 
 Configurations take turns (training steps one step each in turn, augmentation one run each), for
 several rounds, and the minimum is printed beside every round: on a shared machine the minimum is the
-least disturbed measurement.
+least disturbed measurement. The process keeps freed memory (cnnlens.allocator), as ``cnnlens`` jobs do.
 
     python benchmarks/engine_choices.py --data results/data/dataset.pt [--model attention] [--rounds 3]
 """
@@ -21,6 +21,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
+from cnnlens.allocator import keep_freed_memory
 from cnnlens.augment import augment_batch
 from cnnlens.data import load_dataset
 from cnnlens.models import BUILTIN_VARIANTS, build_model, use_fused_backward
@@ -97,6 +98,7 @@ def main() -> None:
     parser.add_argument("--augment-images", type=int, default=16384, help="images augmented per round")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     args = parser.parse_args()
+    keep_freed_memory()
     torch.set_num_threads(args.threads)
     print(f"CPU, {args.threads} threads, torch {torch.__version__}, {args.model} CNN\n")
 

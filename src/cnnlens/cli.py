@@ -19,6 +19,7 @@ import torch
 import yaml
 
 from cnnlens.activations import extract
+from cnnlens.allocator import keep_freed_memory
 from cnnlens.data import Dataset, load_cifar10, load_dataset, load_image_folder, save_dataset
 from cnnlens.errors import CnnlensError
 from cnnlens.io import atomic_torch_save, atomic_write_json, atomic_write_text
@@ -276,6 +277,7 @@ def _trained_model_step(steps, name: str, run, help: str) -> argparse.ArgumentPa
 
 def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
+    keep_freed_memory()  # training steps allocate and free the same large blocks over and over
     try:
         args.run(args)
     except CnnlensError as error:
