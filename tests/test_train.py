@@ -9,7 +9,7 @@ from cnnlens.models import PlainCNN
 from cnnlens import batches as batches_module
 from cnnlens.batches import TensorBatches
 from cnnlens.checkpoint import EpochCheckpoint
-from cnnlens.train import Recipe, fit, pick_device
+from cnnlens.train import Recipe, current_lr, fit, pick_device
 
 CPU = torch.device("cpu")
 
@@ -83,6 +83,16 @@ def test_learning_rate_halves_when_the_test_loss_stops_improving(image_folder):
     frozen_ish = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(3, 3))
     result = fit(frozen_ish, train, test, Recipe(epochs=4, lr=1e-6, lr_patience=0), progress=False)
     assert [row["lr"] for row in result.history] == pytest.approx([1e-6, 1e-6, 5e-7, 2.5e-7], rel=1e-12)
+
+
+@pytest.mark.parametrize("rate", [1e-3, 5e-4, 1.25e-4])
+def test_a_float32_tensor_learning_rate_is_recorded_as_its_shortest_decimal(rate):
+    # A CUDA graph's optimizer holds the rate as a float32 tensor; history.csv should say 0.001.
+    parameter = nn.Parameter(torch.zeros(1))
+    tensor_rate = torch.optim.Adam([parameter], lr=torch.tensor(rate))
+    assert float(tensor_rate.param_groups[0]["lr"]) != rate  # float32 is not the decimal
+    assert current_lr(tensor_rate) == rate
+    assert current_lr(torch.optim.Adam([parameter], lr=rate / 3)) == rate / 3  # a float is kept as it is
 
 
 def test_learning_rate_follows_the_test_loss_not_the_train_loss(image_folder):

@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass
 from typing import Iterable
 
+import numpy
 import torch
 from torch import nn
 from tqdm.auto import tqdm
@@ -77,7 +78,7 @@ def fit(
     epochs = tqdm(range(len(result.history) + 1, recipe.epochs + 1), desc="epochs", unit="epoch",
                   initial=len(result.history), total=recipe.epochs, disable=not progress)
     for epoch in epochs:
-        lr = float(optimizer.param_groups[0]["lr"])
+        lr = current_lr(optimizer)
         started = time.perf_counter()
         losses, train_accuracy = _train_epoch(model, step, train_batches, progress)
         seconds = time.perf_counter() - started
@@ -92,6 +93,13 @@ def fit(
         if checkpoint:
             checkpoint.save(_training_state(result, model, optimizer, scheduler, train_batches))
     return result
+
+
+def current_lr(optimizer: torch.optim.Optimizer) -> float:
+    """The learning rate for the history table. A CUDA graph's optimizer holds it as a float32 tensor:
+    that is written as the shortest decimal that is the same float32 (0.001, not 0.0010000000474974513)."""
+    lr = optimizer.param_groups[0]["lr"]
+    return float(str(numpy.float32(lr.item()))) if torch.is_tensor(lr) else float(lr)
 
 
 def _training_state(result: TrainResult, model, optimizer, scheduler, train_batches: TensorBatches) -> dict:
