@@ -4,7 +4,7 @@ glibc's allocator settings hold for a whole process, so each measurement is a fr
 with glibc's defaults, one with ``keep_freed_memory()``, taking turns (the order alternating by
 round) so that this machine's drift hits both alike. Each trains the cnnlens engine for one epoch on
 the first N training images and reports wall seconds and kernel CPU seconds scaled to 50,000 images,
-and page faults per step: the kernel time is the direct cost of the faults, and steadier than wall
+page faults per step, and the process's peak resident memory: the kernel time is the direct cost of the faults, and steadier than wall
 time on a shared machine.
 
     python benchmarks/allocator.py --data results/data/dataset.pt [--model attention] [--images 8000] [--rounds 3]
@@ -52,7 +52,8 @@ def one_epoch(data_path: str, model_name: str, images: int, kept: bool) -> dict[
     wall, after = time.perf_counter() - started, resource.getrusage(resource.RUSAGE_SELF)
     scale = FULL_EPOCH / images
     return {"wall": wall * scale, "kernel": (after.ru_stime - before.ru_stime) * scale,
-            "faults_per_step": (after.ru_minflt - before.ru_minflt) / len(batches)}
+            "faults_per_step": (after.ru_minflt - before.ru_minflt) / len(batches),
+            "peak_rss_mib": after.ru_maxrss / 1024}  # Linux reports KiB
 
 
 def measure_in_child(args: argparse.Namespace, kept: bool) -> dict[str, float]:
@@ -79,13 +80,15 @@ def main() -> None:
         for name in order:
             runs[name].append(measure_in_child(args, kept=name != "glibc defaults"))
     print(f"{args.model} CNN, {torch.get_num_threads()} threads, epochs of {args.images} images scaled to {FULL_EPOCH}")
-    print("| allocator | wall s/epoch, each round | mean | kernel CPU s/epoch | page faults/step |")
-    print("|---|---|---|---|---|")
+    print("| allocator | wall s/epoch, each round | mean | kernel CPU s/epoch | page faults/step | peak RSS MiB |")
+    print("|---|---|---|---|---|---|")
     for name, results in runs.items():
         walls = [result["wall"] for result in results]
         kernel = statistics.mean(result["kernel"] for result in results)
         faults = statistics.mean(result["faults_per_step"] for result in results)
-        print(f"| {name} | {', '.join(f'{wall:.1f}' for wall in walls)} | {statistics.mean(walls):.1f} | {kernel:.1f} | {faults:.0f} |")
+        peak = max(result["peak_rss_mib"] for result in results)
+        print(f"| {name} | {', '.join(f'{wall:.1f}' for wall in walls)} | {statistics.mean(walls):.1f} | {kernel:.1f} "
+              f"| {faults:.0f} | {peak:.0f} |")
 
 
 if __name__ == "__main__":
