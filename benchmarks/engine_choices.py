@@ -3,7 +3,8 @@
 - steps: seconds per epoch of training steps (782 of batch 64, random inputs) for the model in
   channels_last or contiguous memory, with fused or foreach Adam, eager or through torch.compile,
   and for the attention CNN with squeeze-and-excitation's fused backward or through autograd;
-- augmentation: seconds per epoch of augmenting 50,000 images in chunks of the given sizes.
+- augmentation: seconds per epoch of augmenting 50,000 images in chunks of the given sizes, and of
+  the colour jitter alone on contiguous images against a channels-last view (why random_crop gathers).
 
 Configurations take turns (training steps one step each in turn, augmentation one run each), for
 several rounds, and the minimum is printed beside every round: on a shared machine the minimum is the
@@ -22,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from cnnlens.allocator import keep_freed_memory
-from cnnlens.augment import augment_batch
+from cnnlens.augment import augment_batch, color_jitter
 from cnnlens.data import load_dataset
 from cnnlens.models import BUILTIN_VARIANTS, build_model, use_fused_backward
 
@@ -80,6 +81,17 @@ def augmentation_seconds_per_epoch(images: torch.Tensor, chunk: int) -> float:
     return (time.perf_counter() - started) / len(images) * TRAIN_IMAGES
 
 
+def jitter_seconds_per_epoch(images: torch.Tensor, memory_format: torch.memory_format, chunk: int = 512) -> float:
+    generator = torch.Generator().manual_seed(0)
+    seconds = 0.0
+    for start in range(0, len(images), chunk):
+        floats = images[start : start + chunk].float().div_(255).contiguous(memory_format=memory_format)
+        started = time.perf_counter()
+        color_jitter(floats, 0.2, 0.2, 0.2, 0.1, generator)
+        seconds += time.perf_counter() - started
+    return seconds / len(images) * TRAIN_IMAGES
+
+
 def print_rounds(title: str, results: dict[str, list[float]]) -> None:
     print(f"| {title} | s/epoch, each round | least |")
     print("|---|---|---|")
@@ -108,11 +120,16 @@ def main() -> None:
     step_seconds = {name: [] for name in step_functions}
     images = load_dataset(args.data).train_images[: args.augment_images]
     augmentation = {f"chunks of {chunk} images": [] for chunk in args.chunks}
+    jitter_layouts = {"colour jitter alone, contiguous": torch.contiguous_format,
+                      "colour jitter alone, channels-last view": torch.channels_last}
+    augmentation |= {name: [] for name in jitter_layouts}
     for _ in range(args.rounds):
         for name, seconds in step_seconds_per_epoch(step_functions, args.steps).items():
             step_seconds[name].append(seconds)
         for chunk in args.chunks:
             augmentation[f"chunks of {chunk} images"].append(augmentation_seconds_per_epoch(images, chunk))
+        for name, memory_format in jitter_layouts.items():
+            augmentation[name].append(jitter_seconds_per_epoch(images, memory_format))
     print_rounds("training steps", step_seconds)
     print_rounds("augmentation", augmentation)
 

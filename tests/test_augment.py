@@ -24,6 +24,7 @@ def test_crop_is_a_window_of_the_zero_padded_image(images):
         assert matches, "crop is not a window of the padded image"
         offsets.add(matches[0])
     assert len(offsets) > 3  # drawn per image, not once per batch
+    assert out.is_contiguous()  # a channels-last view would make every later adjustment slower
 
 
 def test_flip_flips_about_half_of_the_images_independently():
