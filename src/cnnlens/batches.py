@@ -19,8 +19,8 @@ from cnnlens.augment import augment_batch
 from cnnlens.data import normalize
 
 # Augmented float images held at once, for 32x32 images (larger ones come in proportionally fewer).
-# GPU: 100 MB. CPU: 6 MB, which fits the cache and takes a half to two thirds of the time per image
-# of chunks of 8192 (benchmarks/engine_choices.py).
+# GPU: 100 MB. CPU: 6 MB, which fits the cache and takes two thirds of the time per image of chunks
+# of 8192 (benchmarks/engine_choices.py).
 CHUNK_IMAGES = {"cpu": 512, "gpu": 8192}
 
 

@@ -4,7 +4,7 @@
 backward (the product's two gradients, the mean's broadcast gradient, and their sum). Here the
 backward takes one pass for the gates' gradient and one fused multiply-add for the input's; the small
 excitation MLP keeps its autograd graph from the forward. On 2 CPU cores that made the attention CNN's
-training steps about 7 % faster (54.3 against 58.2 s per epoch, turn by turn:
+training steps about 8 % faster (34.7 against 37.9 s per epoch, turn by turn:
 benchmarks/engine_choices.py --model attention). Values are those of the plain expression; gradients
 agree to rounding. On the GPU ``torch.compile`` fuses these passes itself, so the model uses this on
 the CPU only.
