@@ -34,9 +34,9 @@ def _uniform(shape: tuple[int, ...], low: float, high: float, like: torch.Tensor
 def random_crop(x: torch.Tensor, padding: int, generator: torch.Generator) -> torch.Tensor:
     """Zero-pad each side by ``padding`` and cut an ``H x W`` window at a random offset per image.
 
-    One gather over each padded image's flattened pixels, so the result is contiguous: the colour
-    adjustments that follow take twice as long on a channels-last view (which indexing the
-    height and width of a ``(B, C, H, W)`` tensor returns) on 2 CPU cores.
+    One gather over each padded image's flattened pixels, so the result is contiguous: on 2 CPU cores
+    the colour jitter that follows takes about 1.4 times as long on a channels-last view, which is
+    what indexing the height and width of a ``(B, C, H, W)`` tensor returns (benchmarks/engine_choices.py).
     """
     batch, channels, height, width = x.shape
     padded = F.pad(x, (padding,) * 4)
