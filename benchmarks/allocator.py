@@ -4,8 +4,8 @@ glibc's allocator settings hold for a whole process, so each measurement is a fr
 with glibc's defaults, one with ``keep_freed_memory()``, taking turns (the order alternating by
 round) so that this machine's drift hits both alike. Each trains the cnnlens engine for one epoch on
 the first N training images and reports wall seconds and kernel CPU seconds scaled to 50,000 images,
-page faults per step, and the process's peak resident memory: the kernel time is the direct cost of the faults, and steadier than wall
-time on a shared machine.
+page faults per step, and the process's peak resident memory. The kernel time is the direct cost of
+the faults, and steadier than wall time on a shared machine.
 
     python benchmarks/allocator.py --data results/data/dataset.pt [--model attention] [--images 8000] [--rounds 3]
 """
