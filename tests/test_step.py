@@ -1,11 +1,16 @@
+import io
+from dataclasses import dataclass
+
 import pytest
 import torch
 from torch import nn
 
-from cnnlens.step import Engine, TrainStep, make_optimizer
+from cnnlens.step import Engine, FallbackWarning, TrainStep, load_optimizer_state, make_optimizer
 
 CPU = torch.device("cpu")
 CUDA_ONLY = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+# On a GPU a failed compile or capture must fail the test, not quietly compare eager training with itself.
+NO_FALLBACK = pytest.mark.filterwarnings("error::cnnlens.step.FallbackWarning")
 
 
 def small_cnn(dropout: float = 0.5) -> nn.Module:
@@ -22,20 +27,26 @@ def batches(device=CPU, sizes=(16, 16, 16, 5)):
              torch.randint(0, 4, (size,), generator=generator).to(device)) for size in sizes]
 
 
-def train(engine: Engine, device=CPU, sizes=(16, 16, 16, 5), dropout=0.5):
+@dataclass
+class Trained:
+    weights: dict
+    losses: list[float]
+    step: TrainStep
+
+
+def train(engine: Engine, device=CPU, sizes=(16, 16, 16, 5), dropout=0.5) -> Trained:
     """Weights and per-step losses after some steps (the last batch partial), from the same start."""
     model = small_cnn(dropout).to(device)
     step = TrainStep(model, make_optimizer(model, 1e-2, device), engine)
     torch.manual_seed(7)  # dropout
     losses = [step(inputs, labels)[0].item() for inputs, labels in batches(device, sizes)]
-    return model.state_dict(), losses
+    return Trained(model.state_dict(), losses, step)
 
 
-def assert_same_training(actual, expected, **tolerance):
-    (weights, losses), (expected_weights, expected_losses) = actual, expected
-    torch.testing.assert_close(losses, expected_losses, **tolerance)
-    for key, tensor in expected_weights.items():
-        torch.testing.assert_close(weights[key], tensor, **tolerance)
+def assert_same_training(actual: Trained, expected: Trained, **tolerance):
+    torch.testing.assert_close(actual.losses, expected.losses, **tolerance)
+    for key, tensor in expected.weights.items():
+        torch.testing.assert_close(actual.weights[key], tensor, **tolerance)
 
 
 def test_step_returns_the_batch_loss_and_correct_count_and_updates_the_weights():
@@ -66,38 +77,85 @@ def test_compile_failure_warns_and_trains_eagerly_from_the_same_state(monkeypatc
         return forward
 
     monkeypatch.setattr(torch, "compile", broken_compile)
-    with pytest.warns(UserWarning, match=r"failed \(inductor: no working C\+\+ compiler\); training eagerly"):
+    with pytest.warns(FallbackWarning, match=r"^torch.compile failed \(inductor: no working C\+\+ compiler\); "
+                                             r"training eagerly instead$"):
         fallen_back = train(Engine(compile=True))
     assert_same_training(fallen_back, train(Engine(compile=False)), rtol=0, atol=0)
 
 
-def test_failed_capture_retries_without_the_compiler_then_eagerly(monkeypatch):
-    """The fallback chain of a CUDA job, on the CPU: a capture that always fails."""
+class FailedCapture:
+    """Ends as ``torch.cuda.graph`` does after an error inside it: ending the capture raises torch's
+    secondary error while the first one propagates."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *error):
+        raise RuntimeError("CUDA error: operation failed due to a previous error during capture")
+
+
+def emulate_cuda_first_step(monkeypatch, compiler_works: bool) -> list[str]:
+    """A CUDA job's first step on the CPU. The warm-up and the capture are stand-ins that train one step
+    each (which the fallback must undo); the capture always fails, and the compiler fails unless it works.
+    Returns the list that records what was attempted."""
     attempts = []
 
-    def broken_capture(self, inputs, labels):
-        attempts.append("compiled" if self.forward is not self.model else "plain")
-        self.forward(inputs)  # a half-done warm-up step
-        raise RuntimeError("operation not permitted when stream is capturing")
+    def compile(model):
+        def forward(inputs):
+            if not compiler_works:
+                raise RuntimeError("inductor: no working C++ compiler\nlong traceback")
+            return model(inputs)
+        return forward
 
     def as_on_cuda(self, *args):
         original_init(self, *args)
         self.use_graph = True
 
+    def warm_up(self, inputs, labels):
+        attempts.append("compiled warm-up" if self.compiled else "warm-up")
+        self._body(self.forward, inputs, labels)
+
+    def capture(self, inputs, labels):
+        attempts.append("compiled capture" if self.compiled else "capture")
+        with FailedCapture():
+            self._eager(self.forward, inputs, labels)
+            raise RuntimeError("operation not permitted when stream is capturing")
+
     original_init = TrainStep.__init__
+    monkeypatch.setattr(torch, "compile", compile)
     monkeypatch.setattr(TrainStep, "__init__", as_on_cuda)
-    monkeypatch.setattr(TrainStep, "_capture", broken_capture)
-    monkeypatch.setattr(torch, "compile", lambda model: lambda inputs: model(inputs))
-    with pytest.warns(UserWarning) as warned:
+    monkeypatch.setattr(TrainStep, "_warm_up", warm_up)
+    monkeypatch.setattr(TrainStep, "_capture", capture)
+    return attempts
+
+
+def test_a_compiler_failure_in_the_warm_up_drops_the_compiler_then_a_failed_capture_the_graph(monkeypatch):
+    expected = train(Engine(compile=False))
+    attempts = emulate_cuda_first_step(monkeypatch, compiler_works=False)
+    with pytest.warns(FallbackWarning) as warned:
         fallen_back = train(Engine(compile=True))
-    assert attempts == ["compiled", "plain"]
+    assert attempts == ["compiled warm-up", "warm-up", "capture"]
     assert [str(warning.message) for warning in warned] == [
-        "torch.compile / CUDA graph capture failed (operation not permitted when stream is capturing); "
+        "torch.compile failed (inductor: no working C++ compiler); "
         "training as a CUDA graph without torch.compile instead",
         "CUDA graph capture failed (operation not permitted when stream is capturing); training eagerly instead",
     ]
-    monkeypatch.setattr(TrainStep, "__init__", original_init)
-    assert_same_training(fallen_back, train(Engine(compile=False)), rtol=0, atol=0)
+    assert not fallen_back.step.compiled and not fallen_back.step.use_graph
+    assert_same_training(fallen_back, expected, rtol=0, atol=0)
+
+
+def test_a_failed_capture_drops_the_graph_and_keeps_the_compiler(monkeypatch):
+    expected = train(Engine(compile=False))
+    attempts = emulate_cuda_first_step(monkeypatch, compiler_works=True)
+    with pytest.warns(FallbackWarning) as warned:
+        fallen_back = train(Engine(compile=True))
+    assert attempts == ["compiled warm-up", "compiled capture"]
+    assert [str(warning.message) for warning in warned] == [
+        "CUDA graph capture failed (operation not permitted when stream is capturing); "
+        "training with torch.compile without a CUDA graph instead",
+    ]
+    assert fallen_back.step.compiled and not fallen_back.step.use_graph
+    assert_same_training(fallen_back, expected, rtol=0, atol=0)  # this stand-in compiler computes as eager does
 
 
 def test_errors_of_an_eager_step_are_not_swallowed():
@@ -125,11 +183,61 @@ def test_bf16_precision_runs_the_forward_pass_in_bfloat16():
 
 
 @CUDA_ONLY
-@pytest.mark.parametrize("compile, rtol, atol", [(False, 1e-4, 1e-5), (True, 1e-3, 1e-4)])
-def test_cuda_graph_step_trains_like_the_eager_one(compile, rtol, atol):
-    # Without dropout: a replayed graph draws other random numbers than eager kernels.
+@NO_FALLBACK
+@pytest.mark.parametrize("compile, dropout, rtol, atol", [
+    # A replay draws dropout's masks with the eager kernel at the same place in the random stream.
+    (False, 0.5, 1e-4, 1e-5),
+    # Compiled dropout draws with other kernels than eager's fused one, so the masks differ: no dropout.
+    (True, 0.0, 1e-3, 1e-4),
+])
+def test_cuda_graph_step_trains_like_the_eager_one(compile, dropout, rtol, atol):
     cuda = torch.device("cuda")
-    graphed = train(Engine(compile=compile, cuda_graph=True), cuda, dropout=0.0)
-    eager = train(Engine(compile=False, cuda_graph=False), cuda, dropout=0.0)
+    sizes = (16, 5, 16, 16, 5)  # replays after an eager partial batch, and a partial batch at the end
+    graphed = train(Engine(compile=compile, cuda_graph=True), cuda, sizes, dropout)
+    eager = train(Engine(compile=False, cuda_graph=False), cuda, sizes, dropout)
+    assert graphed.step.captured is not None and graphed.step.compiled == compile
+    assert eager.step.captured is None and not eager.step.compiled
     assert_same_training(graphed, eager, rtol=rtol, atol=atol)
-    assert graphed[0]["1.num_batches_tracked"].item() == 4  # the warm-up steps were undone
+    assert graphed.weights["1.num_batches_tracked"].item() == len(sizes)  # the warm-up steps were undone
+
+
+@CUDA_ONLY
+@NO_FALLBACK
+def test_the_cuda_graph_reads_the_learning_rate_tensor_at_every_replay():
+    cuda, engine = torch.device("cuda"), Engine(compile=False)
+    model = small_cnn().to(cuda)
+    optimizer = make_optimizer(model, 1e-2, cuda, engine)
+    step = TrainStep(model, optimizer, engine)
+    first, second = batches(cuda, sizes=(16, 16))
+    step(*first)
+    assert step.captured is not None
+    lr = optimizer.param_groups[0]["lr"]
+    lr.fill_(0)  # Adam without weight decay then leaves the parameters as they are
+    before = [parameter.detach().clone() for parameter in model.parameters()]
+    step(*second)
+    assert all(torch.equal(parameter, old) for parameter, old in zip(model.parameters(), before))
+    lr.fill_(1e-2)
+    step(*second)
+    assert not any(torch.equal(parameter, old) for parameter, old in zip(model.parameters(), before))
+
+
+@CUDA_ONLY
+@NO_FALLBACK
+def test_a_graph_run_resumed_from_an_eager_runs_state_read_on_the_cpu_still_captures():
+    cuda = torch.device("cuda")
+    graph_engine, eager_engine = Engine(compile=False), Engine(compile=False, cuda_graph=False)
+    model = small_cnn().to(cuda)
+    eager_optimizer = make_optimizer(model, 1e-2, cuda, eager_engine)
+    TrainStep(model, eager_optimizer, eager_engine)(*batches(cuda)[0])
+    saved = io.BytesIO()
+    torch.save(eager_optimizer.state_dict(), saved)
+    saved.seek(0)
+    state = torch.load(saved, weights_only=True, map_location="cpu")  # as the resume checkpoint is read
+    optimizer = make_optimizer(model, 1e-3, cuda, graph_engine)
+    load_optimizer_state(optimizer, state, cuda, graph_engine)
+    group = optimizer.param_groups[0]
+    assert group["fused"] and group["capturable"] and group["lr"].device.type == "cuda"
+    assert group["lr"].item() == pytest.approx(1e-2)
+    step = TrainStep(model, optimizer, graph_engine)
+    step(*batches(cuda)[1])
+    assert step.captured is not None

@@ -7,11 +7,14 @@ from cnnlens.data import load_image_folder, normalize
 from cnnlens.errors import CnnlensError
 from cnnlens.models import PlainCNN
 from cnnlens import batches as batches_module
+from cnnlens import train as train_module
 from cnnlens.batches import TensorBatches
 from cnnlens.checkpoint import EpochCheckpoint
-from cnnlens.train import Recipe, current_lr, fit, pick_device
+from cnnlens.step import Engine, TrainStep
+from cnnlens.train import Recipe, current_lr, fit, pick_device, seconds_per_epoch
 
 CPU = torch.device("cpu")
+CUDA_ONLY = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
 
 def linear_model() -> nn.Module:
@@ -95,6 +98,40 @@ def test_a_float32_tensor_learning_rate_is_recorded_as_its_shortest_decimal(rate
     assert current_lr(torch.optim.Adam([parameter], lr=rate / 3)) == rate / 3  # a float is kept as it is
 
 
+def assign_floats_as_older_torch_does(monkeypatch):
+    """ReduceLROnPlateau as in torch builds before the fix of pytorch issue #163093: it assigns the reduced
+    rate to the group as a float, replacing a tensor rate."""
+    monkeypatch.setattr(torch.optim.lr_scheduler, "_update_param_group_val",
+                        lambda group, key, value: group.__setitem__(key, value), raising=False)
+
+
+def test_the_learning_rate_reaches_the_tensor_a_cuda_graph_reads_when_the_scheduler_assigns_a_float(
+        image_folder, monkeypatch):
+    assign_floats_as_older_torch_does(monkeypatch)
+    optimizers = []
+
+    def tensor_rate_optimizer(model, lr, device, engine):  # a CUDA graph's optimizer, on the CPU
+        optimizers.append(torch.optim.Adam(model.parameters(), lr=torch.tensor(lr), fused=True))
+        return optimizers[-1]
+
+    monkeypatch.setattr(train_module, "make_optimizer", tensor_rate_optimizer)
+    captured_lr = None
+
+    class ReadsTheRateTensor(TrainStep):
+        def __init__(self, model, optimizer, engine):
+            nonlocal captured_lr
+            super().__init__(model, optimizer, engine)
+            captured_lr = optimizer.param_groups[0]["lr"]
+
+    monkeypatch.setattr(train_module, "TrainStep", ReadsTheRateTensor)
+    train, test = tiny_batches(image_folder)
+    frozen_ish = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(3, 3))  # see the test above
+    result = fit(frozen_ish, train, test, Recipe(epochs=4, lr=1e-6, lr_patience=0), progress=False)
+    assert [row["lr"] for row in result.history] == pytest.approx([1e-6, 1e-6, 5e-7, 2.5e-7], rel=1e-12)
+    assert optimizers[0].param_groups[0]["lr"] is captured_lr
+    assert captured_lr.item() == pytest.approx(1.25e-7)  # halved after the fourth epoch too
+
+
 def test_learning_rate_follows_the_test_loss_not_the_train_loss(image_folder):
     # Test labels shifted by one class: the better the model fits the training set, the worse the test loss.
     data = load_image_folder(image_folder)
@@ -117,6 +154,48 @@ def test_same_seed_gives_identical_weights(image_folder):
 
     first, second = run(), run()
     assert all(torch.equal(first[key], second[key]) for key in first)
+
+
+@CUDA_ONLY
+@pytest.mark.filterwarnings("error::cnnlens.step.FallbackWarning")
+@pytest.mark.parametrize("older_scheduler", [False, True])
+def test_cuda_graph_training_follows_the_learning_rate_schedule_as_eager_training_does(
+        image_folder, monkeypatch, older_scheduler):
+    if older_scheduler:
+        assign_floats_as_older_torch_does(monkeypatch)
+    steps = []
+
+    class Recorded(TrainStep):
+        def __init__(self, *args):
+            super().__init__(*args)
+            steps.append(self)
+
+    monkeypatch.setattr(train_module, "TrainStep", Recorded)
+    cuda = torch.device("cuda")
+    data = load_image_folder(image_folder)
+
+    def run(engine):
+        # Test labels shifted by one class (see above): the rate halves after epochs 2 and 3.
+        train = TensorBatches(data.train_images, data.train_labels, 5, cuda, shuffle=True)  # the last batch partial
+        test = TensorBatches(data.train_images, (data.train_labels + 1) % 3, 4, cuda)
+        torch.manual_seed(0)
+        model = linear_model().to(cuda)
+        return model, fit(model, train, test, Recipe(epochs=4, lr=1e-2, lr_patience=0), engine, progress=False)
+
+    graphed_model, graphed = run(Engine(compile=False))
+    eager_model, eager = run(Engine(compile=False, cuda_graph=False))
+    assert steps[0].captured is not None and steps[1].captured is None
+    assert [row["lr"] for row in graphed.history] == pytest.approx([1e-2, 1e-2, 5e-3, 2.5e-3], rel=1e-12)
+    assert [row["lr"] for row in eager.history] == pytest.approx([1e-2, 1e-2, 5e-3, 2.5e-3], rel=1e-12)
+    torch.testing.assert_close(graphed.iteration_losses, eager.iteration_losses, rtol=1e-4, atol=1e-5)
+    expected = eager_model.state_dict()
+    for key, tensor in graphed_model.state_dict().items():
+        torch.testing.assert_close(tensor, expected[key], rtol=1e-4, atol=1e-5)
+
+
+def test_seconds_per_epoch_leave_out_the_first_epoch_which_compiles_and_captures():
+    assert seconds_per_epoch([{"seconds": 9.0}, {"seconds": 2.0}, {"seconds": 4.0}]) == 3.0
+    assert seconds_per_epoch([{"seconds": 9.0}]) == 9.0
 
 
 def test_cuda_request_without_a_gpu_is_explained(monkeypatch):
@@ -186,3 +265,43 @@ def test_an_unreadable_checkpoint_is_explained(image_folder, tmp_path):
     path.write_bytes(b"not a checkpoint")
     with pytest.raises(CnnlensError, match="delete it to train from the start"):
         train_plain_cnn(image_folder, EpochCheckpoint(path, {}))
+
+
+def save_as_a_gpu_run_does(state: dict, path, monkeypatch) -> None:
+    """torch.save with every tensor marked as stored on cuda:0, which loads only where that device exists."""
+    with monkeypatch.context() as patch:
+        patch.setattr(torch.serialization, "location_tag", lambda storage: "cuda:0")
+        torch.save(state, path)
+
+
+def test_a_checkpoint_of_a_gpu_run_is_read_on_the_cpu(tmp_path, monkeypatch, capsys):
+    path = tmp_path / "resume.pt"
+    save_as_a_gpu_run_does({"key": {"device": "cuda"}, "model": {"weight": torch.ones(2)}}, path, monkeypatch)
+    assert EpochCheckpoint(path, {"device": "cpu"}).load() is None  # another run's: ignored, not an error
+    assert "written by a run with other settings" in capsys.readouterr().out
+    assert EpochCheckpoint(path, {"device": "cuda"}).load()["model"]["weight"].device == CPU
+
+
+@pytest.mark.parametrize("saved_by", [
+    dict(lr=torch.tensor, fused=True, capturable=True),  # a CUDA graph's (capturable Adam runs fused on the CPU)
+    dict(lr=float, fused=False, capturable=False),
+])
+def test_a_resumed_run_trains_with_its_own_engines_optimizer_settings(image_folder, tmp_path, monkeypatch, saved_by):
+    checkpoint = EpochCheckpoint(tmp_path / "resume.pt", {"run": "a"})
+    with monkeypatch.context() as patch:
+        patch.setattr(train_module, "make_optimizer", lambda model, lr, device, engine: torch.optim.Adam(
+            model.parameters(), lr=saved_by["lr"](lr), fused=saved_by["fused"], capturable=saved_by["capturable"]))
+        with pytest.raises(Killed):  # in the second epoch: 3 batches per epoch
+            train_plain_cnn(image_folder, checkpoint, KilledAfter, batches_left=3 + 1)
+    groups = []
+
+    class Recorded(TrainStep):
+        def __init__(self, model, optimizer, engine):
+            groups.append({key: optimizer.param_groups[0][key] for key in ("lr", "fused", "capturable")})
+            super().__init__(model, optimizer, engine)
+
+    monkeypatch.setattr(train_module, "TrainStep", Recorded)
+    _, resumed = train_plain_cnn(image_folder, checkpoint)
+    assert [row["epoch"] for row in resumed.history] == [1, 2, 3]
+    assert groups == [dict(lr=pytest.approx(1e-3), fused=True, capturable=False)]
+    assert type(groups[0]["lr"]) is float

@@ -23,11 +23,13 @@ class EpochCheckpoint:
         self.key = key
 
     def load(self) -> dict | None:
-        """The saved state of this run, or None when there is none (or it belongs to another run)."""
+        """The saved state of this run, or None when there is none (or it belongs to another run). Loaded to
+        the CPU, so that a CUDA run's checkpoint on a host without that device is told apart by its key rather
+        than failing to load; resuming moves the state to the training device."""
         if not self.path.exists():
             return None
         try:
-            state = torch.load(self.path, weights_only=True)
+            state = torch.load(self.path, weights_only=True, map_location="cpu")
         except Exception as error:
             raise CnnlensError(f"cannot read the resume checkpoint {self.path} ({error}): delete it to train from the start") from None
         if state.get("key") != self.key:

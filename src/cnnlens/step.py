@@ -2,9 +2,9 @@
 
 On a GPU this small CNN is bound by kernel launches, not arithmetic: replaying forward, backward and
 the fused Adam update as one CUDA graph removes the launches' Python and driver overhead, and
-``torch.compile`` fuses the elementwise kernels. Both are tried at the first step; where either is
-unsupported (no compiler, an op that cannot be captured) the step warns and runs eagerly from the
-same state. Batches of another size than the first (the partial last one) run eagerly on the same
+``torch.compile`` fuses the elementwise kernels. Both are tried at the first step; where one is
+unsupported (no compiler, an op that cannot be captured) the step warns and goes on without it from
+the same state. Batches of another size than the first (the partial last one) run eagerly on the same
 parameters rather than paying a second compilation and capture.
 """
 
@@ -19,6 +19,12 @@ import torch.nn.functional as F
 from torch import nn
 
 WARMUP_STEPS = 3  # CUDA graphs want a few eager steps on a side stream before capture (PyTorch docs)
+COMPILER = "torch.compile"
+GRAPH = "CUDA graph capture"
+
+
+class FallbackWarning(UserWarning):
+    """torch.compile or CUDA graph capture failed, and training goes on without it."""
 
 
 @dataclass(frozen=True)
@@ -33,15 +39,28 @@ class Engine:
     def compiles_on(self, device: torch.device) -> bool:
         return device.type == "cuda" if self.compile == "auto" else bool(self.compile)
 
+    def graphs_on(self, device: torch.device) -> bool:
+        return self.cuda_graph and device.type == "cuda"
+
+
+def optimizer_settings(lr: float, device: torch.device, engine: Engine) -> dict:
+    """Adam's group settings for this engine. Always the fused kernel: one pass over the parameters
+    instead of one per operation (benchmarks/engine_choices.py). For a CUDA graph also capturable with
+    the learning rate in a device tensor, which the graph reads at every replay."""
+    graphed = engine.graphs_on(device)
+    return dict(lr=torch.tensor(lr, device=device) if graphed else lr, fused=True, capturable=graphed)
+
 
 def make_optimizer(model: nn.Module, lr: float, device: torch.device, engine: Engine = Engine()) -> torch.optim.Adam:
-    """Adam with the fused kernel: one pass over the parameters instead of one per operation
-    (benchmarks/engine_choices.py). For a CUDA graph also capturable with a tensor learning
-    rate, so that the graph can replay the update and ReduceLROnPlateau still changes the rate (it
-    fills the tensor in place)."""
-    if engine.cuda_graph and device.type == "cuda":
-        return torch.optim.Adam(model.parameters(), lr=torch.tensor(lr, device=device), fused=True, capturable=True)
-    return torch.optim.Adam(model.parameters(), lr=lr, fused=True)
+    return torch.optim.Adam(model.parameters(), **optimizer_settings(lr, device, engine))
+
+
+def load_optimizer_state(optimizer: torch.optim.Optimizer, state: dict, device: torch.device, engine: Engine) -> None:
+    """Load a saved state under this engine's group settings. ``load_state_dict`` would bring back the saved
+    fused, capturable and learning-rate type: a graph run resumed from another engine's state would lose its
+    graph, and a learning rate loaded to the CPU would not be on the device. The rate keeps its saved value."""
+    groups = [{**group, **optimizer_settings(float(group["lr"]), device, engine)} for group in state["param_groups"]]
+    optimizer.load_state_dict({**state, "param_groups": groups})
 
 
 @dataclass
@@ -68,11 +87,25 @@ class TrainStep:
         self.device = next(model.parameters()).device
         self.precision = torch.bfloat16 if engine.precision == "bf16" else None
         self.forward: Callable = torch.compile(model) if engine.compiles_on(self.device) else model
-        self.use_graph = engine.cuda_graph and self.device.type == "cuda"
+        self.use_graph = engine.graphs_on(self.device)
         if self.use_graph:
             torch.cuda.set_device(self.device)  # graphs capture and replay on the current device (cuda:N)
+        self.lr_tensors = [group["lr"] for group in optimizer.param_groups]  # what a captured graph reads
         self.first_shape: torch.Size | None = None
         self.captured: _CapturedStep | None = None
+
+    @property
+    def compiled(self) -> bool:
+        return self.forward is not self.model
+
+    def sync_lr(self) -> None:
+        """Call after every scheduler step: put each group's learning rate back into the tensor the graph
+        reads. Recent torch fills a tensor rate in place, but older builds' ReduceLROnPlateau assigns a float
+        (pytorch issue #163093), which the graph would never see."""
+        for group, tensor in zip(self.optimizer.param_groups, self.lr_tensors):
+            if torch.is_tensor(tensor):
+                tensor.fill_(float(group["lr"]))
+                group["lr"] = tensor
 
     def __call__(self, inputs: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if self.first_shape is None:
@@ -85,37 +118,44 @@ class TrainStep:
         return self._eager(self.forward, inputs, labels)
 
     def _first_step(self, inputs: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Compile and capture. If that fails, warn, undo what the attempt trained and try with less:
-        first without the compiler (a GPU node may lack what Triton needs), then eagerly."""
+        """Compile and capture. If either fails, warn, undo what the attempt trained and go on without the
+        part that failed, eagerly as the last resort: an error in the compiled warm-up steps is the compiler's
+        (a GPU node may lack what Triton needs), one in the capture or its replay the graph's."""
         saved = _snapshot(self.model, self.optimizer)
         stream = torch.cuda.current_stream() if self.device.type == "cuda" else None
         while True:
+            culprit = COMPILER if self.compiled else GRAPH if self.use_graph else None
             try:
-                if self.use_graph:
-                    self.captured = self._capture(inputs, labels)
-                    return self.captured.replay(inputs, labels)
-                return self._eager(self.forward, inputs, labels)
+                if not self.use_graph:
+                    return self._eager(self.forward, inputs, labels)
+                static_inputs, static_labels = inputs.clone(), labels.clone()
+                self._warm_up(static_inputs, static_labels)
+                _restore(self.model, self.optimizer, saved)  # the warm-up steps do not count as training
+                culprit = GRAPH
+                self.captured = self._capture(static_inputs, static_labels)
+                return self.captured.replay(inputs, labels)
             except Exception as error:  # compiler and capture failures come in many types
-                attempt = self._attempt()
-                if attempt == "eager":
-                    raise  # nothing to fall back from: a real error
+                if culprit is None:
+                    raise  # an eager step's error is a real one
                 if stream is not None:
                     torch.cuda.set_stream(stream)  # a failed capture can leave its side stream current
                     torch.cuda.synchronize()
                 _restore(self.model, self.optimizer, saved)
                 self.captured = None
-                if self.forward is not self.model:
-                    self.forward = self.model
-                else:
-                    self.use_graph = False
-                first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
-                instead = "eagerly" if self._attempt() == "eager" else "as a CUDA graph without torch.compile"
-                warnings.warn(f"{attempt} failed ({first_line}); training {instead} instead")
+                self._drop(culprit)
+                warnings.warn(f"{culprit} failed ({_summary(error)}); training {self._mode()} instead", FallbackWarning)
 
-    def _attempt(self) -> str:
-        compiled = self.forward is not self.model
-        return {(True, True): "torch.compile / CUDA graph capture", (True, False): "torch.compile",
-                (False, True): "CUDA graph capture", (False, False): "eager"}[compiled, self.use_graph]
+    def _drop(self, part: str) -> None:
+        if part == COMPILER:
+            self.forward = self.model
+        else:
+            self.use_graph = False
+
+    def _mode(self) -> str:
+        """How training runs after a fallback, for its warning."""
+        return {(False, True): "as a CUDA graph without torch.compile",
+                (True, False): "with torch.compile without a CUDA graph",
+                (False, False): "eagerly"}[self.compiled, self.use_graph]
 
     def _eager(self, forward: Callable, inputs: torch.Tensor, labels: torch.Tensor):
         # Once a graph is captured, zero in place: the graph keeps writing into these gradient tensors.
@@ -130,24 +170,32 @@ class TrainStep:
         self.optimizer.step()
         return loss.detach(), (logits.argmax(1) == labels).sum()
 
-    def _capture(self, inputs: torch.Tensor, labels: torch.Tensor) -> _CapturedStep:
-        """Capture forward, backward and update as one graph (the PyTorch docs' whole-network recipe);
-        the warm-up steps are undone so that they do not count as training."""
-        saved = _snapshot(self.model, self.optimizer)
-        static_inputs, static_labels = inputs.clone(), labels.clone()
+    def _warm_up(self, inputs: torch.Tensor, labels: torch.Tensor) -> None:
+        """The eager steps on a side stream that precede capture (the PyTorch docs' whole-network recipe);
+        a compiled forward compiles here."""
         side = torch.cuda.Stream()
         side.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(side):
             for _ in range(WARMUP_STEPS):
                 self.optimizer.zero_grad(set_to_none=True)
-                self._body(self.forward, static_inputs, static_labels)
+                self._body(self.forward, inputs, labels)
         torch.cuda.current_stream().wait_stream(side)
-        _restore(self.model, self.optimizer, saved)
+
+    def _capture(self, inputs: torch.Tensor, labels: torch.Tensor) -> _CapturedStep:
+        """Capture forward, backward and update as one graph that reads ``inputs`` and ``labels``."""
         graph = torch.cuda.CUDAGraph()
         self.optimizer.zero_grad(set_to_none=True)  # backward allocates the gradients inside the graph
         with torch.cuda.graph(graph):
-            loss, correct = self._body(self.forward, static_inputs, static_labels)
-        return _CapturedStep(graph, static_inputs, static_labels, loss, correct)
+            loss, correct = self._body(self.forward, inputs, labels)
+        return _CapturedStep(graph, inputs, labels, loss, correct)
+
+
+def _summary(error: BaseException) -> str:
+    """The first line of the error that started the chain: a failed capture ends with torch's "operation
+    failed due to a previous error during capture", raised while the error inside the capture propagated."""
+    while (earlier := error.__cause__ or error.__context__) is not None:
+        error = earlier
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
 
 def _snapshot(model: nn.Module, optimizer: torch.optim.Optimizer) -> tuple[list, dict, list]:

@@ -20,7 +20,7 @@ from cnnlens.batches import TensorBatches
 from cnnlens.capture import eval_mode
 from cnnlens.checkpoint import EpochCheckpoint
 from cnnlens.errors import CnnlensError
-from cnnlens.step import Engine, TrainStep, cuda_random_state, make_optimizer
+from cnnlens.step import Engine, TrainStep, cuda_random_state, load_optimizer_state, make_optimizer
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,7 @@ def fit(
     result = TrainResult([], [])
     saved = checkpoint.load() if checkpoint else None
     if saved:
-        result = _resume(saved, model, optimizer, scheduler, train_batches)
+        result = _resume(saved, model, optimizer, scheduler, train_batches, engine)
         print(f"resuming after epoch {len(result.history)} from {checkpoint.path}")
     step = TrainStep(model, optimizer, engine)
     epochs = tqdm(range(len(result.history) + 1, recipe.epochs + 1), desc="epochs", unit="epoch",
@@ -84,6 +84,7 @@ def fit(
         seconds = time.perf_counter() - started
         test_loss, test_accuracy = evaluate(model, test_batches)
         scheduler.step(test_loss)
+        step.sync_lr()
         result.iteration_losses.extend(losses.tolist())
         result.history.append(
             dict(epoch=epoch, train_loss=losses.mean().item(), train_accuracy=train_accuracy,
@@ -102,6 +103,14 @@ def current_lr(optimizer: torch.optim.Optimizer) -> float:
     return float(str(numpy.float32(lr.item()))) if torch.is_tensor(lr) else float(lr)
 
 
+def seconds_per_epoch(history: list[dict]) -> float:
+    """Mean seconds of the epochs after the first when there are several: the first also compiles and
+    captures the step."""
+    seconds = [row["seconds"] for row in history]
+    steady = seconds[1:] or seconds
+    return sum(steady) / len(steady)
+
+
 def _training_state(result: TrainResult, model, optimizer, scheduler, train_batches: TensorBatches) -> dict:
     """Everything the next epoch depends on, random streams included."""
     return dict(
@@ -112,13 +121,15 @@ def _training_state(result: TrainResult, model, optimizer, scheduler, train_batc
     )
 
 
-def _resume(state: dict, model, optimizer, scheduler, train_batches: TensorBatches) -> TrainResult:
+def _resume(state: dict, model, optimizer, scheduler, train_batches: TensorBatches, engine: Engine) -> TrainResult:
+    """Continue from a state loaded on the CPU: the weights, Adam's moments and the learning rate go to the
+    model's device as they are loaded, with this engine's optimizer settings."""
+    device = next(model.parameters()).device
     model.load_state_dict(state["model"])
-    optimizer.load_state_dict(state["optimizer"])
+    load_optimizer_state(optimizer, state["optimizer"], device, engine)
     scheduler.load_state_dict(state["scheduler"])
     torch.set_rng_state(state["torch_rng"])
     train_batches.generator.set_state(state["data_rng"])
-    device = next(model.parameters()).device
     if device.type == "cuda":  # the run key holds the device type: a CUDA checkpoint resumes on CUDA only
         torch.cuda.set_rng_state(state["cuda_rng"], device)
     return TrainResult(state["history"], state["iteration_losses"])
