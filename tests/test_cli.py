@@ -44,7 +44,7 @@ def test_train_writes_checkpoint_history_iterations_and_metrics(image_folder, tm
     main(["prepare-data", "--source", "imagefolder", "--path", str(image_folder), "--out", str(cache)])
     run = tmp_path / "run"
     main(["train", "--data", str(cache), "--model", "attention", "--architecture", '{"attention": "se"}',
-          "--seed", "5", "--threads", "1",
+          "--seed", "5", "--threads", "1", "--device", "cpu",
           "--recipe", json.dumps({"epochs": 2, "batch_size": 5}), "--out-dir", str(run)])
     history = pd.read_csv(run / "history.csv")
     iterations = pd.read_csv(run / "iterations.csv")
@@ -75,7 +75,8 @@ def test_a_killed_training_job_resumes_and_ends_as_an_uninterrupted_one(tmp_path
 
     def train(out_dir: Path) -> subprocess.Popen:
         command = [sys.executable, "-m", "cnnlens.cli", "train", "--data", str(cache), "--model", "plain",
-                   "--seed", "2", "--threads", "1", "--recipe", '{"epochs": 4}', "--out-dir", str(out_dir)]
+                   "--seed", "2", "--threads", "1", "--device", "cpu", "--recipe", '{"epochs": 4}',
+                   "--out-dir", str(out_dir)]
         return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
     uninterrupted, killed = tmp_path / "uninterrupted", tmp_path / "killed"
