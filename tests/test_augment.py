@@ -88,3 +88,24 @@ def test_augment_batch_is_seeded_and_in_range():
     assert torch.equal(first, augment.augment_batch(x, generator(5)))
     assert not torch.equal(first, augment.augment_batch(x, generator(6)))
     assert 0 <= first.min() and first.max() <= 1
+
+
+def test_the_augmentation_and_normalisation_constants_are_built_once_per_device(monkeypatch):
+    # On a GPU every build of such a constant is a host-to-device copy that waits for the host.
+    from cnnlens.data import normalize
+
+    images = torch.randint(0, 256, (16, 3, 8, 8), dtype=torch.uint8, generator=generator(1))
+    expected = normalize(augment.augment_batch(images, generator()))
+    built = []
+
+    def recorded(build):
+        def record(*args, **kwargs):
+            built.append(args)
+            return build(*args, **kwargs)
+        return record
+
+    monkeypatch.setattr(torch, "tensor", recorded(torch.tensor))
+    monkeypatch.setattr(torch.Tensor, "to", recorded(torch.Tensor.to))
+    again = normalize(augment.augment_batch(images, generator()))
+    assert built == []
+    assert torch.equal(again, expected)

@@ -14,8 +14,10 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from cnnlens.channel_constants import channel_constant
+
 GRAY_WEIGHTS = (0.2989, 0.587, 0.114)  # torchvision rgb_to_grayscale
-HUE_CHANNEL_OFFSETS = torch.tensor([5.0, 3.0, 1.0]).view(1, 3, 1, 1)  # R, G, B in sixths of the hue wheel
+HUE_CHANNEL_OFFSETS = (5.0, 3.0, 1.0)  # R, G, B in sixths of the hue wheel
 
 
 def augment_batch(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -55,8 +57,7 @@ def random_horizontal_flip(x: torch.Tensor, generator: torch.Generator, p: float
 
 def grayscale(x: torch.Tensor) -> torch.Tensor:
     """Luma with the weights of torchvision's ``rgb_to_grayscale``; shape ``(B, 1, H, W)``."""
-    weights = torch.tensor(GRAY_WEIGHTS, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
-    return (x * weights).sum(1, keepdim=True)
+    return (x * channel_constant(GRAY_WEIGHTS, x.device, x.dtype)).sum(1, keepdim=True)
 
 
 def _blend(x: torch.Tensor, other: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
@@ -88,7 +89,7 @@ def adjust_hue(x: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
         torch.where(maximum == green, (blue - red) / safe_chroma + 2, (red - green) / safe_chroma + 4),
     ) + 6 * shift.view(-1, 1, 1)
     # Channel n of a hue h: max - chroma * clamp(min(k, 4 - k), 0, 1), k = (n + h) mod 6, n = 5, 3, 1 for R, G, B
-    k = torch.remainder(HUE_CHANNEL_OFFSETS.to(x.device) + hue.unsqueeze(1), 6)
+    k = torch.remainder(channel_constant(HUE_CHANNEL_OFFSETS, x.device) + hue.unsqueeze(1), 6)
     return maximum.unsqueeze(1) - chroma.unsqueeze(1) * torch.clamp(torch.minimum(k, 4 - k), 0, 1)
 
 

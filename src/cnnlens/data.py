@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
+from cnnlens.channel_constants import channel_constant
 from cnnlens.errors import CnnlensError
 from cnnlens.io import atomic_torch_save
 
@@ -62,9 +63,7 @@ def normalize(images: torch.Tensor) -> torch.Tensor:
     """uint8 (or [0, 1] float) images to the recipe's normalised float input."""
     if images.dtype == torch.uint8:
         images = images.float().div_(255)
-    mean = torch.tensor(CIFAR10_MEAN, device=images.device).view(-1, 1, 1)
-    std = torch.tensor(CIFAR10_STD, device=images.device).view(-1, 1, 1)
-    return (images - mean) / std
+    return (images - channel_constant(CIFAR10_MEAN, images.device)) / channel_constant(CIFAR10_STD, images.device)
 
 
 def load_cifar10(root: str | Path, image_size: int = 32) -> Dataset:
