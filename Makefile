@@ -3,7 +3,10 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 # The tested torch pins; `pyproject.toml` only asks for a lower bound so that a machine's own build serves.
 TORCH ?= torch==2.14.1 torchvision==0.29.1
-# The rules call `cnnlens` and `papermill`: the environment's scripts go first on PATH.
+# Your own config files, merged on top of config.yaml: `make run CONFIG=my.yaml`. They are checked first,
+# since Snakemake reports a missing or malformed --configfile with a traceback that names no key or line.
+CONFIG ?=
+# The rules call `cnnlens`: the environment's scripts go first on PATH.
 export PATH := $(abspath $(BIN)):$(PATH)
 
 .PHONY: setup run quick test lint
@@ -16,10 +19,10 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 run: setup
-	snakemake --cores all
+	$(if $(CONFIG),cnnlens check-config $(CONFIG) &&) snakemake --cores all $(if $(CONFIG),--configfile $(CONFIG))
 
 quick: setup
-	snakemake --cores all --configfile config/quick.yaml
+	$(if $(CONFIG),cnnlens check-config $(CONFIG) &&) snakemake --cores all --configfile config/quick.yaml $(CONFIG)
 
 test: setup
 	python -m pytest

@@ -1,17 +1,33 @@
 # cnnlens: train, look inside, report. `snakemake --cores all` runs everything; see README.md.
+import sys
 from pathlib import Path
 
-from snakemake.exceptions import WorkflowError
+from cnnlens.config import ConfigError, check_config_file, validate_config
 
-from cnnlens.config import ConfigError, validate_config
+
+def stop_on_bad_config(check, *arguments, **options):
+    """Run a config check; on bad input, one line and exit 1 before any job is planned or anything written."""
+    try:
+        return check(*arguments, **options)
+    except ConfigError as error:
+        print(f"cnnlens: error: {error}", file=sys.stderr)
+        sys.exit(1)
+
+
+if Path("config.yaml").exists():
+    stop_on_bad_config(check_config_file, "config.yaml")  # Snakemake's own message names neither file nor line
+
 
 configfile: "config.yaml"
 
 
-try:
-    validate_config(config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml")
-except ConfigError as error:
-    raise WorkflowError(str(error)) from None  # one line, no traceback
+stop_on_bad_config(
+    validate_config,
+    config,
+    Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml",
+    relative_to=Path.cwd(),
+    repo=workflow.basedir,
+)
 
 
 include: "workflow/rules/common.smk"

@@ -45,7 +45,7 @@ def test_attention_weights_cover_every_test_image_and_module(dataset, model):
 
 
 def test_explain_picks_the_most_exciting_test_images_per_channel(dataset, model):
-    stored = analyses.explain(model, dataset, ["conv1", "conv3"], per_class=1, gradcam_layer="conv3",
+    stored = analyses.explain(model, dataset, ["conv1", "conv3"], per_class=1, max_images=None, gradcam_layer="conv3",
                               top_channels=2, top_images=3)
     assert stored["image_indices"].tolist() == [0, 4, 8]
     assert stored["gradcam_predicted"].shape == stored["gradcam_true"].shape == (3, 32, 32)
@@ -75,10 +75,10 @@ def hook_count(model) -> int:
 def test_no_hooks_remain_after_any_analysis_also_one_that_raised(dataset, model):
     analyses.depth_summary(model, dataset, ["relu2"])
     analyses.attention_weights(model, dataset)
-    analyses.explain(model, dataset, ["conv2"], 1, "conv3", 1, 1)
+    analyses.explain(model, dataset, ["conv2"], 1, None, "conv3", 1, 1)
     assert hook_count(model) == 0 and not model.training
     with pytest.raises(CnnlensError):
         analyses.depth_summary(model, dataset, ["relu2", "fc9"])
     with pytest.raises(CnnlensError):
-        analyses.explain(model, dataset, ["conv2"], 1, "fc2", 1, 1)  # Grad-CAM needs a conv layer
+        analyses.explain(model, dataset, ["conv2"], 1, None, "fc2", 1, 1)  # Grad-CAM needs a conv layer
     assert hook_count(model) == 0

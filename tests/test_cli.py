@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from cnnlens.cli import main
+from conftest import CLASSES
 
 
 def run_cli(capsys, *argv):
@@ -30,13 +31,27 @@ def test_unknown_layer_exits_2_without_output(image_folder, tmp_path, capsys):
     cache = tmp_path / "dataset.pt"
     main(["prepare-data", "--source", "imagefolder", "--path", str(image_folder), "--out", str(cache)])
     model = tmp_path / "model.pt"
-    from cnnlens.models import PlainCNN
+    from cnnlens.models import build_model
 
-    torch.save(PlainCNN().state_dict(), model)
+    torch.save(build_model("plain", num_classes=len(CLASSES)).state_dict(), model)
     out = tmp_path / "acts.pt"
     code, err = run_cli(capsys, "activations", "--data", str(cache), "--model", "plain", "--checkpoint", str(model),
                         "--layers", "conv7", "--out", str(out))
     assert code == 2 and "['conv7'] are not in the model" in err and not out.exists()
+
+
+def test_a_checkpoint_for_another_number_of_classes_is_one_line_naming_the_rule(image_folder, tmp_path, capsys):
+    cache = tmp_path / "dataset.pt"
+    main(["prepare-data", "--source", "imagefolder", "--path", str(image_folder), "--out", str(cache)])
+    model = tmp_path / "model.pt"
+    from cnnlens.models import build_model
+
+    torch.save(build_model("plain", num_classes=10).state_dict(), model)  # the data set has 3 classes
+    out = tmp_path / "acts.pt"
+    code, err = run_cli(capsys, "activations", "--data", str(cache), "--model", "plain", "--checkpoint", str(model),
+                        "--layers", "conv1", "--out", str(out))
+    assert code == 2 and err.strip().count("\n") == 0 and not out.exists()
+    assert f"checkpoint {model} does not fit variant 'plain'" in err and "the train rule" in err
 
 
 def test_train_writes_checkpoint_history_iterations_and_metrics(image_folder, tmp_path):

@@ -109,3 +109,8 @@ def test_layers_are_described_for_captions():
     assert describe_layer("conv2") == "conv output, before BatchNorm and ReLU"
     assert describe_layer("relu3") == "ReLU output" and describe_layer("pool1") == "max-pool output"
     assert describe_layer("fc1") == "fc1 output"
+
+
+def test_the_output_layer_has_one_unit_per_class():
+    for classes in (2, 11, 100):
+        assert build_model("attention", num_classes=classes)(torch.randn(2, 3, 32, 32)).shape == (2, classes)

@@ -8,8 +8,11 @@ from html import escape as html_escape
 import pandas as pd
 import pytest
 import torch
+import yaml
+from PIL import Image
+from snakemake.utils import update_config
 
-from conftest import CLASSES, snakemake, tiny_workdir
+from conftest import CLASSES, REPO, snakemake, tiny_workdir
 
 pytestmark = pytest.mark.e2e
 
@@ -84,3 +87,99 @@ def test_analyses_measure_the_configured_layers_over_the_test_set(pipeline):
     assert not (analysis / "plain-seed0" / "attention.pt").exists()  # no attention modules, no such job
     vgg = torch.load(pipeline / "results" / "vgg" / "vgg.pt", weights_only=True)
     assert vgg["weights"]["kind"] == "none" and vgg["indices"] == [0, 10, 20]
+
+
+def planned_jobs(result) -> dict[str, int]:
+    """The dry run's job counts per rule (its "Job stats" table), without the `all` target."""
+    assert result.returncode == 0, result.stderr[-3000:]
+    text = result.stdout + result.stderr
+    if "Nothing to be done" in text:
+        return {}
+    table = text.split("Job stats:")[1].split("\n\n")[0]
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", table, flags=re.MULTILINE))
+    return {rule: int(count) for rule, count in counts.items() if rule not in ("all", "total")}
+
+
+ALWAYS = {"effective_config": 1, "report": 1}  # the config this run used, and the report that shows it
+PER_MODEL_NOTEBOOKS = 3 + 2 + 3  # feature maps and Grad-CAM for 3 models, attention for the 2 attention models
+VISUALISED = {"activations": 3, "explain": 3, "notebook_per_model": PER_MODEL_NOTEBOOKS, "notebook_depth": 1}
+EXPLAINED = {"explain": 3, "notebook_per_model": 3}
+RETRAINED = {"train": 6, "compare": 1, "activations": 3, "explain": 3, "depth_stats": 3, "attention_weights": 2,
+             "notebook_per_model": PER_MODEL_NOTEBOOKS, "notebook_depth": 1, "notebook_comparison": 1,
+             "notebook_training": 1}
+VGG = {"vgg": 1, "notebook_depth": 1}
+COMPARED = {"compare": 1, "notebook_comparison": 1}
+
+# Each key in turn: the jobs that use it and what depends on their outputs (pipeline fixture: plain,
+# attention and cbam, seeds 0 and 1, per-model analyses of seed 0).
+RERUNS = [
+    ({"visualise": {"seed": 1}}, {**VISUALISED, "depth_stats": 3, "attention_weights": 2}),
+    ({"visualise": {"images_per_class": 2}}, VISUALISED),
+    ({"visualise": {"max_images": 2}}, VISUALISED),
+    ({"visualise": {"layers": ["conv1", "conv2"]}}, VISUALISED),
+    ({"visualise": {"channels": 4}}, {"notebook_per_model": 3}),
+    ({"visualise": {"channel_modes": ["top"]}}, {"notebook_per_model": 3}),
+    ({"visualise": {"gradcam_layer": "conv2"}}, EXPLAINED),
+    ({"visualise": {"zfnet_channels": 2}}, EXPLAINED),
+    ({"visualise": {"zfnet_images": 2}}, EXPLAINED),
+    ({"visualise": {"depth_layers": ["relu1"]}}, {"depth_stats": 3, "notebook_depth": 1}),
+    ({"compare": {"alpha": 0.1}}, COMPARED),
+    ({"compare": {"baseline": "attention"}}, COMPARED),
+    *[({"train": {key: value}}, RETRAINED) for key, value in [
+        ("epochs", 2), ("batch_size", 4), ("lr", 0.01), ("lr_patience", 1), ("lr_factor", 0.1), ("augment", False),
+        ("device", "cpu"), ("compile", False), ("cuda_graph", False), ("precision", "bf16"), ("threads", 1)]],
+    ({"vgg": {"weights": "imagenet"}}, VGG),
+    ({"vgg": {"layers": [0, 5]}}, VGG),
+    ({"seeds": [0, 1, 2]}, {"train": 3, "compare": 1, "notebook_comparison": 1, "notebook_training": 1}),
+    ({"variants": {"cbam": {"reduction": 8}}},
+     {"train": 2, "compare": 1, "activations": 1, "explain": 1, "depth_stats": 1, "attention_weights": 1,
+      "notebook_per_model": 3, "notebook_depth": 1, "notebook_comparison": 1, "notebook_training": 1}),
+    ({"variants": {"unused": {"attention": "se"}}}, {}),
+]
+
+
+@pytest.mark.parametrize("change, expected", RERUNS, ids=[json.dumps(change) for change, _ in RERUNS])
+def test_changing_one_key_reruns_exactly_the_jobs_that_use_it(pipeline, change, expected):
+    (pipeline / "change.yaml").write_text(yaml.safe_dump(change))
+    planned = planned_jobs(snakemake(pipeline, "--dry-run", configfiles=("tiny.yaml", "change.yaml")))
+    assert planned == {**ALWAYS, **expected}
+
+
+def test_a_photo_for_vgg16_reruns_only_vgg16(pipeline):
+    Image.new("RGB", (40, 30), "red").save(pipeline / "photo.png")
+    (pipeline / "change.yaml").write_text(yaml.safe_dump({"vgg": {"photos": ["photo.png"]}}))
+    planned = planned_jobs(snakemake(pipeline, "--dry-run", configfiles=("tiny.yaml", "change.yaml")))
+    assert planned == {**ALWAYS, **VGG}
+
+
+def test_the_same_values_in_another_key_order_rerun_nothing(pipeline):
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    update_config(config, yaml.safe_load((pipeline / "tiny.yaml").read_text()))
+    (pipeline / "reversed.yaml").write_text(yaml.safe_dump(reversed_keys(config), sort_keys=False))
+    assert planned_jobs(snakemake(pipeline, "--dry-run", configfiles=("reversed.yaml",), base_config=False)) == {}
+
+
+def reversed_keys(value):
+    """The same config with every mapping's keys in reverse order."""
+    if isinstance(value, dict):
+        return {key: reversed_keys(value[key]) for key in reversed(list(value))}
+    return value
+
+
+@pytest.mark.parametrize("count", [2, 11])
+def test_the_models_and_every_table_follow_the_data_sets_classes(tmp_path, count):
+    classes = tuple(f"class{index:02d}" for index in range(count))
+    workdir = tiny_workdir(tmp_path, classes=classes, models=["plain", "attention"])
+    result = snakemake(workdir)
+    assert result.returncode == 0, result.stderr[-3000:]
+    results = workdir / "results"
+    for model in ("plain", "attention"):
+        run = results / "models" / model / "seed0"
+        assert torch.load(run / "model.pt", weights_only=True)["fc2.weight"].shape == (count, 512)
+        confusion = pd.read_csv(run / "confusion.csv", index_col=0)
+        assert list(confusion.index) == list(confusion.columns) == list(classes)
+        assert confusion.to_numpy().sum() == 2 * count  # every test image counted once
+    activations = torch.load(results / "activations" / "attention-seed0.pt", weights_only=True)
+    assert activations["classes"] == list(classes) and len(activations["logits"][0]) == count
+    html = (results / "report" / "report.html").read_text()
+    assert "Figure" in html and html.count('src="data:image/png;base64,') > 10

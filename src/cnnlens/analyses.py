@@ -62,8 +62,8 @@ def attention_weights(model: nn.Module, dataset: Dataset) -> dict:
     }
 
 
-def explain(model: nn.Module, dataset: Dataset, layers: Sequence[str], per_class: int, gradcam_layer: str,
-            top_channels: int, top_images: int) -> dict:
+def explain(model: nn.Module, dataset: Dataset, layers: Sequence[str], per_class: int, max_images: int | None,
+            gradcam_layer: str, top_channels: int, top_images: int) -> dict:
     """Grad-CAM and deconvnet projections for the visualised test images, and ZFNet's top images per channel.
 
     - Grad-CAM of ``gradcam_layer`` for the predicted and for the true class of each visualised image.
@@ -71,7 +71,7 @@ def explain(model: nn.Module, dataset: Dataset, layers: Sequence[str], per_class
     - Per layer, for its first ``top_channels`` channels, the ``top_images`` test images that excite the
       channel most, each with the projection of that channel's strongest activation.
     """
-    index = select_images(dataset.test_labels, per_class)
+    index = select_images(dataset.test_labels, per_class, max_images)
     images = normalize(dataset.test_images[index])
     with eval_mode(model), torch.no_grad():
         predictions = model(images).argmax(1)

@@ -22,12 +22,12 @@ from cnnlens.activations import extract
 from cnnlens.allocator import keep_freed_memory
 from cnnlens.data import Dataset, load_cifar10, load_dataset, load_image_folder, save_dataset
 from cnnlens.errors import CnnlensError
-from cnnlens.io import atomic_torch_save, atomic_write_json, atomic_write_text
+from cnnlens.io import atomic_torch_save, atomic_write_json, atomic_write_text, remove_stale_temporaries
 from cnnlens.models import Architecture, build_model, count_parameters
 from cnnlens.batches import TensorBatches, preferred_memory_format
 from cnnlens.checkpoint import EpochCheckpoint
 from cnnlens.step import Engine
-from cnnlens.train import Recipe, confusion_matrix, fit, pick_device
+from cnnlens.train import Recipe, confusion_matrix, fit, pick_device, seconds_per_epoch
 
 
 def prepare_data(args: argparse.Namespace) -> None:
@@ -49,11 +49,13 @@ def train(args: argparse.Namespace) -> None:
     torch.manual_seed(args.seed)
     dataset = load_dataset(args.data)
     image_size = dataset.train_images.shape[-1]
-    model = build_model(architecture, image_size).to(device, memory_format=preferred_memory_format(device))
+    model = build_model(architecture, image_size, len(dataset.classes))
+    model = model.to(device, memory_format=preferred_memory_format(device))
     train_batches = TensorBatches(dataset.train_images, dataset.train_labels, recipe.batch_size, device,
                                   shuffle=True, augment=recipe.augment, seed=args.seed)
     test_batches = TensorBatches(dataset.test_images, dataset.test_labels, 1000, device)
     out = Path(args.out_dir)
+    remove_stale_temporaries(out / "resume.pt")  # a kill while it was being saved
     # What a resumed run must share with the killed one; the data cache by size and modification time.
     data = Path(args.data).stat()
     run_key = dict(architecture=asdict(architecture), recipe=asdict(recipe), seed=args.seed, device=device.type,
@@ -82,7 +84,7 @@ def train(args: argparse.Namespace) -> None:
         "best_epoch": int(best["epoch"]),
         "parameters": count_parameters(model),
         "device": _describe(device, args.threads),
-        "seconds_per_epoch": float(history["seconds"].mean()),
+        "seconds_per_epoch": seconds_per_epoch(result.history),
         "seconds_total": float(history["seconds"].sum()),
         "recipe": asdict(recipe),
         "engine": asdict(engine),
@@ -98,14 +100,20 @@ def _trained_model(args: argparse.Namespace) -> tuple[torch.nn.Module, Dataset]:
     """The data set and the trained model a per-model analysis step works on (on the CPU, threads as given)."""
     torch.set_num_threads(args.threads)
     dataset = load_dataset(args.data)
-    model = build_model(Architecture(**json.loads(args.architecture)), dataset.train_images.shape[-1])
-    model.load_state_dict(torch.load(args.checkpoint, weights_only=True, map_location="cpu"))
+    architecture = Architecture(**json.loads(args.architecture))
+    model = build_model(architecture, dataset.train_images.shape[-1], len(dataset.classes))
+    try:
+        model.load_state_dict(torch.load(args.checkpoint, weights_only=True, map_location="cpu"))
+    except RuntimeError as error:  # another architecture, or another number of classes than the data's
+        detail = str(error).strip().splitlines()[-1].strip()
+        raise CnnlensError(f"checkpoint {args.checkpoint} does not fit variant '{args.model}' on {args.data} "
+                           f"({detail}): rebuild it with the train rule") from None
     return model, dataset
 
 
 def activations(args: argparse.Namespace) -> None:
     model, dataset = _trained_model(args)
-    stored = extract(model, dataset, args.layers, args.images_per_class)
+    stored = extract(model, dataset, args.layers, args.images_per_class, args.max_images)
     stored.update(model=args.model, seed=args.seed)
     atomic_torch_save(stored, args.out)
     shapes = ", ".join(f"{name} {tuple(shape)}" for name, shape in stored["layer_shapes"].items())
@@ -136,8 +144,8 @@ def explain(args: argparse.Namespace) -> None:
     from cnnlens import analyses
 
     model, dataset = _trained_model(args)
-    stored = analyses.explain(model, dataset, args.layers, args.images_per_class, args.gradcam_layer,
-                              args.zfnet_channels, args.zfnet_images)
+    stored = analyses.explain(model, dataset, args.layers, args.images_per_class, args.max_images,
+                              args.gradcam_layer, args.zfnet_channels, args.zfnet_images)
     atomic_torch_save({**stored, "model": args.model, "seed": args.seed}, args.out)
     print(f"Grad-CAM of {args.gradcam_layer} and deconvnet projections of {', '.join(args.layers)} -> {args.out}")
 
@@ -177,6 +185,23 @@ def compare_runs(args: argparse.Namespace) -> None:
     print("\n".join(tests["verdict"]) or f"only the baseline {args.baseline} was trained")
 
 
+def notebook(args: argparse.Namespace) -> None:
+    from cnnlens.run_notebook import run_notebook
+
+    run_notebook(args.notebook, args.out, {**json.loads(args.files), **json.loads(args.settings)})
+    print(f"{args.notebook} -> {args.out}")
+
+
+def check_config(args: argparse.Namespace) -> None:
+    """Check config files before Snakemake reads them: its own messages for a missing, empty or malformed
+    file are tracebacks or lines that name no file."""
+    from cnnlens.config import check_config_file
+
+    for path in args.files:
+        check_config_file(path)
+    print(f"readable: {', '.join(args.files)}")
+
+
 def write_config(args: argparse.Namespace) -> None:
     """Snapshot the effective config (JSON from the rule) as YAML, the file the report cites."""
     atomic_write_text(yaml.safe_dump(json.loads(args.json), sort_keys=False), args.out)
@@ -214,6 +239,7 @@ def parser() -> argparse.ArgumentParser:
     step = _trained_model_step(steps, "activations", activations, "store layer outputs for the visualised test images")
     step.add_argument("--layers", nargs="+", required=True)
     step.add_argument("--images-per-class", type=int, default=1)
+    step.add_argument("--max-images", type=int, default=None, help="at most this many images in all")
 
     step = _trained_model_step(steps, "depth-stats", depth_stats, "sparsity and concentration per layer (test set)")
     step.add_argument("--layers", nargs="+", required=True)
@@ -223,6 +249,7 @@ def parser() -> argparse.ArgumentParser:
     step = _trained_model_step(steps, "explain", explain, "Grad-CAM and deconvnet projections")
     step.add_argument("--layers", nargs="+", required=True)
     step.add_argument("--images-per-class", type=int, default=1)
+    step.add_argument("--max-images", type=int, default=None, help="at most this many images in all")
     step.add_argument("--gradcam-layer", default="conv3")
     step.add_argument("--zfnet-channels", type=int, default=4)
     step.add_argument("--zfnet-images", type=int, default=4)
@@ -254,6 +281,17 @@ def parser() -> argparse.ArgumentParser:
     step.add_argument("--out-dir", required=True)
     step.set_defaults(run=compare_runs)
 
+    step = steps.add_parser("notebook", help="execute one report notebook (papermill) with its parameters")
+    step.add_argument("notebook")
+    step.add_argument("--files", default="{}", help="JSON object: the input files, by parameter name")
+    step.add_argument("--settings", default="{}", help="JSON object: the section's settings from the config")
+    step.add_argument("--out", required=True)
+    step.set_defaults(run=notebook)
+
+    step = steps.add_parser("check-config", help="check that config files exist and are valid YAML mappings")
+    step.add_argument("files", nargs="+")
+    step.set_defaults(run=check_config)
+
     step = steps.add_parser("write-config", help="write the effective config as YAML")
     step.add_argument("--json", required=True)
     step.add_argument("--out", required=True)
@@ -283,6 +321,9 @@ def main(argv: list[str] | None = None) -> None:
     except CnnlensError as error:
         print(f"cnnlens {args.step}: error: {error}", file=sys.stderr)
         sys.exit(2)
+    except KeyboardInterrupt:
+        print(f"cnnlens {args.step}: interrupted", file=sys.stderr)
+        sys.exit(130)
 
 
 if __name__ == "__main__":

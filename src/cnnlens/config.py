@@ -1,8 +1,17 @@
-"""Validating the experiment config against its JSON schema, with one-line errors that name the key."""
+"""Validating the experiment config: one-line errors that name the key (or the file), before anything runs.
+
+Three layers of checks: the config files themselves (present, not empty, valid YAML), the values
+against the JSON schema (which also fills in the defaults), and what a schema cannot say: names that
+refer to each other, paths that must exist, and a results folder that must not overlap the workflow.
+"""
 
 from __future__ import annotations
 
+import os
+import subprocess
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import yaml
@@ -11,29 +20,94 @@ from jsonschema.exceptions import ValidationError, best_match
 from cnnlens.errors import CnnlensError
 
 FIX_HINT = "fix it in config.yaml or in --config/--configfile"
+# Folders of the workflow itself: results must not lie in them even where git cannot be asked.
+WORKFLOW_FOLDERS = ("workflow", "notebooks", "src", "tests", "config", "profiles", "benchmarks", "docs", ".git")
+VGG_WEIGHTS_CHOICES = "set it to imagenet, none or the path of a VGG16 state_dict file"
 
 
 class ConfigError(CnnlensError):
-    """The config does not match the schema."""
+    """The config does not match the schema, or names something that is not there."""
 
 
-def validate_config(config: dict, schema_path: str | Path) -> dict:
+def check_config_file(path: str | Path) -> dict:
+    """Read one config file: a one-line error naming the file (and the line of a syntax error)."""
+    path = Path(path)
+    _check_readable(path, f"config file {path}", "a YAML file", "pass an existing file to --configfile")
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark
+        where = f", line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"config file {path}{where}: {error.problem or error.context}: fix the YAML syntax") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as error:
+        raise ConfigError(f"config file {path} is not valid YAML ({error}): fix the YAML syntax") from None
+    if loaded is None:
+        raise ConfigError(f"config file {path} is empty: give it keys such as 'train: {{epochs: 2}}', or leave it out")
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"config file {path} holds a {type(loaded).__name__}, not keys and values: "
+                          "write it as 'key: value' lines")
+    return loaded
+
+
+def validate_config(config: dict, schema_path: str | Path, relative_to: str | Path | None = None,
+                    repo: str | Path | None = None) -> dict:
     """Fill in the schema's defaults (in place) and check the config; return it.
 
-    Uses ``snakemake.utils.validate`` (which fills defaults); on a violation raises
-    :class:`ConfigError` with one line that names the offending key.
+    Nested ``--config`` values arrive as strings (``--config train='{epochs: 2}'`` gives ``'2'``); where the
+    schema wants a number, boolean or null, such a string is read as YAML first. With ``relative_to``, paths
+    are checked relative to it; with ``repo``, the results folder must not overlap the workflow's files.
     """
     from snakemake.exceptions import WorkflowError
     from snakemake.utils import validate
 
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    _coerce_strings(config, schema, jsonschema.validators.validator_for(schema))
     try:
         validate(config, str(schema_path))
     except WorkflowError:
-        schema = yaml.safe_load(Path(schema_path).read_text())
         error = best_match(jsonschema.validators.validator_for(schema)(schema).iter_errors(config))
         raise ConfigError(describe(error)) from None
     _check_references(config)
+    if relative_to is not None:
+        check_paths(config, Path(relative_to))
+    if repo is not None:
+        check_results_folder(Path(relative_to or ".") / config["results"], Path(repo), config["results"])
     return config
+
+
+def _coerce_strings(instance: Any, schema: dict, validator: type) -> Any:
+    """Replace strings that only the YAML reading of makes valid (``'2'`` for an integer); return the value."""
+    if isinstance(instance, dict):
+        properties = schema.get("properties", {})
+        extra = schema.get("additionalProperties")
+        for key, value in instance.items():
+            subschema = properties.get(key, extra if isinstance(extra, dict) else None)
+            if subschema is not None:
+                instance[key] = _coerce_strings(value, subschema, validator)
+        return instance
+    if isinstance(instance, list) and isinstance(schema.get("items"), dict):
+        return [_coerce_strings(item, schema["items"], validator) for item in instance]
+    if isinstance(instance, str):
+        parsed = _scalar(instance)
+        null_allowed = parsed is None and validator(schema).is_valid(None)
+        if null_allowed or (not validator(schema).is_valid(instance) and validator(schema).is_valid(parsed)):
+            return parsed
+    return instance
+
+
+def _scalar(text: str) -> Any:
+    """A string as YAML reads it, with ``1e-3`` read as a number (YAML 1.1 wants ``1.0e-3``)."""
+    try:
+        parsed = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+    if isinstance(parsed, str):
+        for number in (int, float):
+            try:
+                return number(parsed)
+            except ValueError:
+                pass
+    return parsed
 
 
 def _check_references(config: dict) -> None:
@@ -52,6 +126,65 @@ def _check_references(config: dict) -> None:
             f"config key 'compare.baseline': '{config['compare']['baseline']}' is not among the models "
             f"{config['models']}: {FIX_HINT}"
         )
+
+
+def check_paths(config: dict, workdir: Path) -> None:
+    """Every path the config names exists and can be read, as a file or folder as the key expects."""
+    data = config["data"]
+    if data["source"] == "imagefolder":
+        _check_readable(workdir / data["path"], f"config key 'data.path': {data['path']}", "a folder or .tar.gz",
+                        "set it to an ImageFolder directory or .tar.gz", folder_ok=True)
+    elif data["path"] is not None and (workdir / data["path"]).is_file():
+        raise ConfigError(f"config key 'data.path': {data['path']} is a file, but CIFAR-10 needs a download folder: "
+                          "set it to a folder, or to null for <results>/data/cifar10")
+    weights = config["vgg"]["weights"]
+    if weights not in ("imagenet", "none"):
+        _check_readable(workdir / weights, f"config key 'vgg.weights': {weights}", "a state_dict file",
+                        VGG_WEIGHTS_CHOICES)
+    for index, photo in enumerate(config["vgg"]["photos"]):
+        _check_readable(workdir / photo, f"config key 'vgg.photos[{index}]': {photo}", "an image file",
+                        "list image files, or [] for the bundled sample photos")
+
+
+def _check_readable(path: Path, what: str, expected: str, fix: str, folder_ok: bool = False) -> None:
+    """One line when ``path`` is missing, unreadable, or a folder where a file is expected."""
+    if not path.exists():
+        raise ConfigError(f"{what} does not exist: {fix}")
+    if path.is_dir() and not folder_ok:
+        raise ConfigError(f"{what} is a folder, not {expected}: {fix}")
+    if not os.access(path, os.R_OK | (os.X_OK if path.is_dir() else 0)):
+        raise ConfigError(f"{what} cannot be read (permission denied): {fix}")
+
+
+def check_results_folder(results: Path, repo: Path, given: str) -> None:
+    """The results folder may not be the repository, hold it, hold its tracked files, or lie in its folders.
+
+    Snakemake deletes a job's outputs before running it and writes ``<results>/config.yaml`` and
+    ``<results>/notebooks/``: pointed at the checkout, that would overwrite and delete the workflow's files.
+    """
+    results, repo = results.resolve(), repo.resolve()
+    problem = None
+    if results == repo or repo.is_relative_to(results):
+        problem = "holds the workflow's own files"
+    elif results.is_relative_to(repo):
+        inside = results.relative_to(repo)
+        tracked = _tracked_files(repo)
+        folders = set(WORKFLOW_FOLDERS) | {Path(path).parts[0] for path in tracked if len(Path(path).parts) > 1}
+        if inside.parts[0] in folders:
+            problem = f"lies in the workflow's folder {inside.parts[0]}/"
+        elif any(Path(path).is_relative_to(inside) for path in tracked):
+            problem = "holds files tracked by git"
+    if problem:
+        raise ConfigError(f"config key 'results': {given} {problem}: choose a folder of its own, e.g. results")
+
+
+def _tracked_files(repo: Path) -> Iterable[str]:
+    """The checkout's tracked files (relative paths); none where it is not a git checkout."""
+    try:
+        listed = subprocess.run(["git", "ls-files"], cwd=repo, capture_output=True, text=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return []
+    return listed.stdout.splitlines()
 
 
 def describe(error: ValidationError) -> str:

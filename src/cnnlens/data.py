@@ -121,6 +121,13 @@ def _assemble(grouped: dict[str, dict[str, list[np.ndarray]]], path: Path) -> Da
     unknown = sorted(set(grouped["test"]) - set(classes))
     if unknown:
         raise DataError(f"{path}: test classes {unknown} have no training images: add train/<class>/ folders for them")
+    untested = sorted(set(classes) - set(grouped["test"]))
+    if untested:
+        # Refused rather than warned about: their accuracy would be undefined and their confusion row empty.
+        raise DataError(f"{path}: classes {untested} have no test images: add test/<class>/ folders for them, "
+                        "or remove their train/<class>/ folders")
+    if len(classes) < 2:
+        raise DataError(f"{path} holds only the class {classes[0]}: a classifier needs at least 2 classes")
     tensors = []
     for split in SPLITS:
         images, labels = [], []

@@ -1,28 +1,51 @@
-"""Writing result files so that a crash or a kill never leaves a truncated one behind."""
+"""Writing result files so that a crash or a kill never leaves a truncated one behind.
+
+A file is written to a temporary sibling (``.model.<pid>.tmp.pt`` for ``model.pt``) and renamed into
+place. A kill between the two leaves the temporary file; the next write of the same file, or
+:func:`remove_stale_temporaries` at a job's start, removes it. One job writes a given file at a time
+(Snakemake sees to that), so any temporary sibling found then is stale.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 
 
+def _temporary_pattern(path: Path, pid: str) -> str:
+    return f".{path.stem}.{pid}.tmp{path.suffix}"
+
+
+def remove_stale_temporaries(path: str | Path) -> list[Path]:
+    """Delete temporary siblings of ``path`` left by a killed writer; return what was removed."""
+    path = Path(path)
+    stale = sorted(path.parent.glob(_temporary_pattern(path, "*")))
+    for temporary in stale:
+        temporary.unlink(missing_ok=True)
+    return stale
+
+
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path`` and rename it into place only if the block succeeds."""
+    """Yield a temporary path beside ``path`` and rename it into place only if the block succeeds.
+
+    The temporary file keeps ``path``'s suffix, for writers that check it (papermill wants ``.ipynb``).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    remove_stale_temporaries(path)
+    temporary = path.with_name(_temporary_pattern(path, str(os.getpid())))
     try:
-        yield Path(temporary)
+        yield temporary
         os.replace(temporary, path)
     finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
+        temporary.unlink(missing_ok=True)
 
 
 def atomic_torch_save(obj: Any, path: str | Path) -> None:

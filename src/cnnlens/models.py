@@ -18,7 +18,7 @@ from cnnlens.errors import CnnlensError
 from cnnlens.squeeze_excite import squeeze_excite
 
 CONV_CHANNELS = (32, 64, 128)
-NUM_CLASSES = 10
+CIFAR10_CLASSES = 10  # the source's output size; a data set of other classes gives its own count
 
 
 ATTENTION_TYPES = ("none", "se", "cbam")
@@ -101,9 +101,11 @@ class CBAM(nn.Sequential):
 
 
 class CifarCNN(nn.Sequential):
-    """Three conv blocks (conv3x3 -> BN -> ReLU [-> attention] -> MaxPool) and a two-layer head."""
+    """Three conv blocks (conv3x3 -> BN -> ReLU [-> attention] -> MaxPool) and a two-layer head, one output per class."""
 
-    def __init__(self, architecture: Architecture = Architecture(), image_size: int = 32) -> None:
+    def __init__(
+        self, architecture: Architecture = Architecture(), image_size: int = 32, num_classes: int = CIFAR10_CLASSES
+    ) -> None:
         layers: OrderedDict[str, nn.Module] = OrderedDict()
         in_channels = 3
         for block, out_channels in enumerate(CONV_CHANNELS, start=1):
@@ -121,7 +123,7 @@ class CifarCNN(nn.Sequential):
         layers["fc1"] = nn.Linear(in_channels * side * side, 512)
         layers["relu4"] = nn.ReLU(inplace=True)
         layers["dropout"] = nn.Dropout(0.5)
-        layers["fc2"] = nn.Linear(512, NUM_CLASSES)
+        layers["fc2"] = nn.Linear(512, num_classes)
         super().__init__(layers)
 
 
@@ -139,14 +141,17 @@ class AttentionCNN(CifarCNN):
         super().__init__(BUILTIN_VARIANTS["attention"], image_size)
 
 
-def build_model(architecture: Architecture | str, image_size: int = 32) -> CifarCNN:
-    """A model from its architecture, or from the name of a built-in variant (``plain``, ``attention``)."""
+def build_model(
+    architecture: Architecture | str, image_size: int = 32, num_classes: int = CIFAR10_CLASSES
+) -> CifarCNN:
+    """A model from its architecture, or from the name of a built-in variant (``plain``, ``attention``),
+    with one output per class of the data set it is trained on."""
     if isinstance(architecture, str):
         if architecture not in BUILTIN_VARIANTS:
             known = ", ".join(sorted(BUILTIN_VARIANTS))
             raise CnnlensError(f"unknown model '{architecture}': choose one of {known} or give an Architecture")
         architecture = BUILTIN_VARIANTS[architecture]
-    return CifarCNN(architecture, image_size)
+    return CifarCNN(architecture, image_size, num_classes)
 
 
 LAYER_KINDS = {"conv": "conv output, before BatchNorm and ReLU", "bn": "BatchNorm output, before ReLU",

@@ -85,6 +85,8 @@ def _download_imagenet() -> dict[str, torch.Tensor]:
 
 def _read_state_dict(path: Path) -> Mapping[str, torch.Tensor]:
     """Load a state_dict file safely (``weights_only``), turning every failure into a one-line error."""
+    if path.is_dir():
+        raise CnnlensError(f"VGG16 weights file {path} is a folder, not a state_dict file: {_CHOICES}")
     if not path.is_file():
         raise CnnlensError(f"VGG16 weights file {path} does not exist: {_CHOICES}")
     try:

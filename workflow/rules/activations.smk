@@ -9,6 +9,7 @@ rule activations:
         args=trained_model_args,
         layers=config["visualise"]["layers"],
         images_per_class=config["visualise"]["images_per_class"],
+        max_images=config["visualise"]["max_images"],
     log:
         f"{RESULTS}/logs/activations/{{model}}-seed{{seed}}.log",
     benchmark:
@@ -17,4 +18,4 @@ rule activations:
         ENV
     shell:
         "cnnlens activations {params.args} --layers {params.layers}"
-        " --images-per-class {params.images_per_class} > {log:q} 2>&1"
+        " --images-per-class {params.images_per_class} --max-images {params.max_images} > {log:q} 2>&1"

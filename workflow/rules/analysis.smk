@@ -52,6 +52,7 @@ rule explain:
         args=trained_model_args,
         layers=config["visualise"]["layers"],
         images_per_class=config["visualise"]["images_per_class"],
+        max_images=config["visualise"]["max_images"],
         gradcam_layer=config["visualise"]["gradcam_layer"],
         zfnet_channels=config["visualise"]["zfnet_channels"],
         zfnet_images=config["visualise"]["zfnet_images"],
@@ -64,6 +65,7 @@ rule explain:
         ENV
     shell:
         "cnnlens explain {params.args} --layers {params.layers} --images-per-class {params.images_per_class}"
+        " --max-images {params.max_images}"
         " --gradcam-layer {params.gradcam_layer} --zfnet-channels {params.zfnet_channels}"
         " --zfnet-images {params.zfnet_images} > {log:q} 2>&1"
 

@@ -9,7 +9,6 @@ ANALYSIS_DIR = f"{RESULTS}/analysis/{{model}}-seed{{seed}}"
 REPORT = f"{RESULTS}/report/report.html"
 ENV = "../../environment.yml"
 NOTEBOOKS = Path(workflow.basedir) / "notebooks"
-PAPERMILL = "papermill --cwd . --kernel python3 --no-progress-bar --log-level WARNING"
 # Analyses of a single training run look inside this one (validated to be among the seeds).
 REPRESENTATIVE_SEED = config["visualise"]["seed"] if config["visualise"]["seed"] is not None else config["seeds"][0]
 
@@ -19,9 +18,15 @@ wildcard_constraints:
     seed=r"\d+",
 
 
+def canonical(value):
+    """JSON with sorted keys: Snakemake compares params as text, so the same values in another order
+    must give the same text, or every job would rerun."""
+    return json.dumps(value, sort_keys=True)
+
+
 def architecture(wildcards):
     """The variant's architecture options as JSON, for `cnnlens --architecture`."""
-    return json.dumps(config["variants"][wildcards.model])
+    return canonical(config["variants"][wildcards.model])
 
 
 def trained_model_args(wildcards, input, output, threads):
@@ -61,13 +66,18 @@ def per_model_notebook_inputs(wildcards):
     return files
 
 
-def per_model_notebook_parameters(wildcards, input):
-    """Papermill parameters: the input files by name, plus the section's settings from the config."""
-    parameters = {key: value for key, value in input.items() if key != "notebook"}
+def notebook_files(input):
+    """The notebook's input files by name, as JSON parameters (a change of files already reruns the job)."""
+    return canonical({key: value for key, value in input.items() if key != "notebook"})
+
+
+def per_model_notebook_settings(wildcards):
+    """The section's settings from the config. A function of the wildcards only, so that Snakemake
+    records it and reruns the notebook when a setting changes (functions of `input` it does not compare)."""
+    visualise = config["visualise"]
     if wildcards.section == "feature_maps":
-        visualise = config["visualise"]
-        parameters.update(channels=visualise["channels"], modes=visualise["channel_modes"])
-    return json.dumps(parameters)
+        return canonical({"channels": visualise["channels"], "modes": visualise["channel_modes"]})
+    return canonical({})
 
 
 def report_sections():

@@ -3,7 +3,7 @@ rule effective_config:
     output:
         f"{RESULTS}/config.yaml",
     params:
-        config=json.dumps(config),
+        config=canonical(config),
     log:
         f"{RESULTS}/logs/effective_config.log",
     benchmark:
@@ -25,10 +25,10 @@ rule notebook_comparison:
     output:
         f"{RESULTS}/notebooks/comparison.ipynb",
     params:
-        papermill=PAPERMILL,
-        parameters=lambda wildcards, input: json.dumps(
+        files=lambda wildcards, input: canonical(
             {"comparison": str(Path(input.comparison[0]).parent), "runs": [str(Path(p).parent) for p in input.runs]}
         ),
+        settings=canonical({}),
     log:
         f"{RESULTS}/logs/notebooks/comparison.log",
     benchmark:
@@ -36,7 +36,8 @@ rule notebook_comparison:
     conda:
         ENV
     shell:
-        "{params.papermill} {input.notebook:q} {output:q} -y {params.parameters:q} > {log:q} 2>&1"
+        "cnnlens notebook {input.notebook:q} --files {params.files:q} --settings {params.settings:q}"
+        " --out {output:q} > {log:q} 2>&1"
 
 
 rule notebook_training:
@@ -49,8 +50,8 @@ rule notebook_training:
     output:
         f"{RESULTS}/notebooks/training.ipynb",
     params:
-        papermill=PAPERMILL,
-        parameters=lambda wildcards, input: json.dumps({"runs": [str(Path(p).parent) for p in input.runs]}),
+        files=lambda wildcards, input: canonical({"runs": [str(Path(p).parent) for p in input.runs]}),
+        settings=canonical({}),
     log:
         f"{RESULTS}/logs/notebooks/training.log",
     benchmark:
@@ -58,7 +59,8 @@ rule notebook_training:
     conda:
         ENV
     shell:
-        "{params.papermill} {input.notebook:q} {output:q} -y {params.parameters:q} > {log:q} 2>&1"
+        "cnnlens notebook {input.notebook:q} --files {params.files:q} --settings {params.settings:q}"
+        " --out {output:q} > {log:q} 2>&1"
 
 
 rule notebook_per_model:
@@ -68,8 +70,8 @@ rule notebook_per_model:
     output:
         f"{RESULTS}/notebooks/{{section}}-{{model}}.ipynb",
     params:
-        papermill=PAPERMILL,
-        parameters=per_model_notebook_parameters,
+        files=lambda wildcards, input: notebook_files(input),
+        settings=per_model_notebook_settings,
     wildcard_constraints:
         section="|".join(PER_MODEL_SECTIONS),
     log:
@@ -79,7 +81,8 @@ rule notebook_per_model:
     conda:
         ENV
     shell:
-        "{params.papermill} {input.notebook:q} {output:q} -y {params.parameters:q} > {log:q} 2>&1"
+        "cnnlens notebook {input.notebook:q} --files {params.files:q} --settings {params.settings:q}"
+        " --out {output:q} > {log:q} 2>&1"
 
 
 rule notebook_depth:
@@ -92,10 +95,10 @@ rule notebook_depth:
     output:
         f"{RESULTS}/notebooks/depth.ipynb",
     params:
-        papermill=PAPERMILL,
-        parameters=lambda wildcards, input: json.dumps(
+        files=lambda wildcards, input: canonical(
             {"vgg": input.vgg, "activations": list(input.activations), "depth": list(input.depth)}
         ),
+        settings=canonical({}),
     log:
         f"{RESULTS}/logs/notebooks/depth.log",
     benchmark:
@@ -103,7 +106,8 @@ rule notebook_depth:
     conda:
         ENV
     shell:
-        "{params.papermill} {input.notebook:q} {output:q} -y {params.parameters:q} > {log:q} 2>&1"
+        "cnnlens notebook {input.notebook:q} --files {params.files:q} --settings {params.settings:q}"
+        " --out {output:q} > {log:q} 2>&1"
 
 
 rule report:

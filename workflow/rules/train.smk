@@ -14,9 +14,12 @@ rule train:
         confusion=f"{RUN_DIR}/confusion.csv",
     params:
         architecture=architecture,
-        recipe=json.dumps({k: v for k, v in config["train"].items() if k not in ENGINE_KEYS + ("device", "threads")}),
-        engine=json.dumps({k: config["train"][k] for k in ENGINE_KEYS}),
+        recipe=canonical({k: v for k, v in config["train"].items() if k not in ENGINE_KEYS + ("device", "threads")}),
+        engine=canonical({k: config["train"][k] for k in ENGINE_KEYS}),
         device=config["train"]["device"],
+        # Not read by the shell command (that takes the resolved `threads:`), but compared by Snakemake: the
+        # thread count is part of what metrics.json reports, so changing it retrains.
+        threads_setting=config["train"]["threads"],
         out_dir=lambda wildcards, output: Path(output.checkpoint).parent,
     # A function, asked only when the threads are not set: the cluster profile sets them (set-threads)
     # and gives no --cores, so reading workflow.cores while parsing would fail there.
@@ -31,8 +34,9 @@ rule train:
     conda:
         ENV
     shell:
-        # tee: the progress bars reach the terminal and the log.
+        # tee: the progress bars reach the terminal and the log; -i: it outlives a Ctrl-C long enough to log
+        # the job's own one-line message.
         "cnnlens train --data {input:q} --model {wildcards.model} --architecture {params.architecture:q}"
         " --seed {wildcards.seed}"
         " --recipe {params.recipe:q} --engine {params.engine:q} --device {params.device} --threads {threads}"
-        " --out-dir {params.out_dir:q} 2>&1 | tee {log:q}"
+        " --out-dir {params.out_dir:q} 2>&1 | tee -i {log:q}"

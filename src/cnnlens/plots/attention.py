@@ -7,7 +7,6 @@ fixed range [0, 1] so that models and modules can be compared by eye.
 
 from __future__ import annotations
 
-import math
 from typing import Mapping, Sequence
 
 import matplotlib.pyplot as plt
@@ -16,6 +15,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from cnnlens.plots.style import MAX_CLASS_LABELS, tick_positions
 from cnnlens.plots.style import colours as _colours
 
 NEUTRAL = 0.5  # sigmoid(0): the weight of a channel the module neither boosts nor suppresses
@@ -98,14 +98,17 @@ def class_channel_heatmap(means: pd.DataFrame, title: str, max_ticks: int = 32) 
         means: index = class names, columns = channel indices (possibly reordered), values = mean weights.
         title: the panel title (for example the module name).
         max_ticks: at most this many channel labels, so that 128 channels stay readable.
+
+    The height grows with the classes up to ``MAX_CLASS_LABELS`` rows' worth; more classes share that
+    height, and every k-th is named.
     """
     classes, channels = len(means.index), len(means.columns)
-    figure, axes = plt.subplots(figsize=(12, 1.6 + 0.32 * classes), layout="constrained")
+    figure, axes = plt.subplots(figsize=(12, 1.6 + 0.32 * min(classes, MAX_CLASS_LABELS)), layout="constrained")
     shown = axes.imshow(means.to_numpy(dtype=float), cmap="viridis", aspect="auto", interpolation="nearest")
-    step = math.ceil(channels / max_ticks)
-    positions = np.arange(0, channels, step)
+    positions = tick_positions(channels, max_ticks)
     axes.set_xticks(positions, [str(means.columns[p]) for p in positions], rotation=90, fontsize=7)
-    axes.set_yticks(range(classes), [str(name) for name in means.index])
+    named = tick_positions(classes, MAX_CLASS_LABELS)
+    axes.set_yticks(named, [str(means.index[row]) for row in named])
     axes.set(xlabel="channel", title=title)
     figure.colorbar(shown, ax=axes, label="mean weight", pad=0.01)
     return figure

@@ -10,6 +10,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from cnnlens.plots.style import MAX_CLASS_LABELS, tick_positions
 from cnnlens.plots.style import colours as _colours
 
 
@@ -65,13 +66,18 @@ def seed_bands(accuracy: pd.DataFrame, loss: pd.DataFrame) -> Figure:
 
 
 def per_class_bars(accuracy: pd.DataFrame) -> Figure:
-    """Grouped bars: rows of ``accuracy`` are classes, columns variants, values in [0, 1]."""
+    """Grouped bars: rows of ``accuracy`` are classes, columns variants, values in [0, 1].
+
+    With many classes, every k-th class is named on the axis (at most ``MAX_CLASS_LABELS``).
+    """
     figure, axes = plt.subplots(figsize=(11, 3.6), layout="constrained")
     width = 0.8 / max(1, accuracy.shape[1])
     positions = np.arange(len(accuracy))
     for offset, (variant, colour) in enumerate(zip(accuracy.columns, _colours())):
         axes.bar(positions + offset * width, 100 * accuracy[variant], width, label=variant, color=colour)
-    axes.set_xticks(positions + width * (accuracy.shape[1] - 1) / 2, accuracy.index, rotation=30, ha="right")
+    named = list(tick_positions(len(accuracy), MAX_CLASS_LABELS))
+    axes.set_xticks(positions[named] + width * (accuracy.shape[1] - 1) / 2, accuracy.index[named], rotation=30,
+                    ha="right")
     axes.set(ylabel="test accuracy (%)", ylim=(0, 100))
     axes.grid(axis="y", alpha=0.3)
     axes.legend(fontsize="small")
@@ -79,14 +85,18 @@ def per_class_bars(accuracy: pd.DataFrame) -> Figure:
 
 
 def confusion_matrices(matrices: Mapping[str, np.ndarray], classes: Sequence[str]) -> Figure:
-    """Row-normalised confusion matrices side by side, on one colour scale (share of each true class)."""
+    """Row-normalised confusion matrices side by side, on one colour scale (share of each true class).
+
+    With many classes, every k-th class is named on the axes (at most ``MAX_CLASS_LABELS``).
+    """
     figure, axes = plt.subplots(1, len(matrices), figsize=(4.6 * len(matrices), 4.4), layout="constrained",
                                 squeeze=False)
     for panel, (variant, matrix) in zip(axes[0], matrices.items()):
         rows = matrix / np.maximum(matrix.sum(1, keepdims=True), 1)
         shown = panel.imshow(rows, cmap="Blues", vmin=0, vmax=1)
-        panel.set_xticks(range(len(classes)), classes, rotation=90, fontsize=7)
-        panel.set_yticks(range(len(classes)), classes, fontsize=7)
+        named = tick_positions(len(classes), MAX_CLASS_LABELS)
+        panel.set_xticks(named, [classes[i] for i in named], rotation=90, fontsize=7)
+        panel.set_yticks(named, [classes[i] for i in named], fontsize=7)
         panel.set(xlabel="predicted", ylabel="true", title=variant)
     figure.colorbar(shown, ax=axes[0].tolist(), shrink=0.8, label="share of the true class")
     return figure

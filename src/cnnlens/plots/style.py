@@ -1,5 +1,7 @@
 """What all figures share."""
 
+MAX_CLASS_LABELS = 25  # class names per axis; a data set of more classes labels every k-th
+
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
@@ -8,6 +10,11 @@ from matplotlib.figure import Figure
 def colours() -> list[str]:
     """The colour cycle, repeated so that many runs still get a colour each."""
     return plt.rcParams["axes.prop_cycle"].by_key()["color"] * 4
+
+
+def tick_positions(count: int, max_labels: int) -> range:
+    """Every k-th of ``count`` positions, so that at most ``max_labels`` labels share an axis (100 classes stay legible)."""
+    return range(0, count, -(-count // max_labels))
 
 
 def panel_grid(rows: int, columns: int, figsize: tuple[float, float], **options) -> tuple[Figure, np.ndarray]:
