@@ -1,4 +1,4 @@
-"""What keeping freed memory in the process (cnnlens.allocator) does to CPU training epochs.
+"""What keeping freed memory in the process (cnnlens.training.allocator) does to CPU training epochs.
 
 glibc's allocator settings hold for a whole process, so each measurement is a fresh process: one
 with glibc's defaults, one with ``keep_freed_memory()``, taking turns (the order alternating by
@@ -22,11 +22,11 @@ import time
 
 import torch
 
-from cnnlens.allocator import keep_freed_memory
-from cnnlens.batches import TensorBatches, preferred_memory_format
-from cnnlens.data import load_dataset
-from cnnlens.models import BUILTIN_VARIANTS, build_model
-from cnnlens.step import Engine, TrainStep, make_optimizer
+from cnnlens.training.allocator import keep_freed_memory
+from cnnlens.training.batches import TensorBatches, preferred_memory_format
+from cnnlens.data.dataset import load_dataset
+from cnnlens.models.cnn import BUILTIN_VARIANTS, build_model
+from cnnlens.training.engine import Engine, TrainStep, make_optimizer
 
 FULL_EPOCH = 50_000
 WARMUP_STEPS = 10

@@ -19,10 +19,10 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from cnnlens.allocator import keep_freed_memory
-from cnnlens.batches import preferred_memory_format
-from cnnlens.models import CONV_CHANNELS
-from cnnlens.train import pick_device
+from cnnlens.training.allocator import keep_freed_memory
+from cnnlens.training.batches import preferred_memory_format
+from cnnlens.models.cnn import CONV_CHANNELS
+from cnnlens.training.recipe import pick_device
 
 BATCH = 64
 IMAGE_SIZE = 32

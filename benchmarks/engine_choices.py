@@ -1,4 +1,4 @@
-"""The measurements behind the engine's CPU defaults (cnnlens.step, batches, squeeze_excite).
+"""The measurements behind the engine's CPU defaults (cnnlens.training.engine, batches, squeeze_excite).
 
 - steps: seconds per epoch of training steps (782 of batch 64, random inputs) for the model in
   channels_last or contiguous memory, with fused or foreach Adam, eager or through torch.compile,
@@ -8,7 +8,7 @@
 
 Configurations take turns (training steps one step each in turn, augmentation one run each), for
 several rounds, and the minimum is printed beside every round: on a shared machine the minimum is the
-least disturbed measurement. The process keeps freed memory (cnnlens.allocator), as ``cnnlens`` jobs do.
+least disturbed measurement. The process keeps freed memory (cnnlens.training.allocator), as ``cnnlens`` jobs do.
 
     python benchmarks/engine_choices.py --data results/data/dataset.pt [--model attention] [--rounds 3]
 """
@@ -22,10 +22,10 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from cnnlens.allocator import keep_freed_memory
-from cnnlens.augment import augment_batch, color_jitter
-from cnnlens.data import load_dataset
-from cnnlens.models import BUILTIN_VARIANTS, build_model, use_fused_backward
+from cnnlens.training.allocator import keep_freed_memory
+from cnnlens.data.augment import augment_batch, color_jitter
+from cnnlens.data.dataset import load_dataset
+from cnnlens.models.cnn import BUILTIN_VARIANTS, build_model, use_fused_backward
 
 STEPS_PER_EPOCH = 782  # 50,000 images in batches of 64
 TRAIN_IMAGES = 50_000

@@ -4,9 +4,9 @@ Both train the same model on the same data in one process, taking turns epoch by
 - source: a Dataset of PIL images with torchvision's per-image transforms (RandomCrop(32, padding=4),
   RandomHorizontalFlip, ColorJitter(0.2, 0.2, 0.2, 0.1), RandomRotation(15), ToTensor, Normalize),
   a DataLoader (batch 64, shuffle), Adam, and ``loss.item()`` after every step, as the source does;
-- cnnlens: uint8 data on the device, batched augmentation, and cnnlens.step's engine (compile and
+- cnnlens: uint8 data on the device, batched augmentation, and cnnlens.training.engine's engine (compile and
   CUDA graph as the config's ``auto`` picks them).
-The process keeps freed memory (cnnlens.allocator), as every ``cnnlens`` job does; that setting holds
+The process keeps freed memory (cnnlens.training.allocator), as every ``cnnlens`` job does; that setting holds
 for the whole process, so the source recipe gets it too (benchmarks/allocator.py measures it alone).
 Only the training epochs are timed (no evaluation). The first engine epoch includes compilation and
 capture, so the ratio compares the epochs after the first.
@@ -27,12 +27,12 @@ import torch
 from torch import nn
 from torchvision import transforms
 
-from cnnlens.allocator import keep_freed_memory
-from cnnlens.batches import TensorBatches, preferred_memory_format
-from cnnlens.data import CIFAR10_MEAN, CIFAR10_STD, load_dataset
-from cnnlens.models import BUILTIN_VARIANTS, build_model
-from cnnlens.step import Engine, TrainStep, make_optimizer
-from cnnlens.train import pick_device
+from cnnlens.training.allocator import keep_freed_memory
+from cnnlens.training.batches import TensorBatches, preferred_memory_format
+from cnnlens.data.dataset import CIFAR10_MEAN, CIFAR10_STD, load_dataset
+from cnnlens.models.cnn import BUILTIN_VARIANTS, build_model
+from cnnlens.training.engine import Engine, TrainStep, make_optimizer
+from cnnlens.training.recipe import pick_device
 
 SOURCE_TRANSFORM = transforms.Compose([
     transforms.RandomCrop(32, padding=4),

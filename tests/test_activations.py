@@ -1,8 +1,8 @@
 import torch
 
-from cnnlens.activations import extract, select_images
-from cnnlens.data import load_image_folder, normalize
-from cnnlens.models import AttentionCNN
+from cnnlens.interpret.activations import extract, select_images
+from cnnlens.data.dataset import load_image_folder, normalize
+from cnnlens.models.cnn import AttentionCNN
 
 
 def test_select_images_takes_the_first_of_each_class_in_class_order():

@@ -8,9 +8,9 @@ import pytest
 CHILD = """
 import resource, sys
 import torch
-from cnnlens.allocator import keep_freed_memory
-from cnnlens.models import build_model
-from cnnlens.step import Engine, TrainStep, make_optimizer
+from cnnlens.training.allocator import keep_freed_memory
+from cnnlens.models.cnn import build_model
+from cnnlens.training.engine import Engine, TrainStep, make_optimizer
 if sys.argv[1] == "kept":
     assert keep_freed_memory()
 torch.manual_seed(0)

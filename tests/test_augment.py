@@ -3,7 +3,7 @@ import torch
 import torchvision.transforms.functional as TF
 from torchvision.transforms import InterpolationMode
 
-from cnnlens import augment
+from cnnlens.data import augment
 
 
 def generator(seed: int = 0) -> torch.Generator:
@@ -92,7 +92,7 @@ def test_augment_batch_is_seeded_and_in_range():
 
 def test_the_augmentation_and_normalisation_constants_are_built_once_per_device(monkeypatch):
     # On a GPU every build of such a constant is a host-to-device copy that waits for the host.
-    from cnnlens.data import normalize
+    from cnnlens.data.dataset import normalize
 
     images = torch.randint(0, 256, (16, 3, 8, 8), dtype=torch.uint8, generator=generator(1))
     expected = normalize(augment.augment_batch(images, generator()))

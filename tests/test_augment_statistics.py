@@ -26,7 +26,7 @@ import torchvision.transforms.functional as TF
 from scipy.stats import ks_2samp
 from torchvision.transforms import InterpolationMode
 
-from cnnlens import augment
+from cnnlens.data import augment
 
 N = 2000  # images a side: enough for the controls below to be rejected with p far below ALPHA
 ALPHA = 0.01  # chance that a correct case fails, over all of its statistics together

@@ -31,7 +31,7 @@ def test_unknown_layer_exits_2_without_output(image_folder, tmp_path, capsys):
     cache = tmp_path / "dataset.pt"
     main(["prepare-data", "--source", "imagefolder", "--path", str(image_folder), "--out", str(cache)])
     model = tmp_path / "model.pt"
-    from cnnlens.models import build_model
+    from cnnlens.models.cnn import build_model
 
     torch.save(build_model("plain", num_classes=len(CLASSES)).state_dict(), model)
     out = tmp_path / "acts.pt"
@@ -44,7 +44,7 @@ def test_a_checkpoint_for_another_number_of_classes_is_one_line_naming_the_rule(
     cache = tmp_path / "dataset.pt"
     main(["prepare-data", "--source", "imagefolder", "--path", str(image_folder), "--out", str(cache)])
     model = tmp_path / "model.pt"
-    from cnnlens.models import build_model
+    from cnnlens.models.cnn import build_model
 
     torch.save(build_model("plain", num_classes=10).state_dict(), model)  # the data set has 3 classes
     out = tmp_path / "acts.pt"

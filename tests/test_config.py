@@ -81,8 +81,8 @@ def test_imagefolder_without_a_path_is_refused():
 def test_recipe_and_engine_defaults_match_the_schema():
     from dataclasses import asdict
 
-    from cnnlens.step import Engine
-    from cnnlens.train import Recipe
+    from cnnlens.training.engine import Engine
+    from cnnlens.training.recipe import Recipe
 
     train = validate_config({}, SCHEMA)["train"]
     del train["device"], train["threads"]  # where to train is part of neither
@@ -94,7 +94,7 @@ def test_recipe_and_engine_defaults_match_the_schema():
 def test_variant_defaults_match_the_architecture_and_the_builtins():
     from dataclasses import asdict
 
-    from cnnlens.models import BUILTIN_VARIANTS, Architecture
+    from cnnlens.models.cnn import BUILTIN_VARIANTS, Architecture
 
     schema = yaml.safe_load(SCHEMA.read_text())["properties"]["variants"]
     options = schema["additionalProperties"]["properties"]

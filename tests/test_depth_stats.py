@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from cnnlens.depth_stats import SUMMARY_COLUMNS, sparsity, spatial_concentration, summarize
+from cnnlens.interpret.depth_stats import SUMMARY_COLUMNS, sparsity, spatial_concentration, summarize
 from cnnlens.errors import CnnlensError
 
 

@@ -8,12 +8,12 @@ import sys
 from pathlib import Path
 
 from cnnlens.cli import main
-from cnnlens.io import atomic_path
+from cnnlens.atomic import atomic_path
 from conftest import make_image_folder
 
 KILLED_WRITER = """
 import os, signal, sys
-from cnnlens.io import atomic_path
+from cnnlens.atomic import atomic_path
 with atomic_path(sys.argv[1]) as temporary:
     temporary.write_bytes(b"half a checkpoint")
     os.kill(os.getpid(), signal.SIGKILL)

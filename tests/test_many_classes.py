@@ -8,12 +8,13 @@ import pandas as pd
 import pytest
 import torch
 
-from cnnlens.activations import select_images
-from cnnlens.compare import per_class_accuracy
-from cnnlens.models import build_model
-from cnnlens.plots import attention, curves
+from cnnlens.interpret.activations import select_images
+from cnnlens.reporting.comparison import per_class_accuracy
+from cnnlens.models.cnn import build_model
+from cnnlens.plots import channel_weights as attention
+from cnnlens.plots import curves
 from cnnlens.plots.style import MAX_CLASS_LABELS
-from cnnlens.train import confusion_matrix
+from cnnlens.training.recipe import confusion_matrix
 
 CLASSES = [f"class{index:03d}" for index in range(100)]
 

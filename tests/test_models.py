@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from cnnlens.errors import CnnlensError
-from cnnlens.models import (
+from cnnlens.models.cnn import (
     Architecture, AttentionCNN, ChannelAttention, PlainCNN, SpatialAttention, attention_gates, build_model, count_parameters,
     describe_layer,
 )

@@ -2,8 +2,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from cnnlens.capture import capture
-from cnnlens.models import ChannelAttention, build_model, use_fused_backward
+from cnnlens.interpret.hooks import capture
+from cnnlens.models.cnn import ChannelAttention, build_model, use_fused_backward
 
 
 def plain_expression(model: torch.nn.Module) -> torch.nn.Module:

@@ -18,16 +18,16 @@ import pandas as pd
 import torch
 import yaml
 
-from cnnlens.activations import extract
-from cnnlens.allocator import keep_freed_memory
-from cnnlens.data import Dataset, load_cifar10, load_dataset, load_image_folder, save_dataset
+from cnnlens.interpret.activations import extract
+from cnnlens.training.allocator import keep_freed_memory
+from cnnlens.data.dataset import Dataset, load_cifar10, load_dataset, load_image_folder, save_dataset
 from cnnlens.errors import CnnlensError
-from cnnlens.io import atomic_torch_save, atomic_write_json, atomic_write_text, remove_stale_temporaries
-from cnnlens.models import Architecture, build_model, count_parameters
-from cnnlens.batches import TensorBatches, preferred_memory_format
-from cnnlens.checkpoint import EpochCheckpoint
-from cnnlens.step import Engine
-from cnnlens.train import Recipe, confusion_matrix, fit, pick_device, seconds_per_epoch
+from cnnlens.atomic import atomic_torch_save, atomic_write_json, atomic_write_text, remove_stale_temporaries
+from cnnlens.models.cnn import Architecture, build_model, count_parameters
+from cnnlens.training.batches import TensorBatches, preferred_memory_format
+from cnnlens.training.checkpoint import EpochCheckpoint
+from cnnlens.training.engine import Engine
+from cnnlens.training.recipe import Recipe, confusion_matrix, fit, pick_device, seconds_per_epoch
 
 
 def prepare_data(args: argparse.Namespace) -> None:
@@ -121,7 +121,7 @@ def activations(args: argparse.Namespace) -> None:
 
 
 def depth_stats(args: argparse.Namespace) -> None:
-    from cnnlens import analyses
+    from cnnlens.interpret import steps as analyses
 
     model, dataset = _trained_model(args)
     table = analyses.depth_summary(model, dataset, args.layers)
@@ -130,7 +130,7 @@ def depth_stats(args: argparse.Namespace) -> None:
 
 
 def attention_weights(args: argparse.Namespace) -> None:
-    from cnnlens import analyses
+    from cnnlens.interpret import steps as analyses
 
     model, dataset = _trained_model(args)
     stored = analyses.attention_weights(model, dataset)
@@ -141,7 +141,7 @@ def attention_weights(args: argparse.Namespace) -> None:
 
 
 def explain(args: argparse.Namespace) -> None:
-    from cnnlens import analyses
+    from cnnlens.interpret import steps as analyses
 
     model, dataset = _trained_model(args)
     stored = analyses.explain(model, dataset, args.layers, args.images_per_class, args.max_images,
@@ -151,7 +151,7 @@ def explain(args: argparse.Namespace) -> None:
 
 
 def vgg_depth(args: argparse.Namespace) -> None:
-    from cnnlens import analyses
+    from cnnlens.interpret import steps as analyses
 
     torch.set_num_threads(args.threads)
     stored = analyses.vgg_depth(args.weights, args.photos, args.layers)
@@ -160,7 +160,8 @@ def vgg_depth(args: argparse.Namespace) -> None:
 
 
 def build_report(args: argparse.Namespace) -> None:
-    from cnnlens import compare, report
+    from cnnlens.reporting import comparison as compare
+    from cnnlens.reporting import assemble as report
 
     config = yaml.safe_load(Path(args.config).read_text())
     metrics = compare.load_metrics(args.metrics)
@@ -174,7 +175,7 @@ def build_report(args: argparse.Namespace) -> None:
 
 
 def compare_runs(args: argparse.Namespace) -> None:
-    from cnnlens import compare
+    from cnnlens.reporting import comparison as compare
 
     runs = compare.runs_table(compare.load_metrics(args.metrics))
     out = Path(args.out_dir)
@@ -186,7 +187,7 @@ def compare_runs(args: argparse.Namespace) -> None:
 
 
 def notebook(args: argparse.Namespace) -> None:
-    from cnnlens.run_notebook import run_notebook
+    from cnnlens.reporting.notebooks import run_notebook
 
     run_notebook(args.notebook, args.out, {**json.loads(args.files), **json.loads(args.settings)})
     print(f"{args.notebook} -> {args.out}")

@@ -1,4 +1,4 @@
-# How training runs (cnnlens.step.Engine), as opposed to the recipe it runs.
+# How training runs (cnnlens.training.engine.Engine), as opposed to the recipe it runs.
 ENGINE_KEYS = ("compile", "cuda_graph", "precision")
 
 

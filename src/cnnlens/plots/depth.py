@@ -11,7 +11,7 @@ import torch
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from cnnlens.maps import normalize_map
+from cnnlens.interpret.channel_maps import normalize_map
 from cnnlens.plots.projections import stretch_projection, support_box
 from cnnlens.plots.style import colours as _colours, panel_grid
 

@@ -1,0 +1,202 @@
+"""A pretrained VGG16 for the shallow/middle/deep comparison (DESIGN.md §3): weights, photos, outputs.
+
+Weights come from torchvision's weights API (downloaded once into the torch hub cache), from a local
+``state_dict`` file (for machines without internet, e.g. torchvision's own ``vgg16-397923af.pth``), or
+are random (``none``), which the report flags with :attr:`WeightsInfo.banner`.
+
+Layers are addressed by their index in ``model.features``. The default indices are
+``0`` = conv1_1 (Conv2d 3->64, pre-ReLU, 224x224), ``10`` = conv3_1 (Conv2d 128->256, pre-ReLU, 56x56)
+and ``20`` = the in-place ReLU after conv4_2 (rectified, 512x28x28; conv4_3 is index 21). Outputs are
+recorded through :func:`cnnlens.interpret.hooks.capture`, which clones, so the pre-ReLU values of 0 and 10
+survive torchvision's in-place ReLUs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+from torch import nn
+from torchvision.models import VGG16_Weights, vgg16
+
+from cnnlens.interpret.hooks import capture, eval_mode
+from cnnlens.errors import CnnlensError
+
+IMAGENET_WEIGHTS = VGG16_Weights.IMAGENET1K_V1
+DEFAULT_INDICES = (0, 10, 20)
+SAMPLE_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket")
+_CHOICES = "set the VGG16 weights to imagenet, none or the path of a VGG16 state_dict file"
+
+
+@dataclass(frozen=True)
+class WeightsInfo:
+    """Which weights a VGG16 carries, for the report's header and captions."""
+
+    kind: str  # imagenet, file or none
+    source: str  # the download URL, the file path, or "random initialisation"
+    degraded: bool = False  # True when the weights are random: the maps show no learned features
+    banner: str = ""  # one line for the report when degraded
+
+
+def load_vgg16(weights: str | Path) -> tuple[nn.Module, WeightsInfo]:
+    """A VGG16 in eval mode with ``weights``: ``"imagenet"``, ``"none"`` (random) or a state_dict file path."""
+    if str(weights) == "none":
+        banner = ("VGG16 has random weights (weights: none): its feature maps show an untrained network, "
+                  "not what ImageNet training learns")
+        return vgg16(weights=None).eval(), WeightsInfo("none", "random initialisation", degraded=True, banner=banner)
+    if str(weights) == "imagenet":
+        return _with_weights(_download_imagenet()), WeightsInfo("imagenet", IMAGENET_WEIGHTS.url)
+    path = Path(weights)
+    state = _read_state_dict(path)
+    problem = _mismatch(_skeleton().state_dict(), state)
+    if problem:
+        raise CnnlensError(f"VGG16 weights file {path} does not match VGG16 ({problem}): {_CHOICES}")
+    return _with_weights(state), WeightsInfo("file", str(path))
+
+
+def _skeleton() -> nn.Module:
+    """A VGG16 on the meta device: shapes without the seconds and the 528 MB that random init costs."""
+    with torch.device("meta"):
+        return vgg16(weights=None)
+
+
+def _with_weights(state: Mapping[str, torch.Tensor]) -> nn.Module:
+    """A float32 VGG16 in eval mode that takes over the tensors of ``state`` instead of copying them."""
+    model = _skeleton()
+    model.load_state_dict(state, assign=True)
+    return model.float().eval()  # assign keeps the file's dtype; a half-precision file must still take float input
+
+
+def _download_imagenet() -> dict[str, torch.Tensor]:
+    """torchvision's ImageNet weights, from the hub cache or the internet, with its hash check."""
+    try:
+        return IMAGENET_WEIGHTS.get_state_dict(progress=False, check_hash=True)
+    except Exception as error:  # URLError, HTTPError, hash RuntimeError, a corrupt cached file...
+        raise CnnlensError(
+            f"VGG16 ImageNet weights could not be fetched from {IMAGENET_WEIGHTS.url} ({_one_line(error)}): "
+            "set the VGG16 weights to a local copy of that file, or to none for random weights"
+        ) from None
+
+
+def _read_state_dict(path: Path) -> Mapping[str, torch.Tensor]:
+    """Load a state_dict file safely (``weights_only``), turning every failure into a one-line error."""
+    if path.is_dir():
+        raise CnnlensError(f"VGG16 weights file {path} is a folder, not a state_dict file: {_CHOICES}")
+    if not path.is_file():
+        raise CnnlensError(f"VGG16 weights file {path} does not exist: {_CHOICES}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # truncated zip, garbage bytes, a pickled full model...
+        raise CnnlensError(
+            f"cannot read VGG16 weights file {path} ({_one_line(error)}): is it complete? "
+            f"download it again, or {_CHOICES}"
+        ) from None
+    if not isinstance(state, Mapping):
+        raise CnnlensError(f"VGG16 weights file {path} holds a {type(state).__name__}, not a state_dict: {_CHOICES}")
+    return state
+
+
+def _mismatch(expected: Mapping[str, torch.Tensor], given: Mapping[str, object]) -> str:
+    """A short description of missing, unexpected and wrongly shaped keys; empty when ``given`` fits."""
+    missing = [key for key in expected if key not in given]
+    unexpected = [key for key in given if key not in expected]
+    shapes = [f"{key} {tuple(getattr(given[key], 'shape', ()))} instead of {tuple(expected[key].shape)}"
+              for key in expected if key in given and getattr(given[key], "shape", None) != expected[key].shape]
+    parts = [f"{len(keys)} {what}, e.g. {keys[0]}" for what, keys in
+             (("missing keys", missing), ("unexpected keys", unexpected), ("shape mismatches", shapes)) if keys]
+    return "; ".join(parts)
+
+
+def _one_line(error: BaseException) -> str:
+    """The first line of an error message, since errors are reported in one line."""
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
+
+
+def imagenet_preprocess(image: np.ndarray) -> torch.Tensor:
+    """An ``(H, W, 3)`` uint8 photo to the weights' own input: resize 256, centre crop 224, ImageNet normalisation.
+
+    Returns a ``(1, 3, 224, 224)`` float tensor; ``torch.cat`` several for a batch.
+    """
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ValueError(f"expected an (H, W, 3) uint8 image, got {image.shape} {image.dtype}")
+    chw = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)
+    return IMAGENET_WEIGHTS.transforms()(chw).unsqueeze(0)
+
+
+def imagenet_denormalize(batch: torch.Tensor) -> np.ndarray:
+    """Undo the ImageNet normalisation for display: ``(N, 3, H, W)`` float to ``(N, H, W, 3)`` uint8."""
+    transform = IMAGENET_WEIGHTS.transforms()
+    mean = torch.tensor(transform.mean).view(1, 3, 1, 1)
+    std = torch.tensor(transform.std).view(1, 3, 1, 1)
+    pixels = (batch.detach().cpu() * std + mean).clamp(0, 1).mul(255).round().to(torch.uint8)
+    return pixels.permute(0, 2, 3, 1).numpy()
+
+
+def sample_photos(names: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+    """Photos bundled with scikit-image (no download), as ``(H, W, 3)`` uint8 arrays by name."""
+    import skimage.data
+
+    names = SAMPLE_PHOTOS if names is None else names
+    unknown = [name for name in names if name not in SAMPLE_PHOTOS]
+    if unknown:
+        raise CnnlensError(f"unknown sample photos {unknown}: choose from {', '.join(SAMPLE_PHOTOS)}")
+    return {name: getattr(skimage.data, name)() for name in names}
+
+
+def load_photos(paths: Iterable[str | Path]) -> dict[str, np.ndarray]:
+    """Users' own photos as ``(H, W, 3)`` uint8 RGB arrays keyed by the path as given, upright per EXIF."""
+    photos = {}
+    for path in paths:
+        try:
+            with Image.open(path) as image:
+                photos[str(path)] = np.asarray(ImageOps.exif_transpose(image).convert("RGB"), dtype=np.uint8)
+        except (FileNotFoundError, IsADirectoryError):
+            raise CnnlensError(f"photo {path} does not exist: check the VGG16 photo paths") from None
+        except (UnidentifiedImageError, OSError) as error:
+            raise CnnlensError(f"cannot read photo {path} ({_one_line(error)}): replace it or remove it") from None
+    return photos
+
+
+def top5(model: nn.Module, batch: torch.Tensor) -> list[list[tuple[str, float]]]:
+    """The five most probable ImageNet categories with their softmax probabilities, per image, best first."""
+    categories = IMAGENET_WEIGHTS.meta["categories"]
+    with eval_mode(model), torch.no_grad():
+        probabilities, indices = model(batch).softmax(dim=1).topk(5, dim=1)
+    return [[(categories[i], p) for i, p in zip(row_i.tolist(), row_p.tolist())]
+            for row_i, row_p in zip(indices, probabilities)]
+
+
+def conv_layer_indices(model: nn.Module) -> list[int]:
+    """Indices of every Conv2d in ``model.features``, for the whole-conv-stack strip."""
+    return [index for index, module in enumerate(model.features) if isinstance(module, nn.Conv2d)]
+
+
+def feature_layer_names(model: nn.Module) -> list[str]:
+    """A readable name for each ``model.features`` index (conv1_1, relu1_1, pool1, ...), for figure titles."""
+    names, block, conv = [], 1, 0
+    for module in model.features:
+        if isinstance(module, nn.Conv2d):
+            conv += 1
+            names.append(f"conv{block}_{conv}")
+        elif isinstance(module, nn.ReLU):
+            names.append(f"relu{block}_{conv}")
+        else:
+            names.append(f"pool{block}")
+            block, conv = block + 1, 0
+    return names
+
+
+def feature_outputs(model: nn.Module, batch: torch.Tensor,
+                    indices: Sequence[int] = DEFAULT_INDICES) -> dict[int, torch.Tensor]:
+    """Outputs ``(N, C, H, W)`` of ``model.features[i]`` for each index, running the stack only as far as needed."""
+    indices = list(indices)
+    stop = max(indices, default=-1) + 1
+    with capture(model, [f"features.{index}" for index in indices]) as outputs, eval_mode(model), torch.no_grad():
+        model.features[:stop](batch)
+    return {index: outputs[f"features.{index}"] for index in indices}

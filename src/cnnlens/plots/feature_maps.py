@@ -1,0 +1,154 @@
+"""Feature-map figures: channel grids beside the input, PCA-to-RGB per layer, activation overlays.
+
+Images are ``(H, W, 3)`` (uint8, or float in [0, 1]); layer outputs are ``(C, h, w)`` per image. The maps
+are computed by :mod:`cnnlens.interpret.channel_maps`; these functions only draw them.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from cnnlens.plots.style import panel_grid
+
+PANEL = 1.05  # inches per small panel in the multi-image figures
+
+
+def feature_maps(image: np.ndarray, title: str, maps: Mapping[str, np.ndarray], channels: Sequence[int]) -> Figure:
+    """The source's layout: the input image, then per layer a grid of the chosen channels on one colour scale per layer.
+
+    Args:
+        image: ``(H, W, 3)`` uint8 image (or float in [0, 1]).
+        title: caption of the input panel (for example its class).
+        maps: layer name -> ``(C, h, w)`` activations of this image.
+        channels: channel indices to show in every layer's grid.
+    """
+    side = math.ceil(math.sqrt(len(channels)))
+    figure = plt.figure(figsize=(3 + 3.2 * len(maps), 3.4), layout="constrained")
+    panels = figure.subfigures(1, len(maps) + 1, width_ratios=[0.9] + [1] * len(maps))
+    _show_input(panels[0].subplots(), image, title, fontsize=10)
+    for panel, (layer, activations) in zip(panels[1:], maps.items()):
+        chosen = activations[list(channels)]
+        low, high = float(chosen.min()), float(chosen.max())
+        grid = panel.subplots(side, side, squeeze=False)
+        for cell, channel in zip(grid.flat, channels):
+            shown = cell.imshow(activations[channel], cmap="viridis", vmin=low, vmax=high)
+            cell.set_title(str(channel), fontsize=8)
+        for cell in grid.flat:
+            cell.axis("off")
+        panel.suptitle(f"{layer} {tuple(activations.shape[1:])}", fontsize=10)
+        panel.colorbar(shown, ax=grid, shrink=0.8)
+    return figure
+
+
+def channel_grid(
+    images: np.ndarray, labels: Sequence[str], maps: np.ndarray, channels: Sequence[Sequence[int]], title: str
+) -> Figure:
+    """Many images at once: one row per image, its input, then its chosen channels, all on one colour scale.
+
+    One scale for the whole figure (one colorbar) makes a channel comparable across images and
+    channels: a brighter panel is a larger activation wherever it sits. Each row's channels are one
+    mosaic (tiles separated by blank gaps, channel numbers as tick labels): a hundred separate axes
+    took about 4 s per figure to build and save, the mosaic a fraction of that.
+
+    Args:
+        images: ``(N, H, W, 3)`` input images.
+        labels: one title per input panel (for example true and predicted class).
+        maps: ``(N, C, h, w)`` outputs of one layer.
+        channels: per image, the channel indices to show (they may differ per image, as for top-k).
+        title: the figure title (layer and selection).
+    """
+    count = max(map(len, channels))
+    figure, axes = panel_grid(len(images), 2, figsize=(PANEL * (count + 1) + 1, PANEL * len(images) + 0.6),
+                              width_ratios=[1, count])
+    chosen = np.concatenate([np.asarray(maps[row])[list(picked)] for row, picked in enumerate(channels)])
+    low, high = float(chosen.min()), float(chosen.max())
+    for row, (image, label, picked) in enumerate(zip(images, labels, channels)):
+        _show_input(axes[row, 0], image, label)
+        tiles, centres = _mosaic(np.asarray(maps[row])[list(picked)])
+        shown = axes[row, 1].imshow(tiles, cmap=_VIRIDIS_BLANK, vmin=low, vmax=high, interpolation="nearest")
+        axes[row, 1].set_xticks(centres, [str(channel) for channel in picked], fontsize=8)
+        axes[row, 1].xaxis.set_ticks_position("top")
+        axes[row, 1].tick_params(length=0, pad=1)
+        axes[row, 1].set_yticks([])
+        axes[row, 1].set_frame_on(False)
+    figure.colorbar(shown, ax=axes[:, 1].tolist(), shrink=0.6, label="activation")
+    figure.suptitle(title)
+    return figure
+
+
+def pca_grid(
+    images: np.ndarray, labels: Sequence[str], columns: Mapping[str, tuple[np.ndarray, np.ndarray]], title: str
+) -> Figure:
+    """One row per image: the input, then one PCA-to-RGB picture per column, its explained variance in the title.
+
+    Args:
+        images: ``(N, H, W, 3)`` input images.
+        labels: one title per input panel.
+        columns: column name (for example ``"conv2 all"``) -> ``(rgb, ratio)`` with ``rgb`` of shape
+            ``(N, h, w, 3)`` in [0, 1] and ``ratio`` the ``(N, 3)`` explained variance ratios (``maps.pca_rgb``).
+        title: the figure title.
+    """
+    figure, axes = panel_grid(len(images), len(columns) + 1,
+                              figsize=(1.25 * (len(columns) + 1), 1.35 * len(images) + 0.6))
+    for row, (image, label) in enumerate(zip(images, labels)):
+        _show_input(axes[row, 0], image, label)
+        for cell, (name, (rgb, ratio)) in zip(axes[row, 1:], columns.items()):
+            cell.imshow(np.asarray(rgb[row]), interpolation="nearest")
+            percent = "/".join(f"{100 * value:.0f}" for value in np.asarray(ratio[row]))
+            cell.set_title(f"{name}\n{percent} %", fontsize=7)
+            cell.axis("off")
+    figure.suptitle(title)
+    return figure
+
+
+def activation_overlays(
+    images: np.ndarray, labels: Sequence[str], heatmaps: Sequence[tuple[Sequence[int], np.ndarray]], layer: str
+) -> Figure:
+    """The source's "attention heatmap", one 1x4 row per image: the input, then 3 channel maps over it (jet, alpha 0.5).
+
+    Args:
+        images: ``(N, H, W, 3)`` input images.
+        labels: one title per input panel (true and predicted class).
+        heatmaps: per image, the channel indices and their ``(k, H, W)`` maps in [0, 1], already upsampled
+            to the image size (``maps.activation_heatmaps`` then ``maps.upsample``).
+        layer: the layer the channels belong to, for the panel titles.
+    """
+    count = max(len(channels) for channels, _ in heatmaps)
+    figure, axes = panel_grid(len(images), count + 1, figsize=(2.1 * (count + 1) + 0.8, 2.2 * len(images) + 0.4))
+    for row, (image, label, (channels, overlays)) in enumerate(zip(images, labels, heatmaps)):
+        _show_input(axes[row, 0], image, label)
+        for cell, channel, overlay in zip(axes[row, 1:], channels, np.asarray(overlays)):
+            cell.imshow(image)
+            shown = cell.imshow(overlay, cmap="jet", alpha=0.5, vmin=0, vmax=1)
+            cell.set_title(f"{layer} channel {channel}", fontsize=9)
+        for cell in axes[row, 1:]:
+            cell.axis("off")
+    figure.colorbar(shown, ax=axes[:, 1:].ravel().tolist(), shrink=0.5, label="activation, min-max scaled per map")
+    return figure
+
+
+_VIRIDIS_BLANK = plt.get_cmap("viridis").with_extremes(bad="white")  # NaN gaps between tiles stay blank
+
+
+def _mosaic(tiles: np.ndarray, gap_fraction: float = 0.12) -> tuple[np.ndarray, list[float]]:
+    """``(K, h, w)`` maps side by side with NaN gaps, and the x centre of each tile (for its tick label)."""
+    count, height, width = tiles.shape
+    gap = max(1, round(gap_fraction * width))
+    mosaic = np.full((height, count * width + (count - 1) * gap), np.nan, dtype=np.float32)
+    for index, tile in enumerate(tiles):
+        start = index * (width + gap)
+        mosaic[:, start : start + width] = tile
+    return mosaic, [index * (width + gap) + (width - 1) / 2 for index in range(count)]
+
+
+def _show_input(axes: Axes, image: np.ndarray, label: str, fontsize: float = 8) -> None:
+    """The input image with its label and no ticks: the first panel of every row."""
+    axes.imshow(image)
+    axes.set_title(label, fontsize=fontsize)
+    axes.axis("off")

@@ -1,0 +1,1 @@
+"""The report: comparison statistics, captions, executed notebooks assembled into one HTML file."""

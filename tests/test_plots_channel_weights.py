@@ -1,0 +1,82 @@
+"""Channel-attention figures: panel layout, titles, fixed weight range, one colour scale, flat inputs."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
+
+from cnnlens.plots import channel_weights as plots
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
+
+
+def _weights(images: int, channels: dict[str, int], seed: int = 0) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return {name: rng.uniform(0, 1, (images, count)) for name, count in channels.items()}
+
+
+def test_image_weights_rows_are_images_and_columns_modules():
+    weights = _weights(3, {"ca1": 8, "ca3": 16})
+    images = np.zeros((3, 12, 20, 3), dtype=np.uint8)  # H != W
+    figure = plots.image_weights(images, ["true: cat\npredicted: dog", "b", "c"], weights)
+    axes = np.array(figure.axes).reshape(3, 3)
+    assert axes[0, 0].get_title() == "true: cat\npredicted: dog"
+    assert axes[0, 0].images[0].get_array().shape[:2] == (12, 20)
+    assert [panel.get_title() for panel in axes[0, 1:]] == ["ca1 (8 channels)", "ca3 (16 channels)"]
+    assert [len(panel.patches) for panel in axes[1, 1:]] == [8, 16]
+    assert all(panel.get_ylim() == (0, 1) for panel in axes[:, 1:].flat)
+    heights = [bar.get_height() for bar in axes[2, 2].patches]
+    np.testing.assert_allclose(heights, weights["ca3"][2])
+
+
+def test_image_weights_single_module_single_image():
+    figure = plots.image_weights(np.zeros((1, 8, 8, 3)), ["only"], _weights(1, {"ca3": 4}))
+    assert len(figure.axes) == 2
+
+
+def test_weight_distributions_histogram_sums_to_100_and_sorted_means_fall():
+    weights = _weights(50, {"ca1": 8, "ca2": 32})
+    figure = plots.weight_distributions(weights, bins=20)
+    axes = np.array(figure.axes).reshape(2, 2)
+    for column, (name, values) in enumerate(weights.items()):
+        assert axes[0, column].get_title().startswith(name)
+        assert sum(bar.get_height() for bar in axes[0, column].patches) == pytest.approx(100)
+        mean_line = axes[1, column].get_lines()[0].get_ydata()
+        np.testing.assert_allclose(mean_line, np.sort(values.mean(0))[::-1])
+        assert axes[1, column].get_ylim() == (0, 1)
+
+
+def test_weight_distributions_flat_weights_make_no_nan():
+    figure = plots.weight_distributions({"ca3": np.full((5, 16), 0.5)})
+    histogram, sorted_means = figure.axes[:2]
+    heights = np.array([bar.get_height() for bar in histogram.patches])
+    assert np.isfinite(heights).all() and heights.max() == pytest.approx(100)
+    assert np.isfinite(sorted_means.get_lines()[0].get_ydata()).all()
+
+
+def test_class_channel_heatmap_one_scale_rows_are_classes_and_ticks_name_channels():
+    rng = np.random.default_rng(1)
+    means = pd.DataFrame(rng.uniform(0.2, 0.8, (3, 128)), index=["cat", "dog", "ship"])
+    means = means[means.var().sort_values(ascending=False).index]
+    figure = plots.class_channel_heatmap(means, "ca3", max_ticks=32)
+    axes, colorbar = figure.axes
+    shown = axes.images[0]
+    assert shown.get_array().shape == (3, 128)
+    assert shown.get_clim() == pytest.approx((means.to_numpy().min(), means.to_numpy().max()))
+    assert colorbar.get_ylabel() == "mean weight"
+    assert [label.get_text() for label in axes.get_yticklabels()] == ["cat", "dog", "ship"]
+    ticks = [label.get_text() for label in axes.get_xticklabels()]
+    assert len(ticks) == 32 and ticks[:2] == [str(means.columns[0]), str(means.columns[4])]
+
+
+def test_class_channel_heatmap_flat_table_is_finite():
+    figure = plots.class_channel_heatmap(pd.DataFrame(np.full((2, 8), 0.5), index=["a", "b"]), "ca1")
+    assert np.isfinite(figure.axes[0].images[0].get_array()).all()

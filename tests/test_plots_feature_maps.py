@@ -1,0 +1,120 @@
+"""Feature-map figures: panel counts, channel titles, shared colour scales, H/W kept straight, no NaN."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+import torch
+
+from cnnlens.interpret.channel_maps import activation_heatmaps, pca_rgb, select_channels, upsample
+from cnnlens.plots import feature_maps as plots
+
+# Non-square everywhere: a swapped H and W changes a shape the tests look at.
+HEIGHT, WIDTH = 12, 20
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    plt.close("all")
+
+
+def images(count: int) -> np.ndarray:
+    return np.random.default_rng(0).integers(0, 255, (count, HEIGHT, WIDTH, 3), dtype=np.uint8)
+
+
+def layer(count: int, channels: int = 6) -> torch.Tensor:
+    """(N, C, h, w) with h != w and channel c of image i scaled by (c + 1) * (i + 1), so maxima differ per image."""
+    base = torch.rand(count, channels, HEIGHT // 2, WIDTH // 2, generator=torch.Generator().manual_seed(0))
+    per_channel = torch.arange(1.0, channels + 1)[None, :, None, None]
+    return base * per_channel * torch.arange(1.0, count + 1)[:, None, None, None]
+
+
+def map_panels(figure) -> list:
+    """The axes that show a feature map (not the input image, not a colorbar)."""
+    return [axes for axes in figure.axes if axes.images and axes.images[0].get_array().ndim == 2
+            and axes.images[0].get_cmap().name.startswith("viridis")]
+
+
+def test_feature_maps_shares_a_scale_per_layer_and_titles_channels():
+    maps = {"conv1": layer(1)[0].numpy(), "conv2": layer(1, 8)[0].numpy() * 100}
+    figure = plots.feature_maps(images(1)[0], "true: cat", maps, [0, 1, 2, 3])
+    panels = map_panels(figure)
+    assert len(panels) == 8
+    assert [axes.get_title() for axes in panels] == ["0", "1", "2", "3"] * 2
+    first = {axes.images[0].get_clim() for axes in panels[:4]}
+    second = {axes.images[0].get_clim() for axes in panels[4:]}
+    assert len(first) == 1 and len(second) == 1 and first != second
+
+
+def test_channel_grid_one_row_per_image_with_per_image_channels_on_one_scale():
+    output = layer(3)
+    picked = [select_channels(output[0], "top", 4), [5, 0, 2, 1], select_channels(output[2], "last", 4)]
+    figure = plots.channel_grid(images(3), ["a", "b", "c"], output.numpy(), picked, "conv1: top")
+    rows = map_panels(figure)  # one mosaic per image: its channels side by side
+    assert len(rows) == 3
+    assert [[label.get_text() for label in axes.get_xticklabels()] for axes in rows] == [
+        [str(channel) for channel in row] for row in picked]
+    clims = {axes.images[0].get_clim() for axes in rows}
+    assert len(clims) == 1
+    low, high = clims.pop()
+    chosen = torch.cat([output[row, channels] for row, channels in enumerate(picked)])
+    assert (low, high) == pytest.approx((chosen.min().item(), chosen.max().item()))
+    mosaic = rows[1].images[0].get_array()
+    gap = 1  # round(0.12 * 10)
+    assert mosaic.shape == (HEIGHT // 2, 4 * (WIDTH // 2) + 3 * gap)
+    # the second tile of image 1 is its channel 0, in place, H and W as given
+    np.testing.assert_allclose(mosaic[:, WIDTH // 2 + gap : 2 * (WIDTH // 2) + gap], output[1, 0].numpy())
+    assert np.ma.getmaskarray(mosaic)[:, WIDTH // 2].all() or np.isnan(np.asarray(mosaic)[:, WIDTH // 2]).all()
+    inputs = [axes for axes in figure.axes if axes.get_title() in ("a", "b", "c")]
+    assert [axes.images[0].get_array().shape for axes in inputs] == [(HEIGHT, WIDTH, 3)] * 3
+    assert len(figure.axes) == 3 * 2 + 1  # inputs, mosaics and one colorbar
+
+
+def test_channel_grid_of_flat_maps_draws_without_nan():
+    figure = plots.channel_grid(images(2), ["a", "b"], np.zeros((2, 3, 4, 5), dtype=np.float32), [[0, 1], [2, 1]], "x")
+    figure.canvas.draw()
+    assert all(np.isfinite(axes.images[0].get_clim()).all() for axes in map_panels(figure))
+
+
+def test_pca_grid_titles_carry_the_explained_variance():
+    output = layer(2)
+    pictures = [pca_rgb(one) for one in output]
+    rgb = torch.stack([picture for picture, _ in pictures]).numpy()
+    ratio = torch.stack([variance for _, variance in pictures]).numpy()
+    figure = plots.pca_grid(images(2), ["a", "b"], {"conv1 all": (rgb, ratio), "conv1 again": (rgb, ratio)}, "PCA")
+    panels = [axes for axes in figure.axes if axes.get_title().startswith("conv1")]
+    assert len(panels) == 4
+    expected = "/".join(f"{100 * value:.0f}" for value in ratio[1])
+    assert panels[2].get_title() == f"conv1 all\n{expected} %"
+    assert panels[2].images[0].get_array().shape == (HEIGHT // 2, WIDTH // 2, 3)
+
+
+def test_activation_overlays_are_one_by_four_per_image_at_image_size():
+    output = layer(2)
+    heatmaps = []
+    for one in output:
+        channels, normalised = activation_heatmaps(one, k=3)
+        heatmaps.append((channels, upsample(normalised, (HEIGHT, WIDTH)).numpy()))
+    figure = plots.activation_overlays(images(2), ["true: cat\npredicted: dog", "true: dog\npredicted: dog"],
+                                       heatmaps, "conv3")
+    overlays = [axes for axes in figure.axes if len(axes.images) == 2]
+    assert len(overlays) == 2 * 3
+    assert [axes.get_title() for axes in overlays[:3]] == [f"conv3 channel {c}" for c in heatmaps[0][0]]
+    assert {axes.images[1].get_cmap().name for axes in overlays} == {"jet"}
+    assert {axes.images[1].get_alpha() for axes in overlays} == {0.5}
+    assert {axes.images[1].get_clim() for axes in overlays} == {(0.0, 1.0)}
+    assert all(axes.images[1].get_array().shape == (HEIGHT, WIDTH) for axes in overlays)
+    assert any("predicted: dog" in axes.get_title() for axes in figure.axes)
+
+
+def test_activation_overlays_of_a_flat_map_are_finite():
+    channels, normalised = activation_heatmaps(torch.full((4, 3, 5), 2.0), k=3)
+    figure = plots.activation_overlays(images(1), ["x"], [(channels, upsample(normalised, (HEIGHT, WIDTH)).numpy())],
+                                       "conv3")
+    figure.canvas.draw()
+    overlays = [axes for axes in figure.axes if len(axes.images) == 2]
+    assert all(np.isfinite(axes.images[1].get_array()).all() for axes in overlays)

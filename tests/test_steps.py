@@ -1,0 +1,85 @@
+import pytest
+import torch
+
+from cnnlens.interpret import depth_stats
+from cnnlens.interpret import steps as analyses
+from cnnlens.interpret.gradcam import grad_cam
+from cnnlens.interpret.hooks import capture
+from cnnlens.interpret.deconvnet import deconv_project
+from cnnlens.errors import CnnlensError
+from cnnlens.data.dataset import load_image_folder, normalize
+from cnnlens.models.cnn import Architecture, build_model
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    from conftest import make_image_folder
+
+    return load_image_folder(make_image_folder(tmp_path_factory.mktemp("images"), {"train": 1, "test": 4}))
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    return build_model(Architecture(attention="cbam", blocks=(2, 3))).eval()
+
+
+def test_depth_summary_equals_statistics_of_one_pass_over_the_test_set(dataset, model, monkeypatch):
+    monkeypatch.setattr(analyses, "BATCH", 5)  # several batches: per-image numbers must be gathered across them
+    table = analyses.depth_summary(model, dataset, ["relu1", "relu3"]).set_index("layer")
+    with capture(model, ["relu1", "relu3"]) as outputs, torch.no_grad():
+        model(normalize(dataset.test_images))
+    expected = depth_stats.summarize(outputs).set_index("layer")
+    assert table.loc["relu3", "channels"] == 128 and table["images"].tolist() == [12, 12]
+    for column in ["sparsity_mean", "sparsity_std", "concentration_mean", "concentration_std"]:
+        assert table[column].tolist() == pytest.approx(expected[column].tolist(), abs=1e-6)
+
+
+def test_attention_weights_cover_every_test_image_and_module(dataset, model):
+    stored = analyses.attention_weights(model, dataset)
+    assert list(stored["weights"]) == ["ca2", "ca3"]
+    assert stored["weights"]["ca3"].shape == (12, 128)
+    with capture(model, ["ca3.channel.gate"]) as outputs, torch.no_grad():
+        model(normalize(dataset.test_images))
+    torch.testing.assert_close(stored["weights"]["ca3"], outputs["ca3.channel.gate"])
+    assert analyses.attention_weights(build_model("plain"), dataset)["weights"] == {}
+
+
+def test_explain_picks_the_most_exciting_test_images_per_channel(dataset, model):
+    stored = analyses.explain(model, dataset, ["conv1", "conv3"], per_class=1, max_images=None, gradcam_layer="conv3",
+                              top_channels=2, top_images=3)
+    assert stored["image_indices"].tolist() == [0, 4, 8]
+    assert stored["gradcam_predicted"].shape == stored["gradcam_true"].shape == (3, 32, 32)
+    assert stored["deconv"]["conv3"].shape == (3, 3, 32, 32)
+    zfnet = stored["zfnet"]["conv3"]
+    assert zfnet["channels"] == [0, 1] and zfnet["images"].shape == (2, 3)
+    assert zfnet["projections"].shape == (2, 3, 3, 32, 32)
+    with capture(model, ["conv3"]) as outputs, torch.no_grad():
+        model(normalize(dataset.test_images))
+    peaks = outputs["conv3"].amax((2, 3))
+    for channel in (0, 1):
+        expected = peaks[:, channel].topk(3).indices
+        assert set(zfnet["images"][channel].tolist()) == set(expected.tolist())
+    # the stored maps are those of the library functions on the visualised images
+    visualised = normalize(dataset.test_images[stored["image_indices"]])
+    torch.testing.assert_close(stored["gradcam_true"], grad_cam(model, visualised, "conv3", stored["labels"]))
+    torch.testing.assert_close(stored["deconv"]["conv1"], deconv_project(model, visualised, "conv1").projection)
+    top = zfnet["images"][1]
+    torch.testing.assert_close(zfnet["projections"][1],
+                               deconv_project(model, normalize(dataset.test_images[top]), "conv3", 1).projection)
+
+
+def hook_count(model) -> int:
+    return sum(len(module._forward_hooks) for module in model.modules())
+
+
+def test_no_hooks_remain_after_any_analysis_also_one_that_raised(dataset, model):
+    analyses.depth_summary(model, dataset, ["relu2"])
+    analyses.attention_weights(model, dataset)
+    analyses.explain(model, dataset, ["conv2"], 1, None, "conv3", 1, 1)
+    assert hook_count(model) == 0 and not model.training
+    with pytest.raises(CnnlensError):
+        analyses.depth_summary(model, dataset, ["relu2", "fc9"])
+    with pytest.raises(CnnlensError):
+        analyses.explain(model, dataset, ["conv2"], 1, None, "fc2", 1, 1)  # Grad-CAM needs a conv layer
+    assert hook_count(model) == 0
