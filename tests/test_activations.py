@@ -1,7 +1,8 @@
 import torch
 
 from cnnlens.interpret.activations import extract, select_images
-from cnnlens.data.dataset import load_image_folder, normalize
+from cnnlens.data.dataset import normalize
+from cnnlens.data.sources import load_image_folder
 from cnnlens.models.cnn import AttentionCNN
 
 

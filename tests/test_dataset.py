@@ -7,9 +7,8 @@ import torch
 import torchvision.datasets
 from PIL import Image
 
-from cnnlens.data.dataset import (
-    CIFAR10_MEAN, CIFAR10_STD, DataError, load_cifar10, load_dataset, load_image_folder, normalize, save_dataset,
-)
+from cnnlens.data.dataset import CIFAR10_MEAN, CIFAR10_STD, DataError, load_dataset, normalize, save_dataset
+from cnnlens.data.sources import load_cifar10, load_image_folder
 from conftest import CLASSES, make_image_folder
 
 

@@ -14,7 +14,8 @@ from cnnlens.interpret.deconvnet import (
     project_to_pixels,
 )
 from cnnlens.errors import CnnlensError
-from cnnlens.models.cnn import CBAM, Architecture, ChannelAttention, build_model
+from cnnlens.models.attention import CBAM, ChannelAttention
+from cnnlens.models.cnn import Architecture, build_model
 
 
 def hook_count(model: nn.Module) -> int:

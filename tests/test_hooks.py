@@ -2,7 +2,8 @@ import pytest
 import torch
 from torch import nn
 
-from cnnlens.interpret.hooks import capture, eval_mode
+from cnnlens.interpret.hooks import capture
+from cnnlens.models.modes import eval_mode
 from cnnlens.errors import CnnlensError
 from cnnlens.models.cnn import AttentionCNN, PlainCNN
 

@@ -2,9 +2,9 @@ import pytest
 import torch
 
 from cnnlens.errors import CnnlensError
+from cnnlens.models.attention import ChannelAttention, SpatialAttention
 from cnnlens.models.cnn import (
-    Architecture, AttentionCNN, ChannelAttention, PlainCNN, SpatialAttention, attention_gates, build_model, count_parameters,
-    describe_layer,
+    Architecture, AttentionCNN, PlainCNN, attention_gates, build_model, count_parameters, describe_layer,
 )
 
 

@@ -3,7 +3,8 @@ import torch
 from torch import nn
 
 from cnnlens.data.augment import augment_batch
-from cnnlens.data.dataset import load_image_folder, normalize
+from cnnlens.data.dataset import normalize
+from cnnlens.data.sources import load_image_folder
 from cnnlens.errors import CnnlensError
 from cnnlens.models.cnn import PlainCNN
 from cnnlens.training import batches as batches_module

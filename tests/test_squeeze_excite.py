@@ -3,7 +3,8 @@ import torch
 import torch.nn.functional as F
 
 from cnnlens.interpret.hooks import capture
-from cnnlens.models.cnn import ChannelAttention, build_model, use_fused_backward
+from cnnlens.models.attention import ChannelAttention
+from cnnlens.models.cnn import build_model, use_fused_backward
 
 
 def plain_expression(model: torch.nn.Module) -> torch.nn.Module:

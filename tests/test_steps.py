@@ -7,7 +7,8 @@ from cnnlens.interpret.gradcam import grad_cam
 from cnnlens.interpret.hooks import capture
 from cnnlens.interpret.deconvnet import deconv_project
 from cnnlens.errors import CnnlensError
-from cnnlens.data.dataset import load_image_folder, normalize
+from cnnlens.data.dataset import normalize
+from cnnlens.data.sources import load_image_folder
 from cnnlens.models.cnn import Architecture, build_model
 
 

@@ -8,8 +8,10 @@ from PIL import Image
 from torchvision.models import VGG16_Weights
 
 from cnnlens.errors import CnnlensError
-from cnnlens.models.vgg16 import (SAMPLE_PHOTOS, conv_layer_indices, feature_layer_names, feature_outputs, imagenet_denormalize,
-                         imagenet_preprocess, load_photos, load_vgg16, sample_photos, top5)
+from cnnlens.interpret.vgg_depth import (
+    SAMPLE_PHOTOS, feature_outputs, imagenet_denormalize, imagenet_preprocess, load_photos, sample_photos, top5,
+)
+from cnnlens.models.vgg16 import conv_layer_indices, feature_layer_names, load_vgg16
 
 MEAN = torch.tensor([0.485, 0.456, 0.406])
 STD = torch.tensor([0.229, 0.224, 0.225])

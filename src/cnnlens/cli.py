@@ -20,7 +20,8 @@ import yaml
 
 from cnnlens.interpret.activations import extract
 from cnnlens.training.allocator import keep_freed_memory
-from cnnlens.data.dataset import Dataset, load_cifar10, load_dataset, load_image_folder, save_dataset
+from cnnlens.data.dataset import Dataset, load_dataset, save_dataset
+from cnnlens.data.sources import load_cifar10, load_image_folder
 from cnnlens.errors import CnnlensError
 from cnnlens.atomic import atomic_torch_save, atomic_write_json, atomic_write_text, remove_stale_temporaries
 from cnnlens.models.cnn import Architecture, build_model, count_parameters
@@ -151,7 +152,7 @@ def explain(args: argparse.Namespace) -> None:
 
 
 def vgg_depth(args: argparse.Namespace) -> None:
-    from cnnlens.interpret import steps as analyses
+    from cnnlens.interpret import vgg_depth as analyses
 
     torch.set_num_threads(args.threads)
     stored = analyses.vgg_depth(args.weights, args.photos, args.layers)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from cnnlens.interpret.hooks import capture, eval_mode
+from cnnlens.interpret.hooks import capture
+from cnnlens.models.modes import eval_mode
 from cnnlens.data.dataset import Dataset, normalize
 from cnnlens.models.cnn import attention_gates
 

@@ -26,9 +26,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cnnlens.interpret.hooks import capture, eval_mode
+from cnnlens.interpret.hooks import capture
+from cnnlens.models.modes import eval_mode
 from cnnlens.errors import CnnlensError
-from cnnlens.models.cnn import CBAM, ChannelAttention, SpatialAttention
+from cnnlens.models.attention import CBAM, ChannelAttention, SpatialAttention
 
 Backward = Callable[[torch.Tensor], torch.Tensor]
 _GATED = (ChannelAttention, SpatialAttention)  # attention modules whose output is ``x * gate``

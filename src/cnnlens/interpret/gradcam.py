@@ -12,7 +12,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from cnnlens.interpret.hooks import capture, eval_mode
+from cnnlens.interpret.hooks import capture
+from cnnlens.models.modes import eval_mode
 from cnnlens.errors import CnnlensError
 from cnnlens.interpret.channel_maps import normalize_map, upsample
 

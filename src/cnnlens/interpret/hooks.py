@@ -58,13 +58,3 @@ def _recorder(outputs: dict[str, torch.Tensor], name: str, keep_graph: bool) -> 
     return record_in_graph if keep_graph else record
 
 
-@contextmanager
-def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
-    """Put every module in eval mode for the block, then restore each one's own ``training`` flag."""
-    flags = {module: module.training for module in model.modules()}
-    model.eval()
-    try:
-        yield model
-    finally:
-        for module, training in flags.items():
-            module.train(training)

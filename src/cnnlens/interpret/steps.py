@@ -13,10 +13,10 @@ import torch
 from torch import nn
 
 from cnnlens.interpret import depth_stats
-from cnnlens.models import vgg16 as vgg
 from cnnlens.interpret.activations import select_images
 from cnnlens.interpret.gradcam import grad_cam
-from cnnlens.interpret.hooks import capture, eval_mode
+from cnnlens.interpret.hooks import capture
+from cnnlens.models.modes import eval_mode
 from cnnlens.data.dataset import Dataset, normalize
 from cnnlens.interpret.deconvnet import deconv_project
 from cnnlens.models.cnn import attention_gates
@@ -123,23 +123,3 @@ def _top_images_per_channel(
             "projections": projections}
 
 
-def vgg_depth(weights: str, photo_paths: Sequence[str], indices: Sequence[int]) -> dict:
-    """VGG16 on a few photos: top-5 classes, channel-mean maps at the chosen depths and over every conv layer,
-    and the deconvnet projection of the strongest activation at each chosen depth."""
-    model, info = vgg.load_vgg16(weights)
-    photos = vgg.load_photos(photo_paths) if photo_paths else vgg.sample_photos()
-    batch = torch.cat([vgg.imagenet_preprocess(photo) for photo in photos.values()])
-    conv_indices = vgg.conv_layer_indices(model)
-    outputs = vgg.feature_outputs(model, batch, sorted({*indices, *conv_indices}))
-    names = vgg.feature_layer_names(model)
-    return {
-        "weights": {"kind": info.kind, "source": info.source, "degraded": info.degraded, "banner": info.banner},
-        "photos": list(photos),
-        "images": torch.from_numpy(vgg.imagenet_denormalize(batch)),
-        "top5": vgg.top5(model, batch),
-        "indices": list(indices),
-        "conv_indices": conv_indices,
-        "layer_names": {index: names[index] for index in {*indices, *conv_indices}},
-        "channel_means": {index: outputs[index].mean(1) for index in outputs},
-        "deconv": {index: deconv_project(model.features, batch, str(index)).projection for index in indices},
-    }

@@ -16,20 +16,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
 
-import numpy as np
 import torch
-from PIL import Image, ImageOps, UnidentifiedImageError
 from torch import nn
 from torchvision.models import VGG16_Weights, vgg16
 
-from cnnlens.interpret.hooks import capture, eval_mode
 from cnnlens.errors import CnnlensError
 
 IMAGENET_WEIGHTS = VGG16_Weights.IMAGENET1K_V1
 DEFAULT_INDICES = (0, 10, 20)
-SAMPLE_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket")
 _CHOICES = "set the VGG16 weights to imagenet, none or the path of a VGG16 state_dict file"
 
 
@@ -78,7 +73,7 @@ def _download_imagenet() -> dict[str, torch.Tensor]:
         return IMAGENET_WEIGHTS.get_state_dict(progress=False, check_hash=True)
     except Exception as error:  # URLError, HTTPError, hash RuntimeError, a corrupt cached file...
         raise CnnlensError(
-            f"VGG16 ImageNet weights could not be fetched from {IMAGENET_WEIGHTS.url} ({_one_line(error)}): "
+            f"VGG16 ImageNet weights could not be fetched from {IMAGENET_WEIGHTS.url} ({one_line(error)}): "
             "set the VGG16 weights to a local copy of that file, or to none for random weights"
         ) from None
 
@@ -93,7 +88,7 @@ def _read_state_dict(path: Path) -> Mapping[str, torch.Tensor]:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # truncated zip, garbage bytes, a pickled full model...
         raise CnnlensError(
-            f"cannot read VGG16 weights file {path} ({_one_line(error)}): is it complete? "
+            f"cannot read VGG16 weights file {path} ({one_line(error)}): is it complete? "
             f"download it again, or {_CHOICES}"
         ) from None
     if not isinstance(state, Mapping):
@@ -112,64 +107,20 @@ def _mismatch(expected: Mapping[str, torch.Tensor], given: Mapping[str, object])
     return "; ".join(parts)
 
 
-def _one_line(error: BaseException) -> str:
+def one_line(error: BaseException) -> str:
     """The first line of an error message, since errors are reported in one line."""
     lines = str(error).strip().splitlines()
     return lines[0] if lines else type(error).__name__
 
 
-def imagenet_preprocess(image: np.ndarray) -> torch.Tensor:
-    """An ``(H, W, 3)`` uint8 photo to the weights' own input: resize 256, centre crop 224, ImageNet normalisation.
-
-    Returns a ``(1, 3, 224, 224)`` float tensor; ``torch.cat`` several for a batch.
-    """
-    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-        raise ValueError(f"expected an (H, W, 3) uint8 image, got {image.shape} {image.dtype}")
-    chw = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)
-    return IMAGENET_WEIGHTS.transforms()(chw).unsqueeze(0)
 
 
-def imagenet_denormalize(batch: torch.Tensor) -> np.ndarray:
-    """Undo the ImageNet normalisation for display: ``(N, 3, H, W)`` float to ``(N, H, W, 3)`` uint8."""
-    transform = IMAGENET_WEIGHTS.transforms()
-    mean = torch.tensor(transform.mean).view(1, 3, 1, 1)
-    std = torch.tensor(transform.std).view(1, 3, 1, 1)
-    pixels = (batch.detach().cpu() * std + mean).clamp(0, 1).mul(255).round().to(torch.uint8)
-    return pixels.permute(0, 2, 3, 1).numpy()
 
 
-def sample_photos(names: Sequence[str] | None = None) -> dict[str, np.ndarray]:
-    """Photos bundled with scikit-image (no download), as ``(H, W, 3)`` uint8 arrays by name."""
-    import skimage.data
-
-    names = SAMPLE_PHOTOS if names is None else names
-    unknown = [name for name in names if name not in SAMPLE_PHOTOS]
-    if unknown:
-        raise CnnlensError(f"unknown sample photos {unknown}: choose from {', '.join(SAMPLE_PHOTOS)}")
-    return {name: getattr(skimage.data, name)() for name in names}
 
 
-def load_photos(paths: Iterable[str | Path]) -> dict[str, np.ndarray]:
-    """Users' own photos as ``(H, W, 3)`` uint8 RGB arrays keyed by the path as given, upright per EXIF."""
-    photos = {}
-    for path in paths:
-        try:
-            with Image.open(path) as image:
-                photos[str(path)] = np.asarray(ImageOps.exif_transpose(image).convert("RGB"), dtype=np.uint8)
-        except (FileNotFoundError, IsADirectoryError):
-            raise CnnlensError(f"photo {path} does not exist: check the VGG16 photo paths") from None
-        except (UnidentifiedImageError, OSError) as error:
-            raise CnnlensError(f"cannot read photo {path} ({_one_line(error)}): replace it or remove it") from None
-    return photos
 
 
-def top5(model: nn.Module, batch: torch.Tensor) -> list[list[tuple[str, float]]]:
-    """The five most probable ImageNet categories with their softmax probabilities, per image, best first."""
-    categories = IMAGENET_WEIGHTS.meta["categories"]
-    with eval_mode(model), torch.no_grad():
-        probabilities, indices = model(batch).softmax(dim=1).topk(5, dim=1)
-    return [[(categories[i], p) for i, p in zip(row_i.tolist(), row_p.tolist())]
-            for row_i, row_p in zip(indices, probabilities)]
 
 
 def conv_layer_indices(model: nn.Module) -> list[int]:
@@ -192,11 +143,3 @@ def feature_layer_names(model: nn.Module) -> list[str]:
     return names
 
 
-def feature_outputs(model: nn.Module, batch: torch.Tensor,
-                    indices: Sequence[int] = DEFAULT_INDICES) -> dict[int, torch.Tensor]:
-    """Outputs ``(N, C, H, W)`` of ``model.features[i]`` for each index, running the stack only as far as needed."""
-    indices = list(indices)
-    stop = max(indices, default=-1) + 1
-    with capture(model, [f"features.{index}" for index in indices]) as outputs, eval_mode(model), torch.no_grad():
-        model.features[:stop](batch)
-    return {index: outputs[f"features.{index}"] for index in indices}

@@ -17,7 +17,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from cnnlens.training.batches import TensorBatches
-from cnnlens.interpret.hooks import eval_mode
+from cnnlens.models.modes import eval_mode
 from cnnlens.training.checkpoint import EpochCheckpoint
 from cnnlens.errors import CnnlensError
 from cnnlens.training.engine import Engine, TrainStep, cuda_random_state, load_optimizer_state, make_optimizer
