@@ -33,7 +33,6 @@ stop_on_bad_config(
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
-include: "workflow/rules/activations.smk"
 include: "workflow/rules/compare.smk"
 include: "workflow/rules/analysis.smk"
 include: "workflow/rules/report.smk"
@@ -44,8 +43,7 @@ localrules:
     all,
     effective_config,
     compare,
-    notebook_comparison,
-    notebook_training,
+    notebook,
     report,
 
 

@@ -24,7 +24,7 @@ import torch
 
 from cnnlens.training.allocator import keep_freed_memory
 from cnnlens.training.batches import TensorBatches, preferred_memory_format
-from cnnlens.data.dataset import load_dataset
+from cnnlens.data.dataset import Dataset
 from cnnlens.models.cnn import BUILTIN_VARIANTS, build_model
 from cnnlens.training.engine import Engine, TrainStep, make_optimizer
 
@@ -37,7 +37,7 @@ def one_epoch(data_path: str, model_name: str, images: int, kept: bool) -> dict[
     if kept:
         assert keep_freed_memory(), "glibc's mallopt is not available here"
     cpu = torch.device("cpu")
-    data = load_dataset(data_path)
+    data = Dataset.load(data_path)
     torch.manual_seed(0)
     model = build_model(BUILTIN_VARIANTS[model_name], data.train_images.shape[-1]).to(memory_format=preferred_memory_format(cpu))
     step = TrainStep(model, make_optimizer(model, 1e-3, cpu), Engine())

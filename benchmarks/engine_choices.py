@@ -24,7 +24,7 @@ import torch.nn.functional as F
 
 from cnnlens.training.allocator import keep_freed_memory
 from cnnlens.data.augment import augment_batch, color_jitter
-from cnnlens.data.dataset import load_dataset
+from cnnlens.data.dataset import Dataset
 from cnnlens.models.cnn import BUILTIN_VARIANTS, build_model, use_fused_backward
 
 STEPS_PER_EPOCH = 782  # 50,000 images in batches of 64
@@ -118,7 +118,7 @@ def main() -> None:
     step_functions = {name: training_step(args.model, *config)
                       for name, config in STEP_CONFIGS.items() if has_se or config[3]}
     step_seconds = {name: [] for name in step_functions}
-    images = load_dataset(args.data).train_images[: args.augment_images]
+    images = Dataset.load(args.data).train_images[: args.augment_images]
     augmentation = {f"chunks of {chunk} images": [] for chunk in args.chunks}
     jitter_layouts = {"colour jitter alone, contiguous": torch.contiguous_format,
                       "colour jitter alone, channels-last view": torch.channels_last}

@@ -29,7 +29,7 @@ from torchvision import transforms
 
 from cnnlens.training.allocator import keep_freed_memory
 from cnnlens.training.batches import TensorBatches, preferred_memory_format
-from cnnlens.data.dataset import CIFAR10_MEAN, CIFAR10_STD, load_dataset
+from cnnlens.data.dataset import CIFAR10_MEAN, CIFAR10_STD, Dataset
 from cnnlens.models.cnn import BUILTIN_VARIANTS, build_model
 from cnnlens.training.engine import Engine, TrainStep, make_optimizer
 from cnnlens.training.recipe import pick_device
@@ -130,7 +130,7 @@ def main() -> None:
     keep_freed_memory()
     torch.set_num_threads(args.threads)
     device = pick_device(args.device)
-    data = load_dataset(args.data)
+    data = Dataset.load(args.data)
     dataset = (data.train_images[: args.train_images], data.train_labels[: args.train_images])
     compile_option = {"true": True, "false": False}.get(args.compile, "auto")
     engine = Engine(compile=compile_option, precision=args.precision)

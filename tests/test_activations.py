@@ -19,7 +19,7 @@ def test_extract_stores_layers_gates_and_predictions(image_folder):
     stored = extract(model, dataset, ["conv1", "conv2", "conv3"], per_class=2)
     assert model.training  # the caller's mode is restored
     assert stored["image_indices"].tolist() == [0, 1, 2, 3, 4, 5]
-    assert stored["layer_shapes"] == {
+    assert {name: list(output.shape[1:]) for name, output in stored["layers"].items()} == {
         "conv1": [32, 32, 32], "conv2": [64, 16, 16], "conv3": [128, 8, 8], "ca1": [32], "ca2": [64], "ca3": [128],
     }
     assert torch.equal(stored["predictions"], stored["logits"].argmax(1))

@@ -8,10 +8,12 @@ import pytest
 import yaml
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 
-from cnnlens.reporting import comparison as compare
 from cnnlens.reporting import assemble as report
+from cnnlens.reporting import comparison as compare
+from cnnlens.reporting.captions import caption
+from cnnlens.reporting.comparison import Comparison
 from cnnlens.config import validate_config
-from conftest import REPO, SCHEMA
+from helpers import REPO, SCHEMA
 
 PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
 
@@ -22,7 +24,7 @@ def executed_notebook(path, text):
     figure = new_code_cell("plot()")
     figure.outputs = [
         new_output("display_data", {"image/png": PNG}),
-        new_output("display_data", {"text/html": report.caption(text)}),
+        new_output("display_data", {"text/html": caption(text)}),
         new_output("stream", name="stderr", text="a warning\n"),
     ]
     nbformat.write(new_notebook(cells=[params, figure]), path)
@@ -44,12 +46,12 @@ def test_summary_table_shows_mean_and_std_in_percent():
 @pytest.fixture
 def html(tmp_path):
     config = validate_config({"train": {"epochs": 2}}, SCHEMA)
-    sections = [report.Section("Training", executed_notebook(tmp_path / "a.ipynb", "first")),
-                report.Section("Feature maps", executed_notebook(tmp_path / "b.ipynb", "second"))]
+    sections = [report.ExecutedSection("Training", executed_notebook(tmp_path / "a.ipynb", "first")),
+                report.ExecutedSection("Feature maps", executed_notebook(tmp_path / "b.ipynb", "second"))]
     vgg = {"kind": "none", "source": "random initialisation", "degraded": True, "banner": "VGG16 has random weights"}
     facts = report.RunFacts(commit="abc1234", compute_seconds=90.0, config_path="c.yaml", vgg_weights=vgg)
     runs = compare.runs_table([metrics("plain", 0.4567), metrics("attention", 0.5123)])
-    comparison = report.Comparison(compare.summarize(runs), compare.paired_tests(runs, "plain"))
+    comparison = Comparison(runs, compare.summarize(runs), compare.paired_tests(runs, "plain"))
     notebook = report.assemble(sections, [metrics("plain", 0.4567), metrics("attention", 0.5123)], config, facts,
                                comparison)
     return report.render_html(notebook)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO, snakemake, tiny_workdir
+from helpers import REPO, snakemake, tiny_workdir
 
 HELD_OUT = REPO.parent  # a folder that holds the checkout
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from cnnlens.cli import main
-from conftest import CLASSES
+from helpers import CLASSES
 
 
 def run_cli(capsys, *argv):
@@ -35,8 +35,9 @@ def test_unknown_layer_exits_2_without_output(image_folder, tmp_path, capsys):
 
     torch.save(build_model("plain", num_classes=len(CLASSES)).state_dict(), model)
     out = tmp_path / "acts.pt"
-    code, err = run_cli(capsys, "activations", "--data", str(cache), "--model", "plain", "--checkpoint", str(model),
-                        "--layers", "conv7", "--out", str(out))
+    code, err = run_cli(capsys, "analyse", "activations", "--data", str(cache), "--model", "plain", "--checkpoint",
+                        str(model), "--settings", '{"layers": ["conv7"], "images_per_class": 1, "max_images": 20}',
+                        "--out", str(out))
     assert code == 2 and "['conv7'] are not in the model" in err and not out.exists()
 
 
@@ -48,8 +49,8 @@ def test_a_checkpoint_for_another_number_of_classes_is_one_line_naming_the_rule(
 
     torch.save(build_model("plain", num_classes=10).state_dict(), model)  # the data set has 3 classes
     out = tmp_path / "acts.pt"
-    code, err = run_cli(capsys, "activations", "--data", str(cache), "--model", "plain", "--checkpoint", str(model),
-                        "--layers", "conv1", "--out", str(out))
+    code, err = run_cli(capsys, "analyse", "depth", "--data", str(cache), "--model", "plain", "--checkpoint",
+                        str(model), "--settings", '{"depth_layers": ["relu1"]}', "--out", str(out))
     assert code == 2 and err.strip().count("\n") == 0 and not out.exists()
     assert f"checkpoint {model} does not fit variant 'plain'" in err and "the train rule" in err
 
@@ -82,7 +83,7 @@ def test_train_writes_checkpoint_history_iterations_and_metrics(image_folder, tm
 
 
 def test_a_killed_training_job_resumes_and_ends_as_an_uninterrupted_one(tmp_path):
-    from conftest import make_image_folder
+    from helpers import make_image_folder
 
     images = make_image_folder(tmp_path / "images", {"train": 120, "test": 10})  # 6 steps of 64 per epoch
     cache = tmp_path / "dataset.pt"

@@ -2,7 +2,7 @@ import pytest
 import yaml
 
 from cnnlens.config import ConfigError, validate_config
-from conftest import REPO, SCHEMA
+from helpers import REPO, SCHEMA
 
 
 def default_config() -> dict:

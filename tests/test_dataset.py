@@ -7,9 +7,9 @@ import torch
 import torchvision.datasets
 from PIL import Image
 
-from cnnlens.data.dataset import CIFAR10_MEAN, CIFAR10_STD, DataError, load_dataset, normalize, save_dataset
+from cnnlens.data.dataset import CIFAR10_MEAN, CIFAR10_STD, DataError, Dataset, normalize
 from cnnlens.data.sources import load_cifar10, load_image_folder
-from conftest import CLASSES, make_image_folder
+from helpers import CLASSES, make_image_folder
 
 
 def check_tiny(dataset):
@@ -54,8 +54,8 @@ def test_non_square_images_are_resized_keeping_height_and_width_straight(tmp_pat
 
 def test_cache_round_trip(image_folder, tmp_path):
     dataset = load_image_folder(image_folder)
-    save_dataset(dataset, tmp_path / "cache" / "dataset.pt")
-    loaded = load_dataset(tmp_path / "cache" / "dataset.pt")
+    dataset.save(tmp_path / "cache" / "dataset.pt")
+    loaded = Dataset.load(tmp_path / "cache" / "dataset.pt")
     assert torch.equal(loaded.train_images, dataset.train_images) and loaded.classes == dataset.classes
     assert [p.name for p in (tmp_path / "cache").iterdir()] == ["dataset.pt"]  # no temporary left
 
@@ -93,10 +93,13 @@ def test_test_class_without_training_images_is_refused(image_folder):
         load_image_folder(image_folder)
 
 
-def test_normalize_uses_the_cifar10_statistics():
-    images = torch.full((1, 3, 2, 2), 255, dtype=torch.uint8)
-    expected = torch.tensor([(1 - m) / s for m, s in zip(CIFAR10_MEAN, CIFAR10_STD)]).view(1, 3, 1, 1)
-    torch.testing.assert_close(normalize(images), expected.expand(1, 3, 2, 2))
+def test_normalize_uses_the_recipes_cifar10_statistics():
+    # The recipe's constants written out: a test built from CIFAR10_MEAN/STD would pass with wrong ones.
+    mean, std = (0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)
+    images = torch.tensor([0, 128, 255], dtype=torch.uint8).view(1, 3, 1, 1).expand(1, 3, 2, 2)
+    expected = torch.tensor([(value / 255 - m) / s for value, m, s in zip((0, 128, 255), mean, std)])
+    torch.testing.assert_close(normalize(images), expected.view(1, 3, 1, 1).expand(1, 3, 2, 2))
+    assert (CIFAR10_MEAN, CIFAR10_STD) == (mean, std)
 
 
 def test_corrupt_gzip_body_is_caught(image_tarball, tmp_path):

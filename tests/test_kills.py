@@ -9,7 +9,7 @@ from pathlib import Path
 
 from cnnlens.cli import main
 from cnnlens.atomic import atomic_path
-from conftest import make_image_folder
+from helpers import make_image_folder
 
 KILLED_WRITER = """
 import os, signal, sys

@@ -12,7 +12,9 @@ import yaml
 from PIL import Image
 from snakemake.utils import update_config
 
-from conftest import CLASSES, REPO, snakemake, tiny_workdir
+from cnnlens.artifacts import Activations, AttentionWeights, DepthStatistics, VggDepth
+from cnnlens.registry import report_sections
+from helpers import CLASSES, REPO, snakemake, tiny_workdir
 
 pytestmark = pytest.mark.e2e
 
@@ -28,12 +30,9 @@ def pipeline(tmp_path_factory):
 
 def test_report_has_every_section_with_measured_accuracies(pipeline):
     html = (pipeline / "results" / "report" / "report.html").read_text()
-    headings = ["1. Verdict", "2. Comparison", "3. Training", "4. Feature maps: plain CNN (seed 0)",
-                "5. Feature maps: attention CNN (seed 0)", "6. Feature maps: cbam CNN (seed 0)",
-                "7. Channel attention: attention CNN (seed 0)", "8. Channel attention: cbam CNN (seed 0)",
-                "9. Grad-CAM and deconvnet: plain CNN (seed 0)", "10. Grad-CAM and deconvnet: attention CNN (seed 0)",
-                "11. Grad-CAM and deconvnet: cbam CNN (seed 0)", "12. VGG16 and the trained CNNs by depth",
-                "13. Reproduce"]
+    sections = [title for title, _ in report_sections(["plain", "attention", "cbam"], ["attention", "cbam"], 0)]
+    headings = [f"{number}. {title}" for number, title in enumerate(["Verdict", *sections, "Reproduce"], start=1)]
+    assert headings[4] == "5. Feature maps: attention CNN (seed 0)" and len(headings) == 13
     positions = [html.index(heading) for heading in headings]
     assert positions == sorted(positions)
     for model in ("plain", "attention", "cbam"):
@@ -56,10 +55,10 @@ def test_report_has_every_section_with_measured_accuracies(pipeline):
 
 
 def test_activation_file_holds_the_configured_layers(pipeline):
-    stored = torch.load(pipeline / "results" / "activations" / "attention-seed0.pt", weights_only=True)
-    assert list(stored["layers"]) == ["conv1", "conv2", "conv3", "ca1", "ca2", "ca3"]
-    assert stored["labels"].tolist() == list(range(len(CLASSES)))
-    assert stored["classes"] == list(CLASSES)
+    stored = Activations.load(pipeline / "results" / "analysis" / "attention-seed0" / "activations.pt")
+    assert list(stored.layers) == ["conv1", "conv2", "conv3", "ca1", "ca2", "ca3"]
+    assert stored.labels.tolist() == list(range(len(CLASSES)))
+    assert stored.classes == list(CLASSES)
 
 
 def test_second_invocation_has_nothing_to_do(pipeline):
@@ -78,15 +77,15 @@ def test_bad_config_stops_before_any_job(tmp_path):
 
 def test_analyses_measure_the_configured_layers_over_the_test_set(pipeline):
     analysis = pipeline / "results" / "analysis"
-    depth = pd.read_csv(analysis / "plain-seed0" / "depth.csv")
+    depth = DepthStatistics.load(analysis / "plain-seed0" / "depth.pt").frame()
     assert depth["layer"].tolist() == ["relu1", "relu2", "relu3"] and (depth["images"] == 2 * len(CLASSES)).all()
     assert depth["sparsity_mean"].between(0, 1).all()
     assert (analysis / "attention-seed0" / "attention.pt").exists()
-    cbam = torch.load(analysis / "cbam-seed0" / "attention.pt", weights_only=True)
-    assert list(cbam["weights"]) == ["ca3"] and cbam["weights"]["ca3"].shape == (2 * len(CLASSES), 128)
+    cbam = AttentionWeights.load(analysis / "cbam-seed0" / "attention.pt")
+    assert list(cbam.weights) == ["ca3"] and cbam.weights["ca3"].shape == (2 * len(CLASSES), 128)
     assert not (analysis / "plain-seed0" / "attention.pt").exists()  # no attention modules, no such job
-    vgg = torch.load(pipeline / "results" / "vgg" / "vgg.pt", weights_only=True)
-    assert vgg["weights"]["kind"] == "none" and vgg["indices"] == [0, 10, 20]
+    vgg = VggDepth.load(pipeline / "results" / "vgg" / "vgg.pt")
+    assert vgg.weights["kind"] == "none" and vgg.indices == [0, 10, 20]
 
 
 def planned_jobs(result) -> dict[str, int]:
@@ -102,18 +101,18 @@ def planned_jobs(result) -> dict[str, int]:
 
 ALWAYS = {"effective_config": 1, "report": 1}  # the config this run used, and the report that shows it
 PER_MODEL_NOTEBOOKS = 3 + 2 + 3  # feature maps and Grad-CAM for 3 models, attention for the 2 attention models
-VISUALISED = {"activations": 3, "explain": 3, "notebook_per_model": PER_MODEL_NOTEBOOKS, "notebook_depth": 1}
-EXPLAINED = {"explain": 3, "notebook_per_model": 3}
-RETRAINED = {"train": 6, "compare": 1, "activations": 3, "explain": 3, "depth_stats": 3, "attention_weights": 2,
-             "notebook_per_model": PER_MODEL_NOTEBOOKS, "notebook_depth": 1, "notebook_comparison": 1,
-             "notebook_training": 1}
-VGG = {"vgg": 1, "notebook_depth": 1}
-COMPARED = {"compare": 1, "notebook_comparison": 1}
+# `analysis` jobs: activations, explain and depth of 3 models, attention of 2; `notebook`: comparison, training, depth
+VISUALISED = {"analysis": 3 + 3, "notebook_per_model": PER_MODEL_NOTEBOOKS, "notebook": 1}
+EXPLAINED = {"analysis": 3, "notebook_per_model": 3}
+RETRAINED = {"train": 6, "compare": 1, "analysis": 3 + 3 + 3 + 2, "notebook_per_model": PER_MODEL_NOTEBOOKS,
+             "notebook": 3}
+VGG = {"vgg": 1, "notebook": 1}
+COMPARED = {"compare": 1, "notebook": 1}
 
 # Each key in turn: the jobs that use it and what depends on their outputs (pipeline fixture: plain,
 # attention and cbam, seeds 0 and 1, per-model analyses of seed 0).
 RERUNS = [
-    ({"visualise": {"seed": 1}}, {**VISUALISED, "depth_stats": 3, "attention_weights": 2}),
+    ({"visualise": {"seed": 1}}, {**VISUALISED, "analysis": 3 + 3 + 3 + 2}),
     ({"visualise": {"images_per_class": 2}}, VISUALISED),
     ({"visualise": {"max_images": 2}}, VISUALISED),
     ({"visualise": {"layers": ["conv1", "conv2"]}}, VISUALISED),
@@ -122,7 +121,7 @@ RERUNS = [
     ({"visualise": {"gradcam_layer": "conv2"}}, EXPLAINED),
     ({"visualise": {"zfnet_channels": 2}}, EXPLAINED),
     ({"visualise": {"zfnet_images": 2}}, EXPLAINED),
-    ({"visualise": {"depth_layers": ["relu1"]}}, {"depth_stats": 3, "notebook_depth": 1}),
+    ({"visualise": {"depth_layers": ["relu1"]}}, {"analysis": 3, "notebook": 1}),
     ({"compare": {"alpha": 0.1}}, COMPARED),
     ({"compare": {"baseline": "attention"}}, COMPARED),
     *[({"train": {key: value}}, RETRAINED) for key, value in [
@@ -130,10 +129,9 @@ RERUNS = [
         ("device", "cpu"), ("compile", False), ("cuda_graph", False), ("precision", "bf16"), ("threads", 1)]],
     ({"vgg": {"weights": "imagenet"}}, VGG),
     ({"vgg": {"layers": [0, 5]}}, VGG),
-    ({"seeds": [0, 1, 2]}, {"train": 3, "compare": 1, "notebook_comparison": 1, "notebook_training": 1}),
+    ({"seeds": [0, 1, 2]}, {"train": 3, "compare": 1, "notebook": 2}),
     ({"variants": {"cbam": {"reduction": 8}}},
-     {"train": 2, "compare": 1, "activations": 1, "explain": 1, "depth_stats": 1, "attention_weights": 1,
-      "notebook_per_model": 3, "notebook_depth": 1, "notebook_comparison": 1, "notebook_training": 1}),
+     {"train": 2, "compare": 1, "analysis": 4, "notebook_per_model": 3, "notebook": 3}),
     ({"variants": {"unused": {"attention": "se"}}}, {}),
 ]
 
@@ -179,7 +177,7 @@ def test_the_models_and_every_table_follow_the_data_sets_classes(tmp_path, count
         confusion = pd.read_csv(run / "confusion.csv", index_col=0)
         assert list(confusion.index) == list(confusion.columns) == list(classes)
         assert confusion.to_numpy().sum() == 2 * count  # every test image counted once
-    activations = torch.load(results / "activations" / "attention-seed0.pt", weights_only=True)
-    assert activations["classes"] == list(classes) and len(activations["logits"][0]) == count
+    activations = Activations.load(results / "analysis" / "attention-seed0" / "activations.pt")
+    assert activations.classes == list(classes) and len(activations.logits[0]) == count
     html = (results / "report" / "report.html").read_text()
     assert "Figure" in html and html.count('src="data:image/png;base64,') > 10

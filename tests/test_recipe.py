@@ -255,10 +255,13 @@ def test_a_run_killed_mid_epoch_resumes_from_its_checkpoint_bitwise(image_folder
 
 def test_a_checkpoint_of_another_run_is_ignored(image_folder, tmp_path, capsys):
     path = tmp_path / "resume.pt"
-    train_plain_cnn(image_folder, EpochCheckpoint(path, {"seed": 1}))
+    with pytest.raises(Killed):  # another run, killed in its second epoch, with other weights
+        train_plain_cnn(image_folder, EpochCheckpoint(path, {"seed": 1}), KilledAfter, start_seed=5, batches_left=4)
     _, result = train_plain_cnn(image_folder, EpochCheckpoint(path, {"seed": 2}))
-    assert [row["epoch"] for row in result.history] == [1, 2, 3]
+    _, fresh = train_plain_cnn(image_folder)
     assert "written by a run with other settings" in capsys.readouterr().out
+    assert without_seconds(result.history) == without_seconds(fresh.history)  # trained from the start
+    assert result.iteration_losses == fresh.iteration_losses
 
 
 def test_an_unreadable_checkpoint_is_explained(image_folder, tmp_path):

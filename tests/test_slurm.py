@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import REPO, snakemake, tiny_workdir
+from helpers import REPO, snakemake, tiny_workdir
 
 pytestmark = pytest.mark.slurm
 
@@ -65,15 +65,14 @@ def slurm_run(tmp_path_factory):
 def test_jobs_ran_as_slurm_jobs_and_tiny_ones_locally(slurm_run):
     workdir, result = slurm_run
     jobs = submitted(result)
-    assert {rule(log) for log in jobs.values()} == {
-        "prepare_data", "vgg", "train", "activations", "depth_stats", "explain", "notebook_per_model", "notebook_depth"}
+    assert {rule(log) for log in jobs.values()} == {"prepare_data", "vgg", "train", "analysis", "notebook_per_model"}
     for log in jobs.values():  # each job's output, written by SLURM (--output)
         assert "Finished jobid: 0" in Path(log).read_text()
     states = squeue(jobs)
     assert {state for state, _, _ in states.values()} == {"COMPLETED"}
     [train] = [job for job, log in jobs.items() if rule(log) == "train"]
     assert states[train][1:] == (str(THREADS), "rule_train_wildcards_plain_0")
-    for name in ("effective_config", "compare", "notebook_comparison", "notebook_training", "report"):
+    for name in ("effective_config", "compare", "notebook", "report"):
         assert f"localrule {name}:" in result.stderr
     assert (workdir / "results" / "report" / "report.html").exists()
 

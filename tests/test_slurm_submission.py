@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO, snakemake, tiny_workdir
+from helpers import REPO, snakemake, tiny_workdir
 
 PROFILE = yaml.safe_load((REPO / "profiles" / "slurm" / "config.yaml").read_text())
 MODELS = ("plain", "attention")

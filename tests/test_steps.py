@@ -1,8 +1,9 @@
+import pandas as pd
 import pytest
 import torch
 
 from cnnlens.interpret import depth_stats
-from cnnlens.interpret import steps as analyses
+from cnnlens.interpret import steps
 from cnnlens.interpret.gradcam import grad_cam
 from cnnlens.interpret.hooks import capture
 from cnnlens.interpret.deconvnet import deconv_project
@@ -14,7 +15,7 @@ from cnnlens.models.cnn import Architecture, build_model
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
-    from conftest import make_image_folder
+    from helpers import make_image_folder
 
     return load_image_folder(make_image_folder(tmp_path_factory.mktemp("images"), {"train": 1, "test": 4}))
 
@@ -26,8 +27,8 @@ def model():
 
 
 def test_depth_summary_equals_statistics_of_one_pass_over_the_test_set(dataset, model, monkeypatch):
-    monkeypatch.setattr(analyses, "BATCH", 5)  # several batches: per-image numbers must be gathered across them
-    table = analyses.depth_summary(model, dataset, ["relu1", "relu3"]).set_index("layer")
+    monkeypatch.setattr(steps, "BATCH", 5)  # several batches: per-image numbers must be gathered across them
+    table = pd.DataFrame(steps.depth(model, dataset, depth_layers=["relu1", "relu3"])["table"]).set_index("layer")
     with capture(model, ["relu1", "relu3"]) as outputs, torch.no_grad():
         model(normalize(dataset.test_images))
     expected = depth_stats.summarize(outputs).set_index("layer")
@@ -37,18 +38,19 @@ def test_depth_summary_equals_statistics_of_one_pass_over_the_test_set(dataset, 
 
 
 def test_attention_weights_cover_every_test_image_and_module(dataset, model):
-    stored = analyses.attention_weights(model, dataset)
+    stored = steps.attention(model, dataset)
     assert list(stored["weights"]) == ["ca2", "ca3"]
     assert stored["weights"]["ca3"].shape == (12, 128)
     with capture(model, ["ca3.channel.gate"]) as outputs, torch.no_grad():
         model(normalize(dataset.test_images))
     torch.testing.assert_close(stored["weights"]["ca3"], outputs["ca3.channel.gate"])
-    assert analyses.attention_weights(build_model("plain"), dataset)["weights"] == {}
+    with pytest.raises(CnnlensError, match="has no attention modules"):
+        steps.attention(build_model("plain"), dataset)
 
 
 def test_explain_picks_the_most_exciting_test_images_per_channel(dataset, model):
-    stored = analyses.explain(model, dataset, ["conv1", "conv3"], per_class=1, max_images=None, gradcam_layer="conv3",
-                              top_channels=2, top_images=3)
+    stored = steps.explain(model, dataset, layers=["conv1", "conv3"], images_per_class=1, max_images=None,
+                           gradcam_layer="conv3", zfnet_channels=2, zfnet_images=3)
     assert stored["image_indices"].tolist() == [0, 4, 8]
     assert stored["gradcam_predicted"].shape == stored["gradcam_true"].shape == (3, 32, 32)
     assert stored["deconv"]["conv3"].shape == (3, 3, 32, 32)
@@ -75,12 +77,13 @@ def hook_count(model) -> int:
 
 
 def test_no_hooks_remain_after_any_analysis_also_one_that_raised(dataset, model):
-    analyses.depth_summary(model, dataset, ["relu2"])
-    analyses.attention_weights(model, dataset)
-    analyses.explain(model, dataset, ["conv2"], 1, None, "conv3", 1, 1)
+    settings = dict(layers=["conv2"], images_per_class=1, max_images=None, zfnet_channels=1, zfnet_images=1)
+    steps.depth(model, dataset, depth_layers=["relu2"])
+    steps.attention(model, dataset)
+    steps.explain(model, dataset, gradcam_layer="conv3", **settings)
     assert hook_count(model) == 0 and not model.training
     with pytest.raises(CnnlensError):
-        analyses.depth_summary(model, dataset, ["relu2", "fc9"])
+        steps.depth(model, dataset, depth_layers=["relu2", "fc9"])
     with pytest.raises(CnnlensError):
-        analyses.explain(model, dataset, ["conv2"], 1, None, "fc2", 1, 1)  # Grad-CAM needs a conv layer
+        steps.explain(model, dataset, gradcam_layer="fc2", **settings)  # Grad-CAM needs a conv layer
     assert hook_count(model) == 0

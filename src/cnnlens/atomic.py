@@ -15,8 +15,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import torch
-
 
 def _temporary_pattern(path: Path, pid: str) -> str:
     return f".{path.stem}.{pid}.tmp{path.suffix}"
@@ -49,6 +47,8 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
 
 
 def atomic_torch_save(obj: Any, path: str | Path) -> None:
+    import torch  # here, not at the top: the Snakefile imports this module (through config) at every start
+
     with atomic_path(path) as temporary:
         torch.save(obj, temporary)
 

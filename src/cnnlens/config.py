@@ -7,6 +7,7 @@ refer to each other, paths that must exist, and a results folder that must not o
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from collections.abc import Iterable
@@ -17,6 +18,7 @@ import jsonschema
 import yaml
 from jsonschema.exceptions import ValidationError, best_match
 
+from cnnlens.atomic import atomic_write_text
 from cnnlens.errors import CnnlensError
 
 FIX_HINT = "fix it in config.yaml or in --config/--configfile"
@@ -215,3 +217,9 @@ def _dotted(path) -> str:
 
 def _join(parent: str, name: str) -> str:
     return name if parent == "<top level>" else f"{parent}.{name}"
+
+
+def write_effective_config(config_json: str, out: str | Path) -> None:
+    """The effective_config job: the config a run used (canonical JSON from the rule) as the YAML file that
+    the report shows and that reproduces the run (``--configfile``)."""
+    atomic_write_text(yaml.safe_dump(json.loads(config_json), sort_keys=False), out)

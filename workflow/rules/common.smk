@@ -1,21 +1,27 @@
-# Paths and helpers shared by the rules. Every generated file lives under config["results"].
+# Paths and helpers shared by the rules; what analyses and report sections exist comes from cnnlens.registry.
+# Every generated file lives under config["results"].
 import json
-import shlex
+
+from cnnlens.registry import ANALYSES, SECTIONS, WHOLE_RUN_INPUTS, analysis_models, report_sections, section_models
 
 RESULTS = config["results"]
 DATA_CACHE = f"{RESULTS}/data/dataset.pt"
 RUN_DIR = f"{RESULTS}/models/{{model}}/seed{{seed}}"
-ANALYSIS_DIR = f"{RESULTS}/analysis/{{model}}-seed{{seed}}"
+ANALYSIS = f"{RESULTS}/analysis/{{model}}-seed{{seed}}/{{analysis}}.pt"
+COMPARISON = f"{RESULTS}/comparison"
+VGG = f"{RESULTS}/vgg/vgg.pt"
 REPORT = f"{RESULTS}/report/report.html"
-ENV = "../../environment.yml"
+BENCHMARKS = f"{RESULTS}/benchmarks"
 NOTEBOOKS = Path(workflow.basedir) / "notebooks"
 # Analyses of a single training run look inside this one (validated to be among the seeds).
 REPRESENTATIVE_SEED = config["visualise"]["seed"] if config["visualise"]["seed"] is not None else config["seeds"][0]
+ATTENTION_MODELS = [m for m in config["models"] if config["variants"][m]["attention"] != "none"]
 
 
 wildcard_constraints:
     model="|".join(config["models"]),
     seed=r"\d+",
+    analysis="|".join(ANALYSES),
 
 
 def canonical(value):
@@ -29,76 +35,74 @@ def architecture(wildcards):
     return canonical(config["variants"][wildcards.model])
 
 
-def trained_model_args(wildcards, input, output, threads):
-    """The options of every `cnnlens` step that analyses one trained model, shell-quoted."""
-    return shlex.join([
-        "--data", input.data, "--model", wildcards.model, "--architecture", architecture(wildcards),
-        "--seed", wildcards.seed, "--checkpoint", input.checkpoint, "--threads", str(threads), "--out", output[0],
-    ])
+def visualise_settings(keys):
+    """The named `visualise` keys as canonical JSON: what an analysis or a notebook is given."""
+    return canonical({key: config["visualise"][key] for key in keys})
 
 
 def all_runs(pattern):
     """``pattern`` expanded over every configured model and seed."""
     return expand(pattern, model=config["models"], seed=config["seeds"])
 
-ATTENTION_MODELS = [m for m in config["models"] if config["variants"][m]["attention"] != "none"]
-# Per-model report sections: notebook name -> title
-PER_MODEL_SECTIONS = {
-    "feature_maps": "Feature maps",
-    "attention": "Channel attention",
-    "explain": "Grad-CAM and deconvnet",
-}
+
+def analysis_files(name, pattern=ANALYSIS):
+    """The files (or, with `pattern`, the benchmarks) of one registered analysis, for every run it covers."""
+    analysis = ANALYSES[name]
+    models = analysis_models(analysis, config["models"], ATTENTION_MODELS)
+    seeds = config["seeds"] if analysis.every_seed else [REPRESENTATIVE_SEED]
+    return expand(pattern, model=models, seed=seeds, analysis=name)
 
 
-def representative(pattern, model):
-    """``pattern`` for the model's representative run (the first seed)."""
-    return pattern.format(model=model, seed=REPRESENTATIVE_SEED)
+def whole_run_input(name):
+    """A section's input that is not a per-model analysis: the run folders, the comparison, VGG16."""
+    return {"runs": all_runs(f"{RUN_DIR}/metrics.json"), "comparison": f"{COMPARISON}/tests.csv", "vgg": VGG}[name]
 
 
-def per_model_notebook_inputs(wildcards):
-    """The notebook and the files one model's section reads."""
-    files = {"notebook": NOTEBOOKS / f"{wildcards.section}.ipynb"}
-    files["activations"] = representative(f"{RESULTS}/activations/{{model}}-seed{{seed}}.pt", wildcards.model)
-    if wildcards.section == "attention":
-        files["attention"] = representative(f"{ANALYSIS_DIR}/attention.pt", wildcards.model)
-    if wildcards.section == "explain":
-        files["explain"] = representative(f"{ANALYSIS_DIR}/explain.pt", wildcards.model)
+def section_inputs(wildcards):
+    """The notebook and the files one section reads (a per-model section: its model's representative run)."""
+    section = next(section for section in SECTIONS if section.notebook == wildcards.section)
+    files = {"notebook": NOTEBOOKS / f"{section.notebook}.ipynb"}
+    for name in section.reads:
+        if name in WHOLE_RUN_INPUTS:
+            files[name] = whole_run_input(name)
+        elif section.per_model:
+            files[name] = expand(ANALYSIS, model=wildcards.model, seed=REPRESENTATIVE_SEED, analysis=name)[0]
+        else:
+            files[name] = expand(ANALYSIS, model=config["models"], seed=REPRESENTATIVE_SEED, analysis=name)
     return files
 
 
-def notebook_files(input):
-    """The notebook's input files by name, as JSON parameters (a change of files already reruns the job)."""
-    return canonical({key: value for key, value in input.items() if key != "notebook"})
+def notebook_parameters(input):
+    """The notebook's input files as its parameters: runs and the comparison as folders, the rest as files."""
+
+    def parameter(name, files):
+        if name == "runs":
+            return [str(Path(path).parent) for path in files]
+        if name == "comparison":
+            return str(Path(files).parent)
+        return files if isinstance(files, str) else list(files)
+
+    return canonical({name: parameter(name, files) for name, files in input.items() if name != "notebook"})
 
 
-def per_model_notebook_settings(wildcards):
-    """The section's settings from the config. A function of the wildcards only, so that Snakemake
-    records it and reruns the notebook when a setting changes (functions of `input` it does not compare)."""
-    visualise = config["visualise"]
-    if wildcards.section == "feature_maps":
-        return canonical({"channels": visualise["channels"], "modes": visualise["channel_modes"]})
-    return canonical({})
+def section_settings(wildcards):
+    """The section's `visualise` settings. A function of the wildcards only, so that Snakemake records it and
+    reruns the notebook when a setting changes (params computed from `input` it does not compare)."""
+    section = next(section for section in SECTIONS if section.notebook == wildcards.section)
+    return visualise_settings(section.settings)
 
 
-def report_sections():
-    """(title, executed notebook) in reading order; the verdict header and Reproduce are added by the report."""
-    sections = [("Comparison", f"{RESULTS}/notebooks/comparison.ipynb"),
-                ("Training", f"{RESULTS}/notebooks/training.ipynb")]
-    for section, title in PER_MODEL_SECTIONS.items():
-        models = ATTENTION_MODELS if section == "attention" else config["models"]
-        sections += [(f"{title}: {model} CNN (seed {REPRESENTATIVE_SEED})",
-                      f"{RESULTS}/notebooks/{section}-{model}.ipynb") for model in models]
-    return sections + [("VGG16 and the trained CNNs by depth", f"{RESULTS}/notebooks/depth.ipynb")]
+EXECUTED = report_sections(config["models"], ATTENTION_MODELS, REPRESENTATIVE_SEED)
+
+
+def executed_notebooks():
+    return [f"{RESULTS}/notebooks/{name}.ipynb" for _, name in EXECUTED]
 
 
 def all_benchmarks():
     """The benchmark file of every job the report depends on: their sum is the run's compute time."""
-    bench = f"{RESULTS}/benchmarks"
-    files = [f"{bench}/prepare_data.tsv", f"{bench}/effective_config.tsv", f"{bench}/compare.tsv", f"{bench}/vgg.tsv"]
-    files += all_runs(f"{bench}/train/{{model}}-seed{{seed}}.tsv")
-    for model in config["models"]:
-        files.append(representative(f"{bench}/activations/{{model}}-seed{{seed}}.tsv", model))
-        kinds = ["depth", "explain"] + (["attention"] if model in ATTENTION_MODELS else [])
-        files += [representative(f"{bench}/analysis/{{model}}-seed{{seed}}-{kind}.tsv", model) for kind in kinds]
-    notebooks = [notebook for _, notebook in report_sections()]
-    return files + [n.replace(f"{RESULTS}/notebooks/", f"{bench}/notebooks/").replace(".ipynb", ".tsv") for n in notebooks]
+    files = [f"{BENCHMARKS}/{rule}.tsv" for rule in ("prepare_data", "effective_config", "compare", "vgg")]
+    files += all_runs(f"{BENCHMARKS}/train/{{model}}-seed{{seed}}.tsv")
+    for name in ANALYSES:
+        files += analysis_files(name, f"{BENCHMARKS}/analysis/{{model}}-seed{{seed}}-{{analysis}}.tsv")
+    return files + [f"{BENCHMARKS}/notebooks/{name}.tsv" for _, name in EXECUTED]

@@ -3,9 +3,9 @@ rule compare:
     input:
         metrics=all_runs(f"{RUN_DIR}/metrics.json"),
     output:
-        runs=f"{RESULTS}/comparison/runs.csv",
-        summary=f"{RESULTS}/comparison/summary.csv",
-        tests=f"{RESULTS}/comparison/tests.csv",
+        runs=f"{COMPARISON}/runs.csv",
+        summary=f"{COMPARISON}/summary.csv",
+        tests=f"{COMPARISON}/tests.csv",
     params:
         baseline=config["compare"]["baseline"],
         alpha=config["compare"]["alpha"],
@@ -13,9 +13,7 @@ rule compare:
     log:
         f"{RESULTS}/logs/compare.log",
     benchmark:
-        f"{RESULTS}/benchmarks/compare.tsv"
-    conda:
-        ENV
+        f"{BENCHMARKS}/compare.tsv"
     shell:
         "cnnlens compare --metrics {input.metrics:q} --baseline {params.baseline} --alpha {params.alpha}"
         " --out-dir {params.out_dir:q} > {log:q} 2>&1"

@@ -11,9 +11,7 @@ rule prepare_data:
     log:
         f"{RESULTS}/logs/prepare_data.log",
     benchmark:
-        f"{RESULTS}/benchmarks/prepare_data.tsv"
-    conda:
-        ENV
+        f"{BENCHMARKS}/prepare_data.tsv"
     shell:
         "cnnlens prepare-data --source {params.source} --path {params.path:q}"
         " --image-size {params.image_size} --out {output:q} > {log:q} 2>&1"

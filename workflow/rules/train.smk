@@ -30,9 +30,7 @@ rule train:
     log:
         f"{RESULTS}/logs/train/{{model}}-seed{{seed}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/train/{{model}}-seed{{seed}}.tsv"
-    conda:
-        ENV
+        f"{BENCHMARKS}/train/{{model}}-seed{{seed}}.tsv"
     shell:
         # tee: the progress bars reach the terminal and the log; -i: it outlives a Ctrl-C long enough to log
         # the job's own one-line message.

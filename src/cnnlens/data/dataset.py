@@ -1,20 +1,18 @@
-"""Data sets as one cached file of uint8 tensors that every later step reads.
+"""A data set as one cached file of uint8 tensors that every later step reads, and the recipe's normalisation.
 
-Two sources: CIFAR-10 through torchvision's download (the default, for users with internet), and an
-ImageFolder layout (``train/<class>/*``, ``test/<class>/*``) given as a directory or a ``.tar.gz``,
-for local copies and users' own images.
+Where the images come from is :mod:`cnnlens.data.sources`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
+from typing import ClassVar
 
 import torch
 
+from cnnlens.artifacts import Artifact
 from cnnlens.data.channel_constants import channel_constant
 from cnnlens.errors import CnnlensError
-from cnnlens.atomic import atomic_torch_save
 
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR10_STD = (0.2023, 0.1994, 0.2010)
@@ -26,8 +24,10 @@ class DataError(CnnlensError):
 
 
 @dataclass
-class Dataset:
-    """Images as uint8 ``(N, 3, H, W)`` tensors with int64 labels, and the class names."""
+class Dataset(Artifact):
+    """Images as uint8 ``(N, 3, H, W)`` tensors with int64 labels, and the class names (``dataset.pt``)."""
+
+    RULE: ClassVar[str] = "prepare_data"
 
     train_images: torch.Tensor
     train_labels: torch.Tensor
@@ -35,22 +35,6 @@ class Dataset:
     test_labels: torch.Tensor
     classes: list[str]
     source: str
-
-    def to_dict(self) -> dict:
-        return dict(vars(self))
-
-
-def save_dataset(dataset: Dataset, path: str | Path) -> None:
-    """Write the cache atomically, so that a failed run never leaves half a file."""
-    atomic_torch_save(dataset.to_dict(), path)
-
-
-def load_dataset(path: str | Path) -> Dataset:
-    """Read a cache written by :func:`save_dataset`."""
-    try:
-        return Dataset(**torch.load(path, weights_only=True))
-    except FileNotFoundError:
-        raise DataError(f"data cache {path} does not exist: run the prepare_data rule first") from None
 
 
 def normalize(images: torch.Tensor) -> torch.Tensor:

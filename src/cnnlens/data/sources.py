@@ -18,6 +18,13 @@ from PIL import Image, UnidentifiedImageError
 from cnnlens.data.dataset import SPLITS, DataError, Dataset
 
 
+def prepare_data(source: str, path: str | Path, image_size: int, out: str | Path) -> Dataset:
+    """The prepare_data job: read the source (``cifar10`` or ``imagefolder``) and write the cache to ``out``."""
+    dataset = load_cifar10(path, image_size) if source == "cifar10" else load_image_folder(path, image_size)
+    dataset.save(out)
+    return dataset
+
+
 def load_cifar10(root: str | Path, image_size: int = 32) -> Dataset:
     """CIFAR-10 through torchvision, downloading into ``root`` when it is not there yet."""
     from torchvision.datasets import CIFAR10

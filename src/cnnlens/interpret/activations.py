@@ -47,5 +47,4 @@ def extract(model: nn.Module, dataset: Dataset, layers: list[str], per_class: in
         "logits": logits.float().cpu(),
         "predictions": logits.argmax(1).cpu(),
         "layers": stored,
-        "layer_shapes": {name: list(output.shape[1:]) for name, output in stored.items()},
     }

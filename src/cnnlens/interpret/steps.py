@@ -1,25 +1,28 @@
-"""The computations behind the report's analysis sections, one function per rule.
+"""One function per analysis of a trained run (the registry's :data:`~cnnlens.registry.ANALYSES`), and the
+job that runs one: load the data and the trained model, compute, save the artifact a notebook plots.
 
-Each takes a model and data and returns plain tensors and tables that a rule stores and a notebook
-plots: notebooks never run a model.
+A step's keyword arguments are the ``visualise`` keys its registry entry names, so the config reaches it
+unchanged. Notebooks never run a model.
 """
 
 from __future__ import annotations
 
-from typing import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 
-import pandas as pd
 import torch
 from torch import nn
 
+from cnnlens.artifacts import Activations, Artifact, AttentionWeights, DepthStatistics, Explanations
+from cnnlens.data.dataset import Dataset, normalize
+from cnnlens.errors import CnnlensError
 from cnnlens.interpret import depth_stats
-from cnnlens.interpret.activations import select_images
+from cnnlens.interpret.activations import extract, select_images
+from cnnlens.interpret.deconvnet import deconv_project
 from cnnlens.interpret.gradcam import grad_cam
 from cnnlens.interpret.hooks import capture
+from cnnlens.models.cnn import Architecture, attention_gates, build_model
 from cnnlens.models.modes import eval_mode
-from cnnlens.data.dataset import Dataset, normalize
-from cnnlens.interpret.deconvnet import deconv_project
-from cnnlens.models.cnn import attention_gates
 
 BATCH = 500
 
@@ -30,12 +33,19 @@ def _test_batches(dataset: Dataset) -> Iterator[tuple[torch.Tensor, torch.Tensor
         yield normalize(dataset.test_images[start : start + BATCH]), dataset.test_labels[start : start + BATCH]
 
 
+def activations(model: nn.Module, dataset: Dataset, *, layers: Sequence[str], images_per_class: int,
+                max_images: int) -> dict:
+    """Layer outputs and attention weights of the visualised test images (:func:`~cnnlens.interpret.activations.extract`)."""
+    return extract(model, dataset, list(layers), images_per_class, max_images)
+
+
 @torch.no_grad()
-def depth_summary(model: nn.Module, dataset: Dataset, layers: Sequence[str], top_fraction: float = 0.1) -> pd.DataFrame:
+def depth(model: nn.Module, dataset: Dataset, *, depth_layers: Sequence[str], top_fraction: float = 0.1) -> dict:
     """Sparsity and spatial concentration of each layer's output over the whole test set.
 
     Statistics are per image, so the test set runs in batches and only the per-image numbers are kept.
     """
+    layers = list(depth_layers)
     statistics: dict[str, depth_stats.LayerStatistics] = {}
     with eval_mode(model), capture(model, layers) as outputs:
         for images, _ in _test_batches(dataset):
@@ -43,13 +53,16 @@ def depth_summary(model: nn.Module, dataset: Dataset, layers: Sequence[str], top
             for name in layers:
                 batch = depth_stats.measure(outputs[name], top_fraction=top_fraction, layer=name)
                 statistics[name] = statistics[name] + batch if name in statistics else batch
-    return depth_stats.summary_table(statistics).assign(images=len(dataset.test_labels))
+    table = depth_stats.summary_table(statistics).assign(images=len(dataset.test_labels))
+    return {"table": table.to_dict(orient="list")}
 
 
 @torch.no_grad()
-def attention_weights(model: nn.Module, dataset: Dataset) -> dict:
+def attention(model: nn.Module, dataset: Dataset) -> dict:
     """The channel weights (sigmoid outputs) of every attention module for every test image."""
     gates = attention_gates(model)
+    if not gates:
+        raise CnnlensError("the model has no attention modules: its variant has attention: none")
     collected: dict[str, list[torch.Tensor]] = {name: [] for name in gates}
     with eval_mode(model), capture(model, list(gates.values())) as outputs:
         for images, _ in _test_batches(dataset):
@@ -63,16 +76,16 @@ def attention_weights(model: nn.Module, dataset: Dataset) -> dict:
     }
 
 
-def explain(model: nn.Module, dataset: Dataset, layers: Sequence[str], per_class: int, max_images: int | None,
-            gradcam_layer: str, top_channels: int, top_images: int) -> dict:
+def explain(model: nn.Module, dataset: Dataset, *, layers: Sequence[str], images_per_class: int, max_images: int | None,
+            gradcam_layer: str, zfnet_channels: int, zfnet_images: int) -> dict:
     """Grad-CAM and deconvnet projections for the visualised test images, and ZFNet's top images per channel.
 
     - Grad-CAM of ``gradcam_layer`` for the predicted and for the true class of each visualised image.
     - Per layer, each visualised image's strongest activation projected back to pixels.
-    - Per layer, for its first ``top_channels`` channels, the ``top_images`` test images that excite the
+    - Per layer, for its first ``zfnet_channels`` channels, the ``zfnet_images`` test images that excite the
       channel most, each with the projection of that channel's strongest activation.
     """
-    index = select_images(dataset.test_labels, per_class, max_images)
+    index = select_images(dataset.test_labels, images_per_class, max_images)
     images = normalize(dataset.test_images[index])
     with eval_mode(model), torch.no_grad():
         predictions = model(images).argmax(1)
@@ -83,7 +96,7 @@ def explain(model: nn.Module, dataset: Dataset, layers: Sequence[str], per_class
         result = deconv_project(model, images, layer)
         projections[layer] = result.projection
         strongest[layer] = {"channel": result.channel, "position": result.position}
-        zfnet[layer] = _top_images_per_channel(model, dataset, layer, peaks[layer], top_channels, top_images)
+        zfnet[layer] = _top_images_per_channel(model, dataset, layer, peaks[layer], zfnet_channels, zfnet_images)
     return {
         "image_indices": index,
         "labels": labels,
@@ -123,3 +136,39 @@ def _top_images_per_channel(
             "projections": projections}
 
 
+
+
+# name -> (step, the artifact it fills); the names are the registry's analyses.
+STEPS: dict[str, tuple[Callable[..., dict], type[Artifact]]] = {
+    "activations": (activations, Activations),
+    "explain": (explain, Explanations),
+    "attention": (attention, AttentionWeights),
+    "depth": (depth, DepthStatistics),
+}
+
+
+def run_analysis(name: str, data: str | Path, checkpoint: str | Path, variant: str, architecture: Architecture,
+                 seed: int, settings: dict, out: str | Path) -> Artifact:
+    """The analysis job: one trained run's model on the CPU, the step named ``name``, its artifact saved to ``out``."""
+    if name not in STEPS:
+        raise CnnlensError(f"unknown analysis '{name}': choose one of {', '.join(STEPS)}")
+    step, artifact_type = STEPS[name]
+    dataset = Dataset.load(data)
+    model = load_trained_model(checkpoint, architecture, dataset, variant)
+    artifact = artifact_type(model=variant, seed=seed, **step(model, dataset, **settings))
+    artifact.save(out)
+    return artifact
+
+
+def load_trained_model(checkpoint: str | Path, architecture: Architecture, dataset: Dataset, variant: str) -> nn.Module:
+    """The variant's model with the weights the train rule saved, for this data set's image size and classes."""
+    model = build_model(architecture, dataset.train_images.shape[-1], len(dataset.classes))
+    try:
+        model.load_state_dict(torch.load(checkpoint, weights_only=True, map_location="cpu"))
+    except FileNotFoundError:
+        raise CnnlensError(f"checkpoint {checkpoint} does not exist: run the train rule first") from None
+    except RuntimeError as error:  # another architecture, or another number of classes than the data's
+        detail = str(error).strip().splitlines()[-1].strip()
+        raise CnnlensError(f"checkpoint {checkpoint} does not fit variant '{variant}' on this data set "
+                           f"({detail}): rebuild it with the train rule") from None
+    return model

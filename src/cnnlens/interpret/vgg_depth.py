@@ -12,6 +12,7 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 from torch import nn
 
+from cnnlens.artifacts import VggDepth
 from cnnlens.errors import CnnlensError
 from cnnlens.interpret.deconvnet import deconv_project
 from cnnlens.interpret.hooks import capture
@@ -87,7 +88,7 @@ def feature_outputs(model: nn.Module, batch: torch.Tensor,
     return {index: outputs[f"features.{index}"] for index in indices}
 
 
-def vgg_depth(weights: str, photo_paths: Sequence[str], indices: Sequence[int]) -> dict:
+def vgg_depth(weights: str, photo_paths: Sequence[str], indices: Sequence[int]) -> VggDepth:
     """VGG16 on a few photos: top-5 classes, channel-mean maps at the chosen depths and over every conv layer,
     and the deconvnet projection of the strongest activation at each chosen depth."""
     model, info = vgg16.load_vgg16(weights)
@@ -96,14 +97,14 @@ def vgg_depth(weights: str, photo_paths: Sequence[str], indices: Sequence[int]) 
     conv_indices = vgg16.conv_layer_indices(model)
     outputs = feature_outputs(model, batch, sorted({*indices, *conv_indices}))
     names = vgg16.feature_layer_names(model)
-    return {
-        "weights": {"kind": info.kind, "source": info.source, "degraded": info.degraded, "banner": info.banner},
-        "photos": list(photos),
-        "images": torch.from_numpy(imagenet_denormalize(batch)),
-        "top5": top5(model, batch),
-        "indices": list(indices),
-        "conv_indices": conv_indices,
-        "layer_names": {index: names[index] for index in {*indices, *conv_indices}},
-        "channel_means": {index: outputs[index].mean(1) for index in outputs},
-        "deconv": {index: deconv_project(model.features, batch, str(index)).projection for index in indices},
-    }
+    return VggDepth(
+        weights={"kind": info.kind, "source": info.source, "degraded": info.degraded, "banner": info.banner},
+        photos=list(photos),
+        images=torch.from_numpy(imagenet_denormalize(batch)),
+        top5=top5(model, batch),
+        indices=list(indices),
+        conv_indices=conv_indices,
+        layer_names={index: names[index] for index in {*indices, *conv_indices}},
+        channel_means={index: outputs[index].mean(1) for index in outputs},
+        deconv={index: deconv_project(model.features, batch, str(index)).projection for index in indices},
+    )

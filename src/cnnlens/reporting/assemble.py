@@ -22,21 +22,20 @@ import pandas as pd
 import yaml
 from nbconvert import HTMLExporter
 
-FIGURE_MARKER = "<b>Figure</b>"
+from cnnlens.artifacts import VggDepth
+from cnnlens.atomic import atomic_write_text
+from cnnlens.reporting.captions import FIGURE_MARKER
+from cnnlens.reporting.comparison import Comparison, load_metrics
+
 REFERENCE_EPOCHS = 50
 PACKAGES = ("torch", "torchvision", "numpy", "matplotlib", "pandas", "scipy", "snakemake", "papermill", "nbconvert")
 DROPPED_TAGS = {"parameters", "injected-parameters"}
 
 
 @dataclass
-class Section:
+class ExecutedSection:
     title: str
     notebook: Path
-
-
-def caption(text: str) -> str:
-    """HTML for a figure caption; the report numbers captions in reading order."""
-    return f'<p class="cnnlens-caption">{FIGURE_MARKER}. {text}</p>'
 
 
 def summary_table(summary: pd.DataFrame) -> pd.DataFrame:
@@ -105,20 +104,8 @@ class RunFacts:
     vgg_weights: dict | None = None  # what the vgg rule loaded: kind, source, degraded, banner
 
 
-@dataclass
-class Comparison:
-    """The compare rule's tables: per-variant summary and paired tests against the baseline."""
-
-    summary: pd.DataFrame
-    tests: pd.DataFrame
-
-    @classmethod
-    def read(cls, folder: str | Path) -> "Comparison":
-        return cls(pd.read_csv(Path(folder) / "summary.csv"), pd.read_csv(Path(folder) / "tests.csv"))
-
-
 def assemble(
-    sections: Sequence[Section], metrics: Sequence[dict], config: dict, facts: RunFacts, comparison: Comparison
+    sections: Sequence[ExecutedSection], metrics: Sequence[dict], config: dict, facts: RunFacts, comparison: Comparison
 ) -> nbformat.NotebookNode:
     """The whole report as one notebook: header with the verdict, numbered sections, reproduce section."""
     report = nbformat.v4.new_notebook()
@@ -131,6 +118,21 @@ def assemble(
     report.cells.append(nbformat.v4.new_markdown_cell(_reproduce(config, facts.config_path, len(all_sections) + 1)))
     _number_figures(report)
     return report
+
+
+def build_report(sections: Sequence[ExecutedSection], metrics_paths: Sequence[str | Path], config_path: str | Path,
+                 comparison_folder: str | Path, vgg_path: str | Path | None, benchmark_paths: Sequence[str | Path],
+                 repo: str | Path, out: str | Path) -> None:
+    """The report job: the executed notebooks, the runs' metrics, the comparison and the config in one HTML file.
+
+    The compute time in the header is the sum of every job's benchmark file (``s`` column).
+    """
+    config = yaml.safe_load(Path(config_path).read_text())
+    compute_seconds = sum(pd.read_csv(path, sep="\t")["s"].sum() for path in benchmark_paths)
+    vgg_weights = VggDepth.load(vgg_path).weights if vgg_path else None
+    facts = RunFacts(git_commit(repo), compute_seconds, str(config_path), vgg_weights)
+    report = assemble(sections, load_metrics(metrics_paths), config, facts, Comparison.read(comparison_folder))
+    atomic_write_text(render_html(report), out)
 
 
 def render_html(report: nbformat.NotebookNode) -> str:

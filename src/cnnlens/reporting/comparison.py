@@ -6,13 +6,15 @@ and p-value, or says plainly that no test was possible.
 
 from __future__ import annotations
 
-import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 from scipy import stats
+
+from cnnlens.artifacts import CONFUSION, HISTORY, RUN_METRICS, RUNS, SUMMARY, TESTS
 
 RUN_COLUMNS = ["variant", "seed", "final_test_accuracy", "best_test_accuracy", "final_test_loss", "parameters",
                "seconds_per_epoch"]
@@ -20,7 +22,60 @@ RUN_COLUMNS = ["variant", "seed", "final_test_accuracy", "best_test_accuracy", "
 
 def load_metrics(paths: Sequence[str | Path]) -> list[dict]:
     """The ``metrics.json`` of each run, in the given order."""
-    return [json.loads(Path(path).read_text()) for path in paths]
+    return [RUN_METRICS.load(path) for path in paths]
+
+
+def compare_runs(metrics_paths: Sequence[str | Path], baseline: str, alpha: float, out_dir: str | Path) -> pd.DataFrame:
+    """The compare job: ``runs.csv``, ``summary.csv`` and ``tests.csv`` in ``out_dir``; returns the tests."""
+    out = Path(out_dir)
+    runs = runs_table(load_metrics(metrics_paths))
+    RUNS.save(runs, out / "runs.csv")
+    SUMMARY.save(summarize(runs), out / "summary.csv")
+    tests = paired_tests(runs, baseline, alpha)
+    TESTS.save(tests, out / "tests.csv")
+    return tests
+
+
+@dataclass
+class Comparison:
+    """The compare job's tables, as the report and the comparison notebook read them."""
+
+    runs: pd.DataFrame
+    summary: pd.DataFrame
+    tests: pd.DataFrame
+
+    @classmethod
+    def read(cls, folder: str | Path) -> Comparison:
+        folder = Path(folder)
+        return cls(RUNS.load(folder / "runs.csv"), SUMMARY.load(folder / "summary.csv"), TESTS.load(folder / "tests.csv"))
+
+
+@dataclass
+class TrainedRun:
+    """One training run's files, as the comparison and training notebooks read them."""
+
+    metrics: dict
+    history: pd.DataFrame
+    confusion: pd.DataFrame  # counts; rows true classes, columns predicted
+
+    @property
+    def label(self) -> str:
+        return f"{self.metrics['model']} (seed {self.metrics['seed']})"
+
+    @classmethod
+    def read(cls, folder: str | Path) -> TrainedRun:
+        folder = Path(folder)
+        return cls(RUN_METRICS.load(folder / "metrics.json"), HISTORY.load(folder / "history.csv"),
+                   CONFUSION.load(folder / "confusion.csv"))
+
+
+def pooled_confusion(runs: Sequence[TrainedRun]) -> dict[str, pd.DataFrame]:
+    """Per variant, the confusion counts summed over its seeds, in the order variants first appear."""
+    pooled: dict[str, pd.DataFrame] = {}
+    for run in runs:
+        variant = run.metrics["model"]
+        pooled[variant] = pooled[variant] + run.confusion if variant in pooled else run.confusion
+    return pooled
 
 
 def runs_table(metrics: Sequence[dict]) -> pd.DataFrame:

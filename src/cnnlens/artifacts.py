@@ -1,0 +1,234 @@
+"""The files that rules write and notebooks or other rules read: one definition each, checked on load.
+
+Three kinds, each naming the rule that writes it:
+
+- :class:`Artifact`: a dataclass saved with torch as ``{"format": <class name>, "version": N, "fields": ...}``;
+- :class:`Record`: a JSON object that carries ``format`` and ``version`` keys beside its values;
+- :class:`Table`: a CSV file, whose columns are its format.
+
+A file of another format or version, or a table without the columns its readers need, stops the
+reader with one line naming the file and the rule that rebuilds it (an old ``results/`` folder after
+an upgrade, say), instead of a ``KeyError`` deep inside a notebook.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+import pandas as pd
+import torch
+
+from cnnlens.atomic import atomic_torch_save, atomic_write_text
+from cnnlens.errors import CnnlensError
+
+ArtifactType = TypeVar("ArtifactType", bound="Artifact")
+
+
+class ArtifactError(CnnlensError):
+    """A file that a rule wrote is missing, unreadable, or of another format than its reader expects."""
+
+
+def _rebuild(rule: str) -> str:
+    return f"rebuild it with the {rule} rule (delete the file, then run snakemake again)"
+
+
+def _first_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
+
+
+def _check_exists(path: Path, rule: str) -> None:
+    if not path.is_file():
+        raise ArtifactError(f"{path} does not exist: {_rebuild(rule)}")
+
+
+@dataclass
+class Artifact:
+    """Base of the torch artifacts: subclasses are dataclasses that set ``RULE`` and ``VERSION``.
+
+    Bump ``VERSION`` whenever the fields change meaning or shape, so that old files are refused.
+    """
+
+    RULE: ClassVar[str]
+    VERSION: ClassVar[int] = 1
+
+    def save(self, path: str | Path) -> None:
+        values = {field.name: getattr(self, field.name) for field in fields(self)}
+        atomic_torch_save({"format": type(self).__name__, "version": self.VERSION, "fields": values}, path)
+
+    @classmethod
+    def load(cls: type[ArtifactType], path: str | Path) -> ArtifactType:
+        path = Path(path)
+        _check_exists(path, cls.RULE)
+        try:
+            stored = torch.load(path, weights_only=True, map_location="cpu")
+        except Exception as error:  # a truncated zip, a pickled object, another file type...
+            raise ArtifactError(f"cannot read {path} ({_first_line(error)}): {_rebuild(cls.RULE)}") from None
+        found = (stored.get("format"), stored.get("version")) if isinstance(stored, dict) else (None, None)
+        if found != (cls.__name__, cls.VERSION):
+            what = f"{found[0]} version {found[1]}" if found[0] else "no cnnlens format"
+            raise ArtifactError(f"{path} holds {what}, not {cls.__name__} version {cls.VERSION}: {_rebuild(cls.RULE)}")
+        return cls(**stored["fields"])
+
+
+@dataclass(frozen=True)
+class Record:
+    """A JSON file of named values (for example a run's metrics), with its format and version inside."""
+
+    name: str
+    rule: str
+    keys: tuple[str, ...]  # what every reader may rely on
+    version: int = 1
+
+    def save(self, values: dict[str, Any], path: str | Path) -> None:
+        missing = [key for key in self.keys if key not in values]
+        if missing:
+            raise ValueError(f"{self.name} record lacks {missing}")  # a bug in the writer, not bad input
+        text = json.dumps({"format": self.name, "version": self.version, **values}, indent=2)
+        atomic_write_text(text + "\n", path)
+
+    def load(self, path: str | Path) -> dict[str, Any]:
+        path = Path(path)
+        _check_exists(path, self.rule)
+        try:
+            stored = json.loads(path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise ArtifactError(f"cannot read {path} ({_first_line(error)}): {_rebuild(self.rule)}") from None
+        found = (stored.get("format"), stored.get("version")) if isinstance(stored, dict) else (None, None)
+        if found != (self.name, self.version) or any(key not in stored for key in self.keys):
+            raise ArtifactError(f"{path} is not a {self.name} record of version {self.version}: {_rebuild(self.rule)}")
+        return {key: value for key, value in stored.items() if key not in ("format", "version")}
+
+
+@dataclass(frozen=True)
+class Table:
+    """A CSV table. Its columns are its format: a reader checks that those it needs are there."""
+
+    name: str
+    rule: str
+    columns: tuple[str, ...]
+    index: str | None = None  # the name of an index column that rows are labelled by (confusion matrices)
+
+    def save(self, frame: pd.DataFrame, path: str | Path) -> None:
+        missing = [column for column in self.columns if column not in frame.columns]
+        if missing:
+            raise ValueError(f"{self.name} table lacks columns {missing}")  # a bug in the writer
+        if self.index:
+            atomic_write_text(frame.rename_axis(self.index).to_csv(), path)
+        else:
+            atomic_write_text(frame.to_csv(index=False), path)
+
+    def load(self, path: str | Path) -> pd.DataFrame:
+        path = Path(path)
+        _check_exists(path, self.rule)
+        try:
+            frame = pd.read_csv(path, index_col=0 if self.index else None)
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
+            raise ArtifactError(f"cannot read {path} ({_first_line(error)}): {_rebuild(self.rule)}") from None
+        missing = [column for column in self.columns if column not in frame.columns]
+        if missing or (self.index and frame.index.name != self.index):
+            raise ArtifactError(f"{path} is not a {self.name} table (it lacks {missing or [self.index]}): "
+                                f"{_rebuild(self.rule)}")
+        return frame
+
+
+# What a training run writes beside model.pt (the weights, checked against the model when loaded).
+RUN_METRICS = Record("run_metrics", "train", keys=(
+    "model", "seed", "epochs", "final_test_accuracy", "final_test_loss", "best_test_accuracy", "best_epoch",
+    "parameters", "device", "seconds_per_epoch", "seconds_total", "recipe", "engine", "architecture", "torch"))
+HISTORY = Table("history", "train", ("epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "lr",
+                                     "seconds"))
+ITERATIONS = Table("iterations", "train", ("iteration", "loss"))
+CONFUSION = Table("confusion", "train", (), index="true \\ predicted")  # columns: the predicted classes
+
+# The comparison of variants over seeds.
+RUNS = Table("runs", "compare", ("variant", "seed", "final_test_accuracy", "best_test_accuracy", "final_test_loss",
+                                 "parameters", "seconds_per_epoch"))
+SUMMARY = Table("summary", "compare", ("variant", "seeds", "accuracy_mean", "accuracy_std", "best_accuracy_mean",
+                                       "test_loss_mean", "parameters", "seconds_per_epoch"))
+TESTS = Table("tests", "compare", ("variant", "baseline", "seeds", "difference_mean", "difference_std", "p_value",
+                                   "significant", "verdict"))
+
+
+@dataclass
+class Activations(Artifact):
+    """Layer outputs of the visualised test images (the first ``images_per_class`` of each class)."""
+
+    RULE: ClassVar[str] = "analysis (activations)"
+
+    model: str
+    seed: int
+    image_indices: torch.Tensor  # (N,) indices into the test split
+    images: torch.Tensor  # (N, 3, H, W) uint8
+    labels: torch.Tensor  # (N,)
+    classes: list[str]
+    logits: torch.Tensor  # (N, classes)
+    predictions: torch.Tensor  # (N,)
+    layers: dict[str, torch.Tensor]  # layer -> (N, C, h, w); attention module (ca1) -> (N, C) channel weights
+
+
+@dataclass
+class Explanations(Artifact):
+    """Grad-CAM and deconvnet projections of the visualised images, and ZFNet's top test images per channel."""
+
+    RULE: ClassVar[str] = "analysis (explain)"
+
+    model: str
+    seed: int
+    image_indices: torch.Tensor
+    labels: torch.Tensor
+    predictions: torch.Tensor
+    classes: list[str]
+    gradcam_layer: str
+    gradcam_predicted: torch.Tensor  # (N, H, W) in [0, 1]
+    gradcam_true: torch.Tensor
+    deconv: dict[str, torch.Tensor]  # layer -> (N, 3, H, W) projection of the image's strongest activation
+    deconv_strongest: dict[str, dict[str, torch.Tensor]]  # layer -> channel (N,), position (N, 2)
+    zfnet: dict[str, dict[str, Any]]  # layer -> channels, images (C, k), test_images, projections (C, k, 3, H, W)
+
+
+@dataclass
+class AttentionWeights(Artifact):
+    """Every attention module's channel weights (sigmoid outputs) for every test image."""
+
+    RULE: ClassVar[str] = "analysis (attention)"
+
+    model: str
+    seed: int
+    weights: dict[str, torch.Tensor]  # module (ca1) -> (N, C)
+    labels: torch.Tensor  # (N,)
+    classes: list[str]
+
+
+@dataclass
+class DepthStatistics(Artifact):
+    """Sparsity and spatial concentration per layer over the whole test split (one row per layer)."""
+
+    RULE: ClassVar[str] = "analysis (depth)"
+
+    model: str
+    seed: int
+    table: dict[str, list]  # column -> values, the columns of depth_stats.summary_table plus "images"
+
+    def frame(self) -> pd.DataFrame:
+        return pd.DataFrame(self.table).assign(model=self.model, seed=self.seed)
+
+
+@dataclass
+class VggDepth(Artifact):
+    """VGG16 on photos: top-5 classes, channel-mean maps by depth, deconvnet projections."""
+
+    RULE: ClassVar[str] = "vgg"
+
+    weights: dict[str, Any]  # kind, source, degraded, banner
+    photos: list[str]
+    images: torch.Tensor  # (P, 224, 224, 3) uint8, as the network saw them
+    top5: list[list[tuple[str, float]]]
+    indices: list[int]  # the compared features indices (shallow, middle, deep)
+    conv_indices: list[int]
+    layer_names: dict[int, str]
+    channel_means: dict[int, torch.Tensor]  # index -> (P, h, w)
+    deconv: dict[int, torch.Tensor]  # index -> (P, 3, 224, 224)

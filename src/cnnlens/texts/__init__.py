@@ -1,0 +1,42 @@
+"""Every text a reader of the report sees, by key, in one table per language (``<language>.yaml`` here).
+
+Code asks for a text with :func:`text` and fills in the numbers; it holds no prose of its own. A text
+missing from the table of the chosen language is an error, so that no section silently falls back.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+import yaml
+
+from cnnlens.errors import CnnlensError
+
+LANGUAGES = ("en",)
+_chosen = {"language": "en"}
+
+
+def set_language(language: str) -> None:
+    """Choose the language of every later :func:`text` (the report's ``report.language``)."""
+    if language not in LANGUAGES:
+        raise CnnlensError(f"no texts in language '{language}': choose one of {', '.join(LANGUAGES)}")
+    _chosen["language"] = language
+
+
+def language() -> str:
+    return _chosen["language"]
+
+
+@cache
+def table(language: str) -> dict[str, str]:
+    """Key -> template of one language."""
+    return yaml.safe_load((Path(__file__).parent / f"{language}.yaml").read_text(encoding="utf-8"))
+
+
+def text(key: str, **values: object) -> str:
+    """The text ``key`` in the chosen language, with ``{name}`` fields filled from ``values``."""
+    templates = table(_chosen["language"])
+    if key not in templates:
+        raise KeyError(f"text '{key}' has no {_chosen['language']} translation in cnnlens/texts/")
+    return templates[key].format(**values)
