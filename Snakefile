@@ -48,6 +48,6 @@ localrules:
 
 
 rule all:
+    default_target: True
     input:
         report=REPORT,
-    default_target: True

@@ -22,10 +22,10 @@ import time
 
 import torch
 
-from cnnlens.training.allocator import keep_freed_memory
-from cnnlens.training.batches import TensorBatches, preferred_memory_format
 from cnnlens.data.dataset import Dataset
 from cnnlens.models.cnn import BUILTIN_VARIANTS, build_model
+from cnnlens.training.allocator import keep_freed_memory
+from cnnlens.training.batches import TensorBatches, preferred_memory_format
 from cnnlens.training.engine import Engine, TrainStep, make_optimizer
 
 FULL_EPOCH = 50_000
@@ -39,7 +39,9 @@ def one_epoch(data_path: str, model_name: str, images: int, kept: bool) -> dict[
     cpu = torch.device("cpu")
     data = Dataset.load(data_path)
     torch.manual_seed(0)
-    model = build_model(BUILTIN_VARIANTS[model_name], data.train_images.shape[-1]).to(memory_format=preferred_memory_format(cpu))
+    model = build_model(BUILTIN_VARIANTS[model_name], data.train_images.shape[-1]).to(
+        memory_format=preferred_memory_format(cpu)
+    )
     step = TrainStep(model, make_optimizer(model, 1e-3, cpu), Engine())
     batches = TensorBatches(data.train_images[:images], data.train_labels[:images], 64, cpu, shuffle=True, augment=True)
     for done, (inputs, labels) in enumerate(batches, 1):  # allocator and caches in their steady state
@@ -51,14 +53,27 @@ def one_epoch(data_path: str, model_name: str, images: int, kept: bool) -> dict[
         step(inputs, labels)
     wall, after = time.perf_counter() - started, resource.getrusage(resource.RUSAGE_SELF)
     scale = FULL_EPOCH / images
-    return {"wall": wall * scale, "kernel": (after.ru_stime - before.ru_stime) * scale,
-            "faults_per_step": (after.ru_minflt - before.ru_minflt) / len(batches),
-            "peak_rss_mib": after.ru_maxrss / 1024}  # Linux reports KiB
+    return {
+        "wall": wall * scale,
+        "kernel": (after.ru_stime - before.ru_stime) * scale,
+        "faults_per_step": (after.ru_minflt - before.ru_minflt) / len(batches),
+        "peak_rss_mib": after.ru_maxrss / 1024,
+    }  # Linux reports KiB
 
 
 def measure_in_child(args: argparse.Namespace, kept: bool) -> dict[str, float]:
-    command = [sys.executable, __file__, "--data", args.data, "--model", args.model, "--images", str(args.images),
-               "--child", "kept" if kept else "default"]
+    command = [
+        sys.executable,
+        __file__,
+        "--data",
+        args.data,
+        "--model",
+        args.model,
+        "--images",
+        str(args.images),
+        "--child",
+        "kept" if kept else "default",
+    ]
     return json.loads(subprocess.run(command, capture_output=True, text=True, check=True).stdout.splitlines()[-1])
 
 
@@ -87,8 +102,10 @@ def main() -> None:
         kernel = statistics.mean(result["kernel"] for result in results)
         faults = statistics.mean(result["faults_per_step"] for result in results)
         peak = max(result["peak_rss_mib"] for result in results)
-        print(f"| {name} | {', '.join(f'{wall:.1f}' for wall in walls)} | {statistics.mean(walls):.1f} | {kernel:.1f} "
-              f"| {faults:.0f} | {peak:.0f} |")
+        print(
+            f"| {name} | {', '.join(f'{wall:.1f}' for wall in walls)} | {statistics.mean(walls):.1f} | {kernel:.1f} "
+            f"| {faults:.0f} | {peak:.0f} |"
+        )
 
 
 if __name__ == "__main__":

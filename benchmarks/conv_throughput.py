@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import argparse
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 
+from cnnlens.models.cnn import CONV_CHANNELS
 from cnnlens.training.allocator import keep_freed_memory
 from cnnlens.training.batches import preferred_memory_format
-from cnnlens.models.cnn import CONV_CHANNELS
 from cnnlens.training.recipe import pick_device
 
 BATCH = 64
@@ -41,7 +41,9 @@ def seconds_per_call(function: Callable[[], object], repeats: int, device: torch
     return (time.perf_counter() - started) / repeats
 
 
-def conv_passes(in_channels: int, out_channels: int, size: int, device: torch.device, first: bool) -> dict[str, Callable]:
+def conv_passes(
+    in_channels: int, out_channels: int, size: int, device: torch.device, first: bool
+) -> dict[str, Callable]:
     """The training passes of one 3x3, padding-1 conv layer on random data."""
     memory_format = preferred_memory_format(device)
     weight = torch.randn(out_channels, in_channels, 3, 3, device=device).contiguous(memory_format=memory_format)
@@ -50,11 +52,14 @@ def conv_passes(in_channels: int, out_channels: int, size: int, device: torch.de
 
     def backward(mask: list[bool]) -> Callable:
         return lambda: torch.ops.aten.convolution_backward(
-            grad, inputs, weight, [out_channels], [1, 1], [1, 1], [1, 1], False, [0, 0], 1, mask)
+            grad, inputs, weight, [out_channels], [1, 1], [1, 1], [1, 1], False, [0, 0], 1, mask
+        )
 
-    passes = {"forward": lambda: F.conv2d(inputs, weight, padding=1),
-              "input gradient": backward([True, False, False]),
-              "weight and bias gradient": backward([False, True, True])}
+    passes = {
+        "forward": lambda: F.conv2d(inputs, weight, padding=1),
+        "input gradient": backward([True, False, False]),
+        "weight and bias gradient": backward([False, True, True]),
+    }
     if first:
         del passes["input gradient"]
     return passes
@@ -82,8 +87,10 @@ def main() -> None:
         for name, function in conv_passes(in_channels, out_channels, size, device, first=layer == 1).items():
             seconds = seconds_per_call(function, args.repeats, device)
             total += seconds
-            print(f"| conv{layer} ({in_channels}->{out_channels}, {size}x{size}) | {name} | "
-                  f"{seconds * 1e3:.2f} | {flops / seconds / 1e9:.0f} |")
+            print(
+                f"| conv{layer} ({in_channels}->{out_channels}, {size}x{size}) | {name} | "
+                f"{seconds * 1e3:.2f} | {flops / seconds / 1e9:.0f} |"
+            )
         in_channels, size = out_channels, size // 2
     print(f"\nall of them, once per training step: {total * 1e3:.1f} ms")
 

@@ -17,15 +17,15 @@ from __future__ import annotations
 
 import argparse
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 
-from cnnlens.training.allocator import keep_freed_memory
 from cnnlens.data.augment import augment_batch, color_jitter
 from cnnlens.data.dataset import Dataset
 from cnnlens.models.cnn import BUILTIN_VARIANTS, build_model, use_fused_backward
+from cnnlens.training.allocator import keep_freed_memory
 
 STEPS_PER_EPOCH = 782  # 50,000 images in batches of 64
 TRAIN_IMAGES = 50_000
@@ -115,13 +115,16 @@ def main() -> None:
     print(f"CPU, {args.threads} threads, torch {torch.__version__}, {args.model} CNN\n")
 
     has_se = BUILTIN_VARIANTS[args.model].attention == "se"
-    step_functions = {name: training_step(args.model, *config)
-                      for name, config in STEP_CONFIGS.items() if has_se or config[3]}
+    step_functions = {
+        name: training_step(args.model, *config) for name, config in STEP_CONFIGS.items() if has_se or config[3]
+    }
     step_seconds = {name: [] for name in step_functions}
     images = Dataset.load(args.data).train_images[: args.augment_images]
     augmentation = {f"chunks of {chunk} images": [] for chunk in args.chunks}
-    jitter_layouts = {"colour jitter alone, contiguous": torch.contiguous_format,
-                      "colour jitter alone, channels-last view": torch.channels_last}
+    jitter_layouts = {
+        "colour jitter alone, contiguous": torch.contiguous_format,
+        "colour jitter alone, channels-last view": torch.channels_last,
+    }
     augmentation |= {name: [] for name in jitter_layouts}
     for _ in range(args.rounds):
         for name, seconds in step_seconds_per_epoch(step_functions, args.steps).items():

@@ -21,27 +21,29 @@ import json
 import platform
 import statistics
 import time
-from typing import Iterator
+from collections.abc import Iterator
 
 import torch
 from torch import nn
 from torchvision import transforms
 
-from cnnlens.training.allocator import keep_freed_memory
-from cnnlens.training.batches import TensorBatches, preferred_memory_format
 from cnnlens.data.dataset import CIFAR10_MEAN, CIFAR10_STD, Dataset
 from cnnlens.models.cnn import BUILTIN_VARIANTS, build_model
+from cnnlens.training.allocator import keep_freed_memory
+from cnnlens.training.batches import TensorBatches, preferred_memory_format
 from cnnlens.training.engine import Engine, TrainStep, make_optimizer
 from cnnlens.training.recipe import pick_device
 
-SOURCE_TRANSFORM = transforms.Compose([
-    transforms.RandomCrop(32, padding=4),
-    transforms.RandomHorizontalFlip(),
-    transforms.ColorJitter(brightness=0.2, contrast=0.2, saturation=0.2, hue=0.1),
-    transforms.RandomRotation(15),
-    transforms.ToTensor(),
-    transforms.Normalize(CIFAR10_MEAN, CIFAR10_STD),
-])
+SOURCE_TRANSFORM = transforms.Compose(
+    [
+        transforms.RandomCrop(32, padding=4),
+        transforms.RandomHorizontalFlip(),
+        transforms.ColorJitter(brightness=0.2, contrast=0.2, saturation=0.2, hue=0.1),
+        transforms.RandomRotation(15),
+        transforms.ToTensor(),
+        transforms.Normalize(CIFAR10_MEAN, CIFAR10_STD),
+    ]
+)
 
 
 class SourceDataset(torch.utils.data.Dataset):
@@ -143,8 +145,13 @@ def main() -> None:
     engine_model = fresh_model().to(memory_format=preferred_memory_format(device))
     recipes["engine"] = engine_epochs(engine_model, dataset, device, engine)
     times = time_epochs(recipes, args.epochs, device)
-    results = {"machine": machine(device, args.threads), "model": args.model, "images": len(dataset[1]),
-               "engine": vars(engine) | {"compiles": engine.compiles_on(device)}, "engine_seconds": times["engine"]}
+    results = {
+        "machine": machine(device, args.threads),
+        "model": args.model,
+        "images": len(dataset[1]),
+        "engine": vars(engine) | {"compiles": engine.compiles_on(device)},
+        "engine_seconds": times["engine"],
+    }
     if "source" in times:
         results |= {"source_seconds": times["source"], "source_workers": args.workers}
     report(results)
@@ -159,7 +166,9 @@ def steady(times: list[float]) -> float:
 
 
 def report(results: dict) -> None:
-    print(f"{results['machine']}; {results['model']} CNN; {results['images']} training images; engine {results['engine']}")
+    print(
+        f"{results['machine']}; {results['model']} CNN; {results['images']} training images; engine {results['engine']}"
+    )
     print("| recipe | s/epoch, each epoch | s/epoch after the first |")
     print("|---|---|---|")
     rows = [("cnnlens engine", results["engine_seconds"])]

@@ -17,8 +17,13 @@ SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
 CLASSES = ("cat", "dog", "ship")
 
 
-def make_image_folder(root: Path, per_class: dict[str, int], size: tuple[int, int] = (32, 32), seed: int = 0,
-                      classes: tuple[str, ...] = CLASSES) -> Path:
+def make_image_folder(
+    root: Path,
+    per_class: dict[str, int],
+    size: tuple[int, int] = (32, 32),
+    seed: int = 0,
+    classes: tuple[str, ...] = CLASSES,
+) -> Path:
     """Write ``split/class/NNN.png`` images whose mean colour encodes the class (so labels are checkable).
 
     ``size`` is PIL's (width, height).
@@ -42,24 +47,46 @@ def tiny_workdir(workdir: Path, classes: tuple[str, ...] = CLASSES, **config) ->
     merges config files (nested keys one by one).
     """
     make_image_folder(workdir / "images", {"train": 6, "test": 2}, classes=classes)
-    tiny = {"data": {"source": "imagefolder", "path": "images"}, "train": {"epochs": 1, "batch_size": 8},
-            "vgg": {"weights": "none"}}
+    tiny = {
+        "data": {"source": "imagefolder", "path": "images"},
+        "train": {"epochs": 1, "batch_size": 8},
+        "vgg": {"weights": "none"},
+    }
     update_config(tiny, config)
     (workdir / "tiny.yaml").write_text(yaml.safe_dump(tiny))
     return workdir
 
 
-def snakemake(workdir: Path, *arguments: str, cores: int | None = 2, path: tuple[Path, ...] = (),
-              configfiles: tuple[str, ...] = ("tiny.yaml",), repo: Path = REPO, base_config: bool = True
-              ) -> subprocess.CompletedProcess:
+def snakemake(
+    workdir: Path,
+    *arguments: str,
+    cores: int | None = 2,
+    path: tuple[Path, ...] = (),
+    configfiles: tuple[str, ...] = ("tiny.yaml",),
+    repo: Path = REPO,
+    base_config: bool = True,
+) -> subprocess.CompletedProcess:
     """The workflow of ``repo`` in ``workdir`` with its config.yaml and ``configfiles`` (tiny.yaml) merged on top.
 
     ``base_config=False`` leaves the repository's config.yaml out (``configfiles`` then hold everything);
     ``cores=None`` leaves ``--cores`` out (a cluster executor needs none); ``path`` goes first on PATH.
     """
     # The rules call `cnnlens` and `papermill`: put this interpreter's scripts first on PATH.
-    env = dict(os.environ, PATH=os.pathsep.join([*map(str, path), str(Path(sys.executable).parent), os.environ["PATH"]]))
-    command = [sys.executable, "-m", "snakemake", "-s", str(repo / "Snakefile"),
-               "--configfile", *([str(repo / "config.yaml")] if base_config else []), *configfiles, "--directory", str(workdir),
-               *(["--cores", str(cores)] if cores else []), *arguments]
+    env = dict(
+        os.environ, PATH=os.pathsep.join([*map(str, path), str(Path(sys.executable).parent), os.environ["PATH"]])
+    )
+    command = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(repo / "Snakefile"),
+        "--configfile",
+        *([str(repo / "config.yaml")] if base_config else []),
+        *configfiles,
+        "--directory",
+        str(workdir),
+        *(["--cores", str(cores)] if cores else []),
+        *arguments,
+    ]
     return subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True)

@@ -1,8 +1,8 @@
 import torch
 
-from cnnlens.interpret.activations import extract, select_images
 from cnnlens.data.dataset import normalize
 from cnnlens.data.sources import load_image_folder
+from cnnlens.interpret.activations import extract, select_images
 from cnnlens.models.cnn import AttentionCNN
 
 
@@ -20,7 +20,12 @@ def test_extract_stores_layers_gates_and_predictions(image_folder):
     assert model.training  # the caller's mode is restored
     assert stored["image_indices"].tolist() == [0, 1, 2, 3, 4, 5]
     assert {name: list(output.shape[1:]) for name, output in stored["layers"].items()} == {
-        "conv1": [32, 32, 32], "conv2": [64, 16, 16], "conv3": [128, 8, 8], "ca1": [32], "ca2": [64], "ca3": [128],
+        "conv1": [32, 32, 32],
+        "conv2": [64, 16, 16],
+        "conv3": [128, 8, 8],
+        "ca1": [32],
+        "ca2": [64],
+        "ca3": [128],
     }
     assert torch.equal(stored["predictions"], stored["logits"].argmax(1))
     with torch.no_grad():

@@ -11,8 +11,13 @@ from cnnlens.artifacts import HISTORY, RUN_METRICS, ArtifactError, AttentionWeig
 
 
 def attention_weights() -> AttentionWeights:
-    return AttentionWeights(model="attention", seed=1, weights={"ca1": torch.rand(4, 32)}, labels=torch.arange(4),
-                            classes=["a", "b", "c", "d"])
+    return AttentionWeights(
+        model="attention",
+        seed=1,
+        weights={"ca1": torch.rand(4, 32)},
+        labels=torch.arange(4),
+        classes=["a", "b", "c", "d"],
+    )
 
 
 def test_an_artifact_loads_as_it_was_saved(tmp_path):
@@ -68,13 +73,25 @@ def test_metrics_written_before_records_had_a_format_are_refused(tmp_path):
 
 
 def test_a_table_needs_its_columns(tmp_path):
-    frame = pd.DataFrame({"epoch": [1], "train_loss": [1.0], "train_accuracy": [0.5], "test_loss": [1.0],
-                          "test_accuracy": [0.5], "lr": [0.001], "seconds": [2.0]})
+    frame = pd.DataFrame(
+        {
+            "epoch": [1],
+            "train_loss": [1.0],
+            "train_accuracy": [0.5],
+            "test_loss": [1.0],
+            "test_accuracy": [0.5],
+            "lr": [0.001],
+            "seconds": [2.0],
+        }
+    )
     HISTORY.save(frame, tmp_path / "history.csv")
     pd.testing.assert_frame_equal(HISTORY.load(tmp_path / "history.csv"), frame)
     frame.drop(columns="lr").to_csv(tmp_path / "old.csv", index=False)
-    with pytest.raises(ArtifactError, match=r"old.csv is not a history table \(it lacks \['lr'\]\): rebuild it with the "
-                                            "train rule"):
+    with pytest.raises(
+        ArtifactError,
+        match=r"old.csv is not a history table \(it lacks \['lr'\]\): rebuild it with the "
+        "train rule",
+    ):
         HISTORY.load(tmp_path / "old.csv")
     confusion = Table("confusion", "train", (), index="true \\ predicted")
     confusion.save(pd.DataFrame([[1, 0], [0, 1]], index=["a", "b"], columns=["a", "b"]), tmp_path / "c.csv")

@@ -8,11 +8,12 @@ import pytest
 import yaml
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 
+from cnnlens.config import validate_config
 from cnnlens.reporting import assemble as report
 from cnnlens.reporting import comparison as compare
 from cnnlens.reporting.captions import caption
 from cnnlens.reporting.comparison import Comparison
-from cnnlens.config import validate_config
+
 from helpers import REPO, SCHEMA
 
 PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
@@ -32,9 +33,19 @@ def executed_notebook(path, text):
 
 
 def metrics(model, accuracy):
-    return {"model": model, "seed": 0, "epochs": 2, "final_test_accuracy": accuracy, "best_test_accuracy": accuracy,
-            "best_epoch": 2, "parameters": 1000, "seconds_per_epoch": 1.5, "seconds_total": 3.0,
-            "device": "cpu (2 threads)", "final_test_loss": 1.0}
+    return {
+        "model": model,
+        "seed": 0,
+        "epochs": 2,
+        "final_test_accuracy": accuracy,
+        "best_test_accuracy": accuracy,
+        "best_epoch": 2,
+        "parameters": 1000,
+        "seconds_per_epoch": 1.5,
+        "seconds_total": 3.0,
+        "device": "cpu (2 threads)",
+        "final_test_loss": 1.0,
+    }
 
 
 def test_summary_table_shows_mean_and_std_in_percent():
@@ -46,14 +57,17 @@ def test_summary_table_shows_mean_and_std_in_percent():
 @pytest.fixture
 def html(tmp_path):
     config = validate_config({"train": {"epochs": 2}}, SCHEMA)
-    sections = [report.ExecutedSection("Training", executed_notebook(tmp_path / "a.ipynb", "first")),
-                report.ExecutedSection("Feature maps", executed_notebook(tmp_path / "b.ipynb", "second"))]
+    sections = [
+        report.ExecutedSection("Training", executed_notebook(tmp_path / "a.ipynb", "first")),
+        report.ExecutedSection("Feature maps", executed_notebook(tmp_path / "b.ipynb", "second")),
+    ]
     vgg = {"kind": "none", "source": "random initialisation", "degraded": True, "banner": "VGG16 has random weights"}
     facts = report.RunFacts(commit="abc1234", compute_seconds=90.0, config_path="c.yaml", vgg_weights=vgg)
     runs = compare.runs_table([metrics("plain", 0.4567), metrics("attention", 0.5123)])
     comparison = Comparison(runs, compare.summarize(runs), compare.paired_tests(runs, "plain"))
-    notebook = report.assemble(sections, [metrics("plain", 0.4567), metrics("attention", 0.5123)], config, facts,
-                               comparison)
+    notebook = report.assemble(
+        sections, [metrics("plain", 0.4567), metrics("attention", 0.5123)], config, facts, comparison
+    )
     return report.render_html(notebook)
 
 

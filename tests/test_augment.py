@@ -19,8 +19,10 @@ def test_crop_is_a_window_of_the_zero_padded_image(images):
     out = augment.random_crop(images, padding=2, generator=generator())
     padded = torch.nn.functional.pad(images, (2, 2, 2, 2))
     offsets = set()
-    for image, cropped in zip(padded, out):
-        matches = [(dy, dx) for dy in range(5) for dx in range(5) if torch.equal(image[:, dy:dy + 8, dx:dx + 10], cropped)]
+    for image, cropped in zip(padded, out, strict=False):
+        matches = [
+            (dy, dx) for dy in range(5) for dx in range(5) if torch.equal(image[:, dy : dy + 8, dx : dx + 10], cropped)
+        ]
         assert matches, "crop is not a window of the padded image"
         offsets.add(matches[0])
     assert len(offsets) > 3  # drawn per image, not once per batch
@@ -36,7 +38,7 @@ def test_flip_flips_about_half_of_the_images_independently():
 
 
 @pytest.mark.parametrize(
-    "ours, theirs, factor",
+    ("ours", "theirs", "factor"),
     [
         (augment.adjust_brightness, TF.adjust_brightness, 1.17),
         (augment.adjust_contrast, TF.adjust_contrast, 0.83),
@@ -87,7 +89,7 @@ def test_augment_batch_is_seeded_and_in_range():
     assert first.shape == (8, 3, 32, 32) and first.dtype == torch.float32
     assert torch.equal(first, augment.augment_batch(x, generator(5)))
     assert not torch.equal(first, augment.augment_batch(x, generator(6)))
-    assert 0 <= first.min() and first.max() <= 1
+    assert first.min() >= 0 and first.max() <= 1
 
 
 def test_the_augmentation_and_normalisation_constants_are_built_once_per_device(monkeypatch):
@@ -102,6 +104,7 @@ def test_the_augmentation_and_normalisation_constants_are_built_once_per_device(
         def record(*args, **kwargs):
             built.append(args)
             return build(*args, **kwargs)
+
         return record
 
     monkeypatch.setattr(torch, "tensor", recorded(torch.tensor))

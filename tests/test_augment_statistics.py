@@ -16,8 +16,8 @@ statistic stays low.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import pytest
 import torch
@@ -30,7 +30,7 @@ from cnnlens.data import augment
 
 N = 2000  # images a side: enough for the controls below to be rejected with p far below ALPHA
 ALPHA = 0.01  # chance that a correct case fails, over all of its statistics together
-JITTER = dict(brightness=0.2, contrast=0.2, saturation=0.2, hue=0.1)
+JITTER = {"brightness": 0.2, "contrast": 0.2, "saturation": 0.2, "hue": 0.1}
 CLIP = 1e-5  # ours and torchvision's adjustments agree to this; a value this near 0 or 1 is clipped
 Statistics = dict[str, torch.Tensor]
 
@@ -146,7 +146,7 @@ def our_recipe(*steps: Callable) -> Callable:
 OUR_CROP = functools.partial(augment.random_crop, padding=4)
 OUR_JITTER = functools.partial(augment.color_jitter, **JITTER)
 OUR_ROTATION = functools.partial(augment.random_rotation, degrees=15.0)
-NEAREST = dict(interpolation=InterpolationMode.NEAREST, fill=0)
+NEAREST = {"interpolation": InterpolationMode.NEAREST, "fill": 0}
 
 
 @dataclass(frozen=True)
@@ -165,13 +165,15 @@ CASES = {
     "augment_batch": Case(
         to_uint8(colourful_image(32)),
         augment.augment_batch,
-        T.Compose([
-            T.ConvertImageDtype(torch.float32),
-            T.RandomCrop(32, padding=4),
-            T.RandomHorizontalFlip(),
-            T.ColorJitter(**JITTER),
-            T.RandomRotation(15, **NEAREST),
-        ]),
+        T.Compose(
+            [
+                T.ConvertImageDtype(torch.float32),
+                T.RandomCrop(32, padding=4),
+                T.RandomHorizontalFlip(),
+                T.ColorJitter(**JITTER),
+                T.RandomRotation(15, **NEAREST),
+            ]
+        ),
         recipe_statistics,
     ),
 }
@@ -235,7 +237,9 @@ CONTROLS = {  # a wrong augmentation, the case whose torchvision sample it is co
     "rotation 30": ("rotation", functools.partial(augment.random_rotation, degrees=30.0), "angle"),
     "rotation 18": ("rotation", functools.partial(augment.random_rotation, degrees=18.0), "zero fill"),
     "rotation before jitter": (
-        "augment_batch", our_recipe(OUR_CROP, augment.random_horizontal_flip, OUR_ROTATION, OUR_JITTER), "black",
+        "augment_batch",
+        our_recipe(OUR_CROP, augment.random_horizontal_flip, OUR_ROTATION, OUR_JITTER),
+        "black",
     ),
     "recipe without flip": ("augment_batch", our_recipe(OUR_CROP, OUR_JITTER, OUR_ROTATION), "centre x"),
 }

@@ -46,16 +46,22 @@ BAD_CONFIGS = [
     ("image size not a multiple of 8", {"data": {"image_size": 30}}, "config key 'data.image_size'"),
     ("no data path", {"data": {"path": None}}, "config key 'data.path' must be of type string"),
     ("missing data path", {"data": {"path": "nowhere"}}, "config key 'data.path': nowhere does not exist"),
-    ("CIFAR-10 folder is a file", {"data": {"source": "cifar10", "path": "tiny.yaml"}},
-     "config key 'data.path': tiny.yaml is a file"),
+    (
+        "CIFAR-10 folder is a file",
+        {"data": {"source": "cifar10", "path": "tiny.yaml"}},
+        "config key 'data.path': tiny.yaml is a file",
+    ),
     ("missing VGG16 weights", {"vgg": {"weights": "vgg16.pth"}}, "config key 'vgg.weights': vgg16.pth does not exist"),
     ("VGG16 weights a folder", {"vgg": {"weights": "images"}}, "config key 'vgg.weights': images is a folder"),
     ("missing photo", {"vgg": {"photos": ["cat.jpg"]}}, "config key 'vgg.photos[0]': cat.jpg does not exist"),
     ("photo a folder", {"vgg": {"photos": ["images"]}}, "config key 'vgg.photos[0]': images is a folder"),
     ("no VGG16 layer 31", {"vgg": {"layers": [31]}}, "config key 'vgg.layers[0]'"),
     ("empty results", {"results": ""}, "config key 'results'"),
-    ("results in the workflow's folders", {"results": str(REPO / "src" / "out")},
-     "config key 'results': " + str(REPO / "src" / "out") + " lies in the workflow's folder src/"),
+    (
+        "results in the workflow's folders",
+        {"results": str(REPO / "src" / "out")},
+        "config key 'results': " + str(REPO / "src" / "out") + " lies in the workflow's folder src/",
+    ),
     ("results the checkout", {"results": str(REPO)}, f"config key 'results': {REPO} holds the workflow's own files"),
     ("results above the checkout", {"results": str(HELD_OUT)}, "holds the workflow's own files"),
 ]
@@ -76,17 +82,21 @@ def workdir(tmp_path_factory) -> Path:
     return tiny_workdir(tmp_path_factory.mktemp("bad"))
 
 
-@pytest.mark.parametrize("change, fragment", [case[1:] for case in BAD_CONFIGS], ids=[case[0] for case in BAD_CONFIGS])
+@pytest.mark.parametrize(("change", "fragment"), [case[1:] for case in BAD_CONFIGS], ids=[case[0] for case in BAD_CONFIGS])
 def test_bad_config_stops_with_one_line_before_anything_is_written(workdir, change, fragment):
     (workdir / "bad.yaml").write_text(yaml.safe_dump(change))
     assert_refused(snakemake(workdir, "--dry-run", configfiles=("tiny.yaml", "bad.yaml")), fragment, workdir)
 
 
-@pytest.mark.parametrize("text, fragment", [
-    ("train: {epochs: 2\n", "config file config.yaml, line 2, column 1: expected ',' or '}'"),
-    ("", "config file config.yaml is empty"),
-    ("- a list\n", "config file config.yaml holds a list"),
-], ids=["syntax error", "empty", "a list"])
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("train: {epochs: 2\n", "config file config.yaml, line 2, column 1: expected ',' or '}'"),
+        ("", "config file config.yaml is empty"),
+        ("- a list\n", "config file config.yaml holds a list"),
+    ],
+    ids=["syntax error", "empty", "a list"],
+)
 def test_a_broken_config_yaml_is_named_with_its_line(tmp_path, text, fragment):
     workdir = tiny_workdir(tmp_path)
     (workdir / "config.yaml").write_text(text)
@@ -96,8 +106,14 @@ def test_a_broken_config_yaml_is_named_with_its_line(tmp_path, text, fragment):
 def test_nested_config_values_work_as_the_readme_shows_them(tmp_path):
     """Snakemake passes nested --config values as strings; numbers, booleans and null are read as YAML."""
     workdir = tiny_workdir(tmp_path)
-    result = snakemake(workdir, "--dry-run", "--config", "train={epochs: 3, lr: 1e-3, augment: false}",
-                       "visualise={seed: null, channels: 4}", "compare={alpha: 0.1}")
+    result = snakemake(
+        workdir,
+        "--dry-run",
+        "--config",
+        "train={epochs: 3, lr: 1e-3, augment: false}",
+        "visualise={seed: null, channels: 4}",
+        "compare={alpha: 0.1}",
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert '"epochs": 3' in result.stdout and '"lr": 0.001' in result.stdout and '"augment": false' in result.stdout
     assert '"channels": 4' in result.stdout
@@ -119,8 +135,13 @@ def test_an_unreadable_weights_file_is_named(tmp_path):
 def test_results_in_the_checkout_itself_is_refused_before_anything_is_touched(tmp_path):
     """`results: .` run from the checkout would overwrite config.yaml and delete the notebooks."""
     checkout = tmp_path / "checkout"
-    listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=REPO,
-                            capture_output=True, text=True, check=True).stdout.split("\n")
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split("\n")
     for name in filter(None, listed):
         if (REPO / name).is_file():
             (checkout / name).parent.mkdir(parents=True, exist_ok=True)
@@ -135,5 +156,8 @@ def test_results_in_the_checkout_itself_is_refused_before_anything_is_touched(tm
 
 def snapshot(folder: Path) -> dict[str, bytes]:
     """Every file below ``folder`` but git's and Snakemake's own, with its contents."""
-    return {str(path.relative_to(folder)): path.read_bytes() for path in folder.rglob("*")
-            if path.is_file() and not path.relative_to(folder).parts[0] in (".git", ".snakemake")}
+    return {
+        str(path.relative_to(folder)): path.read_bytes()
+        for path in folder.rglob("*")
+        if path.is_file() and path.relative_to(folder).parts[0] not in (".git", ".snakemake")
+    }

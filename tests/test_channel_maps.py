@@ -30,7 +30,7 @@ def test_top_uses_the_mean_not_the_peak():
     assert select_channels(activations, "top", 1) == [1]
 
 
-@pytest.mark.parametrize("mode, expected", [("first", [0, 1, 2]), ("last", [0, 1, 2]), ("top", [2, 1, 0])])
+@pytest.mark.parametrize(("mode", "expected"), [("first", [0, 1, 2]), ("last", [0, 1, 2]), ("top", [2, 1, 0])])
 def test_asking_for_more_channels_than_exist_gives_all(mode, expected):
     assert select_channels(channel_valued([1.0, 2.0, 3.0]), mode, 10) == expected
 

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from cnnlens.cli import main
+
 from helpers import CLASSES
 
 
@@ -21,7 +22,9 @@ def run_cli(capsys, *argv):
 
 def test_missing_data_exits_2_with_one_line_and_writes_nothing(tmp_path, capsys):
     out = tmp_path / "results" / "dataset.pt"
-    code, err = run_cli(capsys, "prepare-data", "--source", "imagefolder", "--path", str(tmp_path / "none"), "--out", str(out))
+    code, err = run_cli(
+        capsys, "prepare-data", "--source", "imagefolder", "--path", str(tmp_path / "none"), "--out", str(out)
+    )
     assert code == 2
     assert err.strip().count("\n") == 0 and f"data path {tmp_path / 'none'} does not exist" in err
     assert not out.exists()
@@ -35,9 +38,21 @@ def test_unknown_layer_exits_2_without_output(image_folder, tmp_path, capsys):
 
     torch.save(build_model("plain", num_classes=len(CLASSES)).state_dict(), model)
     out = tmp_path / "acts.pt"
-    code, err = run_cli(capsys, "analyse", "activations", "--data", str(cache), "--model", "plain", "--checkpoint",
-                        str(model), "--settings", '{"layers": ["conv7"], "images_per_class": 1, "max_images": 20}',
-                        "--out", str(out))
+    code, err = run_cli(
+        capsys,
+        "analyse",
+        "activations",
+        "--data",
+        str(cache),
+        "--model",
+        "plain",
+        "--checkpoint",
+        str(model),
+        "--settings",
+        '{"layers": ["conv7"], "images_per_class": 1, "max_images": 20}',
+        "--out",
+        str(out),
+    )
     assert code == 2 and "['conv7'] are not in the model" in err and not out.exists()
 
 
@@ -49,8 +64,21 @@ def test_a_checkpoint_for_another_number_of_classes_is_one_line_naming_the_rule(
 
     torch.save(build_model("plain", num_classes=10).state_dict(), model)  # the data set has 3 classes
     out = tmp_path / "acts.pt"
-    code, err = run_cli(capsys, "analyse", "depth", "--data", str(cache), "--model", "plain", "--checkpoint",
-                        str(model), "--settings", '{"depth_layers": ["relu1"]}', "--out", str(out))
+    code, err = run_cli(
+        capsys,
+        "analyse",
+        "depth",
+        "--data",
+        str(cache),
+        "--model",
+        "plain",
+        "--checkpoint",
+        str(model),
+        "--settings",
+        '{"depth_layers": ["relu1"]}',
+        "--out",
+        str(out),
+    )
     assert code == 2 and err.strip().count("\n") == 0 and not out.exists()
     assert f"checkpoint {model} does not fit variant 'plain'" in err and "the train rule" in err
 
@@ -59,9 +87,27 @@ def test_train_writes_checkpoint_history_iterations_and_metrics(image_folder, tm
     cache = tmp_path / "dataset.pt"
     main(["prepare-data", "--source", "imagefolder", "--path", str(image_folder), "--out", str(cache)])
     run = tmp_path / "run"
-    main(["train", "--data", str(cache), "--model", "attention", "--architecture", '{"attention": "se"}',
-          "--seed", "5", "--threads", "1", "--device", "cpu",
-          "--recipe", json.dumps({"epochs": 2, "batch_size": 5}), "--out-dir", str(run)])
+    main(
+        [
+            "train",
+            "--data",
+            str(cache),
+            "--model",
+            "attention",
+            "--architecture",
+            '{"attention": "se"}',
+            "--seed",
+            "5",
+            "--threads",
+            "1",
+            "--device",
+            "cpu",
+            "--recipe",
+            json.dumps({"epochs": 2, "batch_size": 5}),
+            "--out-dir",
+            str(run),
+        ]
+    )
     history = pd.read_csv(run / "history.csv")
     iterations = pd.read_csv(run / "iterations.csv")
     metrics = json.loads((run / "metrics.json").read_text())
@@ -90,9 +136,26 @@ def test_a_killed_training_job_resumes_and_ends_as_an_uninterrupted_one(tmp_path
     main(["prepare-data", "--source", "imagefolder", "--path", str(images), "--out", str(cache)])
 
     def train(out_dir: Path) -> subprocess.Popen:
-        command = [sys.executable, "-m", "cnnlens.cli", "train", "--data", str(cache), "--model", "plain",
-                   "--seed", "2", "--threads", "1", "--device", "cpu", "--recipe", '{"epochs": 4}',
-                   "--out-dir", str(out_dir)]
+        command = [
+            sys.executable,
+            "-m",
+            "cnnlens.cli",
+            "train",
+            "--data",
+            str(cache),
+            "--model",
+            "plain",
+            "--seed",
+            "2",
+            "--threads",
+            "1",
+            "--device",
+            "cpu",
+            "--recipe",
+            '{"epochs": 4}',
+            "--out-dir",
+            str(out_dir),
+        ]
         return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
     uninterrupted, killed = tmp_path / "uninterrupted", tmp_path / "killed"

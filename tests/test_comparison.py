@@ -8,8 +8,15 @@ from cnnlens.reporting import comparison as compare
 
 
 def metrics(variant, seed, accuracy, parameters=100):
-    return {"model": variant, "seed": seed, "final_test_accuracy": accuracy, "best_test_accuracy": accuracy + 0.01,
-            "final_test_loss": 1 - accuracy, "parameters": parameters, "seconds_per_epoch": 2.0 + seed}
+    return {
+        "model": variant,
+        "seed": seed,
+        "final_test_accuracy": accuracy,
+        "best_test_accuracy": accuracy + 0.01,
+        "final_test_loss": 1 - accuracy,
+        "parameters": parameters,
+        "seconds_per_epoch": 2.0 + seed,
+    }
 
 
 def t2_two_sided_p(t: float) -> float:
@@ -22,8 +29,8 @@ def runs():
     plain = [0.80, 0.81, 0.82]
     return compare.runs_table(
         [metrics("plain", seed, acc) for seed, acc in enumerate(plain)]
-        + [metrics("se", seed, acc + diff, 120) for seed, (acc, diff) in enumerate(zip(plain, [0.01, 0.02, 0.03]))]
-        + [metrics("cbam", seed, acc + diff, 130) for seed, (acc, diff) in enumerate(zip(plain, [0.010, 0.011, 0.009]))]
+        + [metrics("se", seed, acc + diff, 120) for seed, (acc, diff) in enumerate(zip(plain, [0.01, 0.02, 0.03], strict=False))]
+        + [metrics("cbam", seed, acc + diff, 130) for seed, (acc, diff) in enumerate(zip(plain, [0.010, 0.011, 0.009], strict=False))]
     )
 
 
@@ -49,7 +56,9 @@ def test_paired_test_matches_the_closed_form_p_value(runs):
     # differences 1.0, 1.1, 0.9 points: mean 1, sd 0.1, t = 1 / (0.1 / sqrt 3)
     assert cbam["p_value"] == pytest.approx(t2_two_sided_p(10 * math.sqrt(3)), rel=1e-6)
     assert cbam["significant"]
-    assert cbam["verdict"].startswith("cbam is better than plain by 1.00 points (mean over 3 seeds; paired t-test p = 0.00")
+    assert cbam["verdict"].startswith(
+        "cbam is better than plain by 1.00 points (mean over 3 seeds; paired t-test p = 0.00"
+    )
 
 
 def test_one_seed_says_no_test_is_possible():
@@ -60,9 +69,11 @@ def test_one_seed_says_no_test_is_possible():
 
 
 def test_worse_variant_and_identical_differences():
-    runs = compare.runs_table([metrics("plain", s, 0.8 + 0.01 * s) for s in range(3)]
-                              + [metrics("bad", s, 0.7 + 0.01 * s + 0.001 * (s == 1)) for s in range(3)]
-                              + [metrics("same", s, 0.81 + 0.01 * s) for s in range(3)])
+    runs = compare.runs_table(
+        [metrics("plain", s, 0.8 + 0.01 * s) for s in range(3)]
+        + [metrics("bad", s, 0.7 + 0.01 * s + 0.001 * (s == 1)) for s in range(3)]
+        + [metrics("same", s, 0.81 + 0.01 * s) for s in range(3)]
+    )
     tests = compare.paired_tests(runs, "plain").set_index("variant")
     assert tests.loc["bad", "verdict"].startswith("bad is worse than plain by 9.97 points")
     assert math.isnan(tests.loc["same", "p_value"]) and "identical differences" in tests.loc["same", "verdict"]
@@ -70,8 +81,16 @@ def test_worse_variant_and_identical_differences():
 
 def test_differences_equal_up_to_rounding_are_identical_not_significant():
     # 0.815 - 0.81 and 0.825 - 0.82 are both 0.5 points, up to float rounding
-    runs = compare.runs_table([metrics("plain", 0, 0.81), metrics("plain", 1, 0.82), metrics("plain", 2, 0.83),
-                               metrics("se", 0, 0.815), metrics("se", 1, 0.825), metrics("se", 2, 0.835)])
+    runs = compare.runs_table(
+        [
+            metrics("plain", 0, 0.81),
+            metrics("plain", 1, 0.82),
+            metrics("plain", 2, 0.83),
+            metrics("se", 0, 0.815),
+            metrics("se", 1, 0.825),
+            metrics("se", 2, 0.835),
+        ]
+    )
     differences = runs.pivot(index="seed", columns="variant", values="final_test_accuracy").diff(axis=1)
     assert differences.iloc[:, 1].nunique() > 1  # the rounding noise is really there
     test = compare.paired_tests(runs, "plain").iloc[0]

@@ -2,6 +2,7 @@ import pytest
 import yaml
 
 from cnnlens.config import ConfigError, validate_config
+
 from helpers import REPO, SCHEMA
 
 
@@ -12,8 +13,17 @@ def default_config() -> dict:
 def test_default_config_is_the_source_recipe():
     config = validate_config(default_config(), SCHEMA)
     assert config["train"] == {
-        "epochs": 50, "batch_size": 64, "lr": 0.001, "lr_patience": 3, "lr_factor": 0.5,
-        "augment": True, "device": "auto", "threads": 0, "compile": "auto", "cuda_graph": True, "precision": "fp32",
+        "epochs": 50,
+        "batch_size": 64,
+        "lr": 0.001,
+        "lr_patience": 3,
+        "lr_factor": 0.5,
+        "augment": True,
+        "device": "auto",
+        "threads": 0,
+        "compile": "auto",
+        "cuda_graph": True,
+        "precision": "fp32",
     }
     assert config["models"] == ["plain", "attention"]
     assert config["variants"]["plain"] == {"attention": "none", "blocks": [1, 2, 3], "reduction": 16}
@@ -37,7 +47,7 @@ def test_schema_defaults_match_config_yaml():
 
 
 @pytest.mark.parametrize(
-    "change, message",
+    ("change", "message"),
     [
         ({"train": {"epoch": 10}}, r"unknown config key 'train.epoch'.*allowed here: augment, batch_size"),
         ({"trian": {}}, r"unknown config key 'trian'"),
@@ -45,7 +55,10 @@ def test_schema_defaults_match_config_yaml():
         ({"train": {"epochs": 0}}, r"config key 'train.epochs': 0 is less than the minimum of 1"),
         ({"train": {"lr_factor": 1.5}}, r"config key 'train.lr_factor'"),
         ({"train": {"device": "gpu"}}, r"config key 'train.device'.*does not match"),
-        ({"models": ["plain", "resnet"]}, r"config key 'models\[1\]': variant 'resnet' is not defined under 'variants'"),
+        (
+            {"models": ["plain", "resnet"]},
+            r"config key 'models\[1\]': variant 'resnet' is not defined under 'variants'",
+        ),
         ({"models": ["plain", "a/b"]}, r"config key 'models\[1\]': 'a/b' does not match"),
         ({"variants": {"cbam": {"attention": "cbam", "block": [1]}}}, r"unknown config key 'variants.cbam.block'"),
         ({"variants": {"x": {"attention": "transformer"}}}, r"config key 'variants.x.attention' must be one of"),

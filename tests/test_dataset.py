@@ -9,6 +9,7 @@ from PIL import Image
 
 from cnnlens.data.dataset import CIFAR10_MEAN, CIFAR10_STD, DataError, Dataset, normalize
 from cnnlens.data.sources import load_cifar10, load_image_folder
+
 from helpers import CLASSES, make_image_folder
 
 
@@ -97,9 +98,9 @@ def test_normalize_uses_the_recipes_cifar10_statistics():
     # The recipe's constants written out: a test built from CIFAR10_MEAN/STD would pass with wrong ones.
     mean, std = (0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)
     images = torch.tensor([0, 128, 255], dtype=torch.uint8).view(1, 3, 1, 1).expand(1, 3, 2, 2)
-    expected = torch.tensor([(value / 255 - m) / s for value, m, s in zip((0, 128, 255), mean, std)])
+    expected = torch.tensor([(value / 255 - m) / s for value, m, s in zip((0, 128, 255), mean, std, strict=False)])
     torch.testing.assert_close(normalize(images), expected.view(1, 3, 1, 1).expand(1, 3, 2, 2))
-    assert (CIFAR10_MEAN, CIFAR10_STD) == (mean, std)
+    assert (mean, std) == (CIFAR10_MEAN, CIFAR10_STD)
 
 
 def test_corrupt_gzip_body_is_caught(image_tarball, tmp_path):

@@ -6,14 +6,14 @@ import torch.nn.functional as F
 import torchvision
 from torch import nn
 
-from cnnlens.interpret.hooks import capture
+from cnnlens.errors import CnnlensError
 from cnnlens.interpret.deconvnet import (
     deconv_layers,
     deconv_project,
     fold_batchnorm,
     project_to_pixels,
 )
-from cnnlens.errors import CnnlensError
+from cnnlens.interpret.hooks import capture
 from cnnlens.models.attention import CBAM, ChannelAttention
 from cnnlens.models.cnn import Architecture, build_model
 
@@ -99,8 +99,12 @@ def test_two_blocks_rectify_the_signal_after_each_transposed_conv():
     torch.manual_seed(9)
     stack = nn.Sequential(
         OrderedDict(
-            conv1=nn.Conv2d(3, 4, 3, padding=1), relu1=nn.ReLU(inplace=True), pool1=nn.MaxPool2d(2),
-            conv2=nn.Conv2d(4, 6, 3, padding=1), relu2=nn.ReLU(inplace=True), pool2=nn.MaxPool2d(2),
+            conv1=nn.Conv2d(3, 4, 3, padding=1),
+            relu1=nn.ReLU(inplace=True),
+            pool1=nn.MaxPool2d(2),
+            conv2=nn.Conv2d(4, 6, 3, padding=1),
+            relu2=nn.ReLU(inplace=True),
+            pool2=nn.MaxPool2d(2),
         )
     )
     x = torch.randn(2, 3, 8, 12)

@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from cnnlens.interpret.depth_stats import SUMMARY_COLUMNS, sparsity, spatial_concentration, summarize
 from cnnlens.errors import CnnlensError
+from cnnlens.interpret.depth_stats import SUMMARY_COLUMNS, sparsity, spatial_concentration, summarize
 
 
 def test_sparsity_counts_zeros_per_image():

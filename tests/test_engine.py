@@ -17,14 +17,26 @@ def small_cnn(dropout: float = 0.5) -> nn.Module:
     torch.manual_seed(0)
     # No conv bias before BatchNorm: its gradient is rounding noise, which Adam turns into full-size
     # steps, so two correct implementations would disagree there.
-    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8), nn.ReLU(), nn.AdaptiveAvgPool2d(2),
-                         nn.Flatten(), nn.Dropout(dropout), nn.Linear(32, 4))
+    return nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1, bias=False),
+        nn.BatchNorm2d(8),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(2),
+        nn.Flatten(),
+        nn.Dropout(dropout),
+        nn.Linear(32, 4),
+    )
 
 
 def batches(device=CPU, sizes=(16, 16, 16, 5)):
     generator = torch.Generator().manual_seed(1)
-    return [(torch.randn(size, 3, 8, 8, generator=generator).to(device),
-             torch.randint(0, 4, (size,), generator=generator).to(device)) for size in sizes]
+    return [
+        (
+            torch.randn(size, 3, 8, 8, generator=generator).to(device),
+            torch.randint(0, 4, (size,), generator=generator).to(device),
+        )
+        for size in sizes
+    ]
 
 
 @dataclass
@@ -74,11 +86,15 @@ def test_compile_failure_warns_and_trains_eagerly_from_the_same_state(monkeypatc
         def forward(inputs):
             model(inputs)  # updates BatchNorm's running stats, as a half-done first step would
             raise RuntimeError("inductor: no working C++ compiler\nlong traceback")
+
         return forward
 
     monkeypatch.setattr(torch, "compile", broken_compile)
-    with pytest.warns(FallbackWarning, match=r"^torch.compile failed \(inductor: no working C\+\+ compiler\); "
-                                             r"training eagerly instead$"):
+    with pytest.warns(
+        FallbackWarning,
+        match=r"^torch.compile failed \(inductor: no working C\+\+ compiler\); "
+        r"training eagerly instead$",
+    ):
         fallen_back = train(Engine(compile=True))
     assert_same_training(fallen_back, train(Engine(compile=False)), rtol=0, atol=0)
 
@@ -105,6 +121,7 @@ def emulate_cuda_first_step(monkeypatch, compiler_works: bool) -> list[str]:
             if not compiler_works:
                 raise RuntimeError("inductor: no working C++ compiler\nlong traceback")
             return model(inputs)
+
         return forward
 
     def as_on_cuda(self, *args):
@@ -184,12 +201,15 @@ def test_bf16_precision_runs_the_forward_pass_in_bfloat16():
 
 @CUDA_ONLY
 @NO_FALLBACK
-@pytest.mark.parametrize("compile, dropout, rtol, atol", [
-    # A replay draws dropout's masks with the eager kernel at the same place in the random stream.
-    (False, 0.5, 1e-4, 1e-5),
-    # Compiled dropout draws with other kernels than eager's fused one, so the masks differ: no dropout.
-    (True, 0.0, 1e-3, 1e-4),
-])
+@pytest.mark.parametrize(
+    ("compile", "dropout", "rtol", "atol"),
+    [
+        # A replay draws dropout's masks with the eager kernel at the same place in the random stream.
+        (False, 0.5, 1e-4, 1e-5),
+        # Compiled dropout draws with other kernels than eager's fused one, so the masks differ: no dropout.
+        (True, 0.0, 1e-3, 1e-4),
+    ],
+)
 def test_cuda_graph_step_trains_like_the_eager_one(compile, dropout, rtol, atol):
     cuda = torch.device("cuda")
     sizes = (16, 5, 16, 16, 5)  # replays after an eager partial batch, and a partial batch at the end
@@ -215,10 +235,10 @@ def test_the_cuda_graph_reads_the_learning_rate_tensor_at_every_replay():
     lr.fill_(0)  # Adam without weight decay then leaves the parameters as they are
     before = [parameter.detach().clone() for parameter in model.parameters()]
     step(*second)
-    assert all(torch.equal(parameter, old) for parameter, old in zip(model.parameters(), before))
+    assert all(torch.equal(parameter, old) for parameter, old in zip(model.parameters(), before, strict=False))
     lr.fill_(1e-2)
     step(*second)
-    assert not any(torch.equal(parameter, old) for parameter, old in zip(model.parameters(), before))
+    assert not any(torch.equal(parameter, old) for parameter, old in zip(model.parameters(), before, strict=False))
 
 
 @CUDA_ONLY

@@ -5,9 +5,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from cnnlens.interpret.gradcam import grad_cam, grad_cam_raw
-from cnnlens.interpret.channel_maps import normalize_map
 from cnnlens.errors import CnnlensError
+from cnnlens.interpret.channel_maps import normalize_map
+from cnnlens.interpret.gradcam import grad_cam, grad_cam_raw
 from cnnlens.models.cnn import build_model
 
 
@@ -39,7 +39,7 @@ def test_raw_map_matches_a_manual_split_of_the_model(split):
     target = torch.tensor([0, 2])
     features, head = model[: split + 1], model[split + 1 :]
     expected_maps, expected_weights = [], []
-    for image, label in zip(x, target):
+    for image, label in zip(x, target, strict=False):
         activation = features(image[None]).detach().requires_grad_()
         score = head(activation.clone())[0, label]  # clone: the head may start with an in-place ReLU
         (gradient,) = torch.autograd.grad(score, activation)

@@ -2,10 +2,10 @@ import pytest
 import torch
 from torch import nn
 
-from cnnlens.interpret.hooks import capture
-from cnnlens.models.modes import eval_mode
 from cnnlens.errors import CnnlensError
+from cnnlens.interpret.hooks import capture
 from cnnlens.models.cnn import AttentionCNN, PlainCNN
+from cnnlens.models.modes import eval_mode
 
 
 def hook_count(model: nn.Module) -> int:
@@ -44,9 +44,8 @@ def test_hooks_are_removed_after_the_block_and_after_an_exception():
     with capture(model, ["conv1", "conv2"]):
         assert hook_count(model) == 2
     assert hook_count(model) == 0
-    with pytest.raises(RuntimeError):
-        with capture(model, ["conv1"]):
-            model(torch.randn(1, 1, 32, 32))  # wrong channel count
+    with pytest.raises(RuntimeError), capture(model, ["conv1"]):
+        model(torch.randn(1, 1, 32, 32))  # wrong channel count
     assert hook_count(model) == 0
 
 

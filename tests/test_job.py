@@ -15,8 +15,18 @@ RUN = Run("attention", Architecture(attention="se"), Recipe(epochs=3), seed=2)
 
 
 def history(accuracies, seconds=(9.0, 2.0, 4.0)):
-    return [dict(epoch=epoch, train_loss=1.0, train_accuracy=0.5, test_loss=2.0 - accuracy, test_accuracy=accuracy,
-                 lr=0.001, seconds=second) for epoch, (accuracy, second) in enumerate(zip(accuracies, seconds), 1)]
+    return [
+        {
+            "epoch": epoch,
+            "train_loss": 1.0,
+            "train_accuracy": 0.5,
+            "test_loss": 2.0 - accuracy,
+            "test_accuracy": accuracy,
+            "lr": 0.001,
+            "seconds": second,
+        }
+        for epoch, (accuracy, second) in enumerate(zip(accuracies, seconds, strict=False), 1)
+    ]
 
 
 def test_the_resume_key_changes_with_what_changes_the_result_and_only_that(tmp_path):
@@ -24,9 +34,11 @@ def test_the_resume_key_changes_with_what_changes_the_result_and_only_that(tmp_p
     data.write_bytes(b"x")
     key = run_key(RUN, CPU, Engine(), data)
     assert run_key(RUN, CPU, Engine(compile=True, cuda_graph=False), data) == key  # speed only
-    for other in (Run("attention", Architecture(attention="cbam"), RUN.recipe, 2),
-                  Run("attention", RUN.architecture, Recipe(epochs=3, lr=0.01), 2),
-                  Run("attention", RUN.architecture, RUN.recipe, 3)):
+    for other in (
+        Run("attention", Architecture(attention="cbam"), RUN.recipe, 2),
+        Run("attention", RUN.architecture, Recipe(epochs=3, lr=0.01), 2),
+        Run("attention", RUN.architecture, RUN.recipe, 3),
+    ):
         assert run_key(other, CPU, Engine(), data) != key
     assert run_key(RUN, torch.device("cuda"), Engine(), data) != key
     assert run_key(RUN, CPU, Engine(precision="bf16"), data) != key

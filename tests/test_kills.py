@@ -7,8 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from cnnlens.cli import main
 from cnnlens.atomic import atomic_path
+from cnnlens.cli import main
+
 from helpers import make_image_folder
 
 KILLED_WRITER = """
@@ -45,9 +46,28 @@ def test_the_next_training_job_removes_a_half_written_checkpoint_and_ctrl_c_is_o
     left = kill_while_writing(run / "resume.pt")
     assert left
     job = subprocess.Popen(
-        [sys.executable, "-m", "cnnlens.cli", "train", "--data", str(cache), "--model", "plain", "--device", "cpu",
-         "--threads", "1", "--recipe", '{"epochs": 50}', "--out-dir", str(run)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        [
+            sys.executable,
+            "-m",
+            "cnnlens.cli",
+            "train",
+            "--data",
+            str(cache),
+            "--model",
+            "plain",
+            "--device",
+            "cpu",
+            "--threads",
+            "1",
+            "--recipe",
+            '{"epochs": 50}',
+            "--out-dir",
+            str(run),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     assert job.stdout.readline().startswith("training plain")  # printed after the job's start-up checks
     assert not any(path.exists() for path in left)
     job.send_signal(signal.SIGINT)

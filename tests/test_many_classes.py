@@ -9,11 +9,11 @@ import pytest
 import torch
 
 from cnnlens.interpret.activations import select_images
-from cnnlens.reporting.comparison import per_class_accuracy
 from cnnlens.models.cnn import build_model
 from cnnlens.plots import channel_weights as attention
 from cnnlens.plots import curves
 from cnnlens.plots.style import MAX_CLASS_LABELS
+from cnnlens.reporting.comparison import per_class_accuracy
 from cnnlens.training.recipe import confusion_matrix
 
 CLASSES = [f"class{index:03d}" for index in range(100)]
@@ -63,8 +63,10 @@ def test_class_channel_heatmap_keeps_all_classes_in_a_bounded_figure():
     assert 10 <= len(labelled(axes.yaxis)) <= MAX_CLASS_LABELS
 
 
-@pytest.mark.parametrize("per_class, max_images, classes, images", [
-    (1, 20, 20, 20), (2, 20, 10, 20), (3, 20, 6, 18), (1, 100, 100, 100), (30, 20, 4, 20), (30, 3, 1, 3)])
+@pytest.mark.parametrize(
+    ("per_class", "max_images", "classes", "images"),
+    [(1, 20, 20, 20), (2, 20, 10, 20), (3, 20, 6, 18), (1, 100, 100, 100), (30, 20, 4, 20), (30, 3, 1, 3)],
+)
 def test_visualised_images_take_the_first_classes_that_fit(per_class, max_images, classes, images):
     labels = torch.arange(100).repeat_interleave(5)  # 5 test images per class
     chosen = select_images(labels, per_class, max_images)

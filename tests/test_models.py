@@ -4,7 +4,13 @@ import torch
 from cnnlens.errors import CnnlensError
 from cnnlens.models.attention import ChannelAttention, SpatialAttention
 from cnnlens.models.cnn import (
-    Architecture, AttentionCNN, PlainCNN, attention_gates, build_model, count_parameters, describe_layer,
+    Architecture,
+    AttentionCNN,
+    PlainCNN,
+    attention_gates,
+    build_model,
+    count_parameters,
+    describe_layer,
 )
 
 
@@ -97,7 +103,7 @@ def test_attention_can_be_limited_to_some_blocks():
 
 
 @pytest.mark.parametrize(
-    "options, message",
+    ("options", "message"),
     [({"attention": "transformer"}, "unknown attention type 'transformer'"), ({"blocks": (0, 4)}, "must be among")],
 )
 def test_bad_architecture_is_explained(options, message):

@@ -14,6 +14,7 @@ from snakemake.utils import update_config
 
 from cnnlens.artifacts import Activations, AttentionWeights, DepthStatistics, VggDepth
 from cnnlens.registry import report_sections
+
 from helpers import CLASSES, REPO, snakemake, tiny_workdir
 
 pytestmark = pytest.mark.e2e
@@ -21,8 +22,12 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture(scope="module")
 def pipeline(tmp_path_factory):
-    workdir = tiny_workdir(tmp_path_factory.mktemp("pipeline"), seeds=[0, 1], models=["plain", "attention", "cbam"],
-                           variants={"cbam": {"attention": "cbam", "blocks": [3]}})
+    workdir = tiny_workdir(
+        tmp_path_factory.mktemp("pipeline"),
+        seeds=[0, 1],
+        models=["plain", "attention", "cbam"],
+        variants={"cbam": {"attention": "cbam", "blocks": [3]}},
+    )
     first = snakemake(workdir)
     assert first.returncode == 0, first.stderr[-3000:]
     return workdir
@@ -38,7 +43,9 @@ def test_report_has_every_section_with_measured_accuracies(pipeline):
     for model in ("plain", "attention", "cbam"):
         accuracies = [
             json.loads((pipeline / "results" / "models" / model / f"seed{seed}" / "metrics.json").read_text())[
-                "final_test_accuracy"] for seed in (0, 1)
+                "final_test_accuracy"
+            ]
+            for seed in (0, 1)
         ]
         # the verdict table's row of this model: name, seeds, mean ± std of the final accuracy
         spread = f"{100 * statistics.mean(accuracies):.2f} ± {100 * statistics.stdev(accuracies):.2f}"
@@ -104,8 +111,13 @@ PER_MODEL_NOTEBOOKS = 3 + 2 + 3  # feature maps and Grad-CAM for 3 models, atten
 # `analysis` jobs: activations, explain and depth of 3 models, attention of 2; `notebook`: comparison, training, depth
 VISUALISED = {"analysis": 3 + 3, "notebook_per_model": PER_MODEL_NOTEBOOKS, "notebook": 1}
 EXPLAINED = {"analysis": 3, "notebook_per_model": 3}
-RETRAINED = {"train": 6, "compare": 1, "analysis": 3 + 3 + 3 + 2, "notebook_per_model": PER_MODEL_NOTEBOOKS,
-             "notebook": 3}
+RETRAINED = {
+    "train": 6,
+    "compare": 1,
+    "analysis": 3 + 3 + 3 + 2,
+    "notebook_per_model": PER_MODEL_NOTEBOOKS,
+    "notebook": 3,
+}
 VGG = {"vgg": 1, "notebook": 1}
 COMPARED = {"compare": 1, "notebook": 1}
 
@@ -124,19 +136,34 @@ RERUNS = [
     ({"visualise": {"depth_layers": ["relu1"]}}, {"analysis": 3, "notebook": 1}),
     ({"compare": {"alpha": 0.1}}, COMPARED),
     ({"compare": {"baseline": "attention"}}, COMPARED),
-    *[({"train": {key: value}}, RETRAINED) for key, value in [
-        ("epochs", 2), ("batch_size", 4), ("lr", 0.01), ("lr_patience", 1), ("lr_factor", 0.1), ("augment", False),
-        ("device", "cpu"), ("compile", False), ("cuda_graph", False), ("precision", "bf16"), ("threads", 1)]],
+    *[
+        ({"train": {key: value}}, RETRAINED)
+        for key, value in [
+            ("epochs", 2),
+            ("batch_size", 4),
+            ("lr", 0.01),
+            ("lr_patience", 1),
+            ("lr_factor", 0.1),
+            ("augment", False),
+            ("device", "cpu"),
+            ("compile", False),
+            ("cuda_graph", False),
+            ("precision", "bf16"),
+            ("threads", 1),
+        ]
+    ],
     ({"vgg": {"weights": "imagenet"}}, VGG),
     ({"vgg": {"layers": [0, 5]}}, VGG),
     ({"seeds": [0, 1, 2]}, {"train": 3, "compare": 1, "notebook": 2}),
-    ({"variants": {"cbam": {"reduction": 8}}},
-     {"train": 2, "compare": 1, "analysis": 4, "notebook_per_model": 3, "notebook": 3}),
+    (
+        {"variants": {"cbam": {"reduction": 8}}},
+        {"train": 2, "compare": 1, "analysis": 4, "notebook_per_model": 3, "notebook": 3},
+    ),
     ({"variants": {"unused": {"attention": "se"}}}, {}),
 ]
 
 
-@pytest.mark.parametrize("change, expected", RERUNS, ids=[json.dumps(change) for change, _ in RERUNS])
+@pytest.mark.parametrize(("change", "expected"), RERUNS, ids=[json.dumps(change) for change, _ in RERUNS])
 def test_changing_one_key_reruns_exactly_the_jobs_that_use_it(pipeline, change, expected):
     (pipeline / "change.yaml").write_text(yaml.safe_dump(change))
     planned = planned_jobs(snakemake(pipeline, "--dry-run", configfiles=("tiny.yaml", "change.yaml")))

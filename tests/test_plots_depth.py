@@ -26,12 +26,21 @@ def images_in(axes):
 
 def depth_csv(model: str, sparsity: list[float]) -> pd.DataFrame:
     layers = [f"relu{i + 1}" for i in range(len(sparsity))]
-    return pd.DataFrame({
-        "layer": layers, "channels": [32, 64, 128][: len(layers)], "height": [32, 16, 8][: len(layers)],
-        "width": [32, 16, 8][: len(layers)], "sparsity_mean": sparsity, "sparsity_std": [0.01] * len(layers),
-        "concentration_mean": [0.12] * len(layers), "concentration_std": [0.002] * len(layers),
-        "images": 100, "model": model, "seed": 0,
-    })
+    return pd.DataFrame(
+        {
+            "layer": layers,
+            "channels": [32, 64, 128][: len(layers)],
+            "height": [32, 16, 8][: len(layers)],
+            "width": [32, 16, 8][: len(layers)],
+            "sparsity_mean": sparsity,
+            "sparsity_std": [0.01] * len(layers),
+            "concentration_mean": [0.12] * len(layers),
+            "concentration_std": [0.002] * len(layers),
+            "images": 100,
+            "model": model,
+            "seed": 0,
+        }
+    )
 
 
 def test_photo_depths_titles_panels_and_lists_the_top5():

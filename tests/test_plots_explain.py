@@ -4,12 +4,12 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.colors as mcolors  # noqa: E402
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
+import matplotlib.colors as mcolors
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
 
-from cnnlens.plots.explain import (  # noqa: E402
+from cnnlens.plots.explain import (
     WRONG,
     deconv_grid,
     gradcam_overlays,
@@ -61,8 +61,9 @@ def test_deconv_grid_has_the_input_then_one_panel_per_layer():
     strongest = {layer: {"channel": np.array([3, 17]), "position": np.array([[1, 2], [0, 4]])} for layer in layers}
     panels = image_axes(deconv_grid(images, projections, strongest, ["#0 cat", "#3 dog"]))
     assert len(panels) == 2 * 4
-    assert [axes.get_title() for axes in panels[4:]] == ["#3 dog"] + [f"{layer} channel 17\nat (y 0, x 4)"
-                                                                       for layer in layers]
+    assert [axes.get_title() for axes in panels[4:]] == ["#3 dog"] + [
+        f"{layer} channel 17\nat (y 0, x 4)" for layer in layers
+    ]
     assert all(axes.images[0].get_array().shape == (H, W, 3) for axes in panels)
 
 

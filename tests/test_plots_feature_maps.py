@@ -35,8 +35,11 @@ def layer(count: int, channels: int = 6) -> torch.Tensor:
 
 def map_panels(figure) -> list:
     """The axes that show a feature map (not the input image, not a colorbar)."""
-    return [axes for axes in figure.axes if axes.images and axes.images[0].get_array().ndim == 2
-            and axes.images[0].get_cmap().name.startswith("viridis")]
+    return [
+        axes
+        for axes in figure.axes
+        if axes.images and axes.images[0].get_array().ndim == 2 and axes.images[0].get_cmap().name.startswith("viridis")
+    ]
 
 
 def test_feature_maps_shares_a_scale_per_layer_and_titles_channels():
@@ -57,7 +60,8 @@ def test_channel_grid_one_row_per_image_with_per_image_channels_on_one_scale():
     rows = map_panels(figure)  # one mosaic per image: its channels side by side
     assert len(rows) == 3
     assert [[label.get_text() for label in axes.get_xticklabels()] for axes in rows] == [
-        [str(channel) for channel in row] for row in picked]
+        [str(channel) for channel in row] for row in picked
+    ]
     clims = {axes.images[0].get_clim() for axes in rows}
     assert len(clims) == 1
     low, high = clims.pop()
@@ -99,8 +103,9 @@ def test_activation_overlays_are_one_by_four_per_image_at_image_size():
     for one in output:
         channels, normalised = activation_heatmaps(one, k=3)
         heatmaps.append((channels, upsample(normalised, (HEIGHT, WIDTH)).numpy()))
-    figure = plots.activation_overlays(images(2), ["true: cat\npredicted: dog", "true: dog\npredicted: dog"],
-                                       heatmaps, "conv3")
+    figure = plots.activation_overlays(
+        images(2), ["true: cat\npredicted: dog", "true: dog\npredicted: dog"], heatmaps, "conv3"
+    )
     overlays = [axes for axes in figure.axes if len(axes.images) == 2]
     assert len(overlays) == 2 * 3
     assert [axes.get_title() for axes in overlays[:3]] == [f"conv3 channel {c}" for c in heatmaps[0][0]]
@@ -113,8 +118,9 @@ def test_activation_overlays_are_one_by_four_per_image_at_image_size():
 
 def test_activation_overlays_of_a_flat_map_are_finite():
     channels, normalised = activation_heatmaps(torch.full((4, 3, 5), 2.0), k=3)
-    figure = plots.activation_overlays(images(1), ["x"], [(channels, upsample(normalised, (HEIGHT, WIDTH)).numpy())],
-                                       "conv3")
+    figure = plots.activation_overlays(
+        images(1), ["x"], [(channels, upsample(normalised, (HEIGHT, WIDTH)).numpy())], "conv3"
+    )
     figure.canvas.draw()
     overlays = [axes for axes in figure.axes if len(axes.images) == 2]
     assert all(np.isfinite(axes.images[1].get_array()).all() for axes in overlays)

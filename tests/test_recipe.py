@@ -35,7 +35,7 @@ def test_batches_are_normalised_and_seeded():
     images = torch.randint(0, 256, (6, 3, 8, 8), dtype=torch.uint8)
     first = [x for x, _ in TensorBatches(images, torch.arange(6), 3, CPU, shuffle=True, augment=True, seed=7)]
     again = [x for x, _ in TensorBatches(images, torch.arange(6), 3, CPU, shuffle=True, augment=True, seed=7)]
-    assert all(torch.equal(a, b) for a, b in zip(first, again))
+    assert all(torch.equal(a, b) for a, b in zip(first, again, strict=False))
     plain = next(iter(TensorBatches(images, torch.arange(6), 6, CPU)))[0]
     assert plain.mean().abs() < 2 and plain.dtype == torch.float32  # normalised, not 0..255
 
@@ -75,7 +75,15 @@ def test_fit_learns_an_easy_task_and_records_everything(image_folder):
     result = fit(linear_model(), train, test, Recipe(epochs=8, lr=1e-2), progress=False)
     assert len(result.history) == 8
     assert len(result.iteration_losses) == 8 * len(train) == 24
-    assert set(result.history[0]) == {"epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "lr", "seconds"}
+    assert set(result.history[0]) == {
+        "epoch",
+        "train_loss",
+        "train_accuracy",
+        "test_loss",
+        "test_accuracy",
+        "lr",
+        "seconds",
+    }
     assert result.history[-1]["test_accuracy"] == 1.0  # class is encoded in brightness
     assert result.history[-1]["test_loss"] < result.history[0]["test_loss"]
     assert result.iteration_losses[-1] < result.iteration_losses[0]
@@ -102,12 +110,17 @@ def test_a_float32_tensor_learning_rate_is_recorded_as_its_shortest_decimal(rate
 def assign_floats_as_older_torch_does(monkeypatch):
     """ReduceLROnPlateau as in torch builds before the fix of pytorch issue #163093: it assigns the reduced
     rate to the group as a float, replacing a tensor rate."""
-    monkeypatch.setattr(torch.optim.lr_scheduler, "_update_param_group_val",
-                        lambda group, key, value: group.__setitem__(key, value), raising=False)
+    monkeypatch.setattr(
+        torch.optim.lr_scheduler,
+        "_update_param_group_val",
+        lambda group, key, value: group.__setitem__(key, value),
+        raising=False,
+    )
 
 
 def test_the_learning_rate_reaches_the_tensor_a_cuda_graph_reads_when_the_scheduler_assigns_a_float(
-        image_folder, monkeypatch):
+    image_folder, monkeypatch
+):
     assign_floats_as_older_torch_does(monkeypatch)
     optimizers = []
 
@@ -161,7 +174,8 @@ def test_same_seed_gives_identical_weights(image_folder):
 @pytest.mark.filterwarnings("error::cnnlens.training.engine.FallbackWarning")
 @pytest.mark.parametrize("older_scheduler", [False, True])
 def test_cuda_graph_training_follows_the_learning_rate_schedule_as_eager_training_does(
-        image_folder, monkeypatch, older_scheduler):
+    image_folder, monkeypatch, older_scheduler
+):
     if older_scheduler:
         assign_floats_as_older_torch_does(monkeypatch)
     steps = []
@@ -286,15 +300,23 @@ def test_a_checkpoint_of_a_gpu_run_is_read_on_the_cpu(tmp_path, monkeypatch, cap
     assert EpochCheckpoint(path, {"device": "cuda"}).load()["model"]["weight"].device == CPU
 
 
-@pytest.mark.parametrize("saved_by", [
-    dict(lr=torch.tensor, fused=True, capturable=True),  # a CUDA graph's (capturable Adam runs fused on the CPU)
-    dict(lr=float, fused=False, capturable=False),
-])
+@pytest.mark.parametrize(
+    "saved_by",
+    [
+        {"lr": torch.tensor, "fused": True, "capturable": True},  # a CUDA graph's (capturable Adam runs fused on the CPU)
+        {"lr": float, "fused": False, "capturable": False},
+    ],
+)
 def test_a_resumed_run_trains_with_its_own_engines_optimizer_settings(image_folder, tmp_path, monkeypatch, saved_by):
     checkpoint = EpochCheckpoint(tmp_path / "resume.pt", {"run": "a"})
     with monkeypatch.context() as patch:
-        patch.setattr(train_module, "make_optimizer", lambda model, lr, device, engine: torch.optim.Adam(
-            model.parameters(), lr=saved_by["lr"](lr), fused=saved_by["fused"], capturable=saved_by["capturable"]))
+        patch.setattr(
+            train_module,
+            "make_optimizer",
+            lambda model, lr, device, engine: torch.optim.Adam(
+                model.parameters(), lr=saved_by["lr"](lr), fused=saved_by["fused"], capturable=saved_by["capturable"]
+            ),
+        )
         with pytest.raises(Killed):  # in the second epoch: 3 batches per epoch
             train_plain_cnn(image_folder, checkpoint, KilledAfter, batches_left=3 + 1)
     groups = []
@@ -307,5 +329,5 @@ def test_a_resumed_run_trains_with_its_own_engines_optimizer_settings(image_fold
     monkeypatch.setattr(train_module, "TrainStep", Recorded)
     _, resumed = train_plain_cnn(image_folder, checkpoint)
     assert [row["epoch"] for row in resumed.history] == [1, 2, 3]
-    assert groups == [dict(lr=pytest.approx(1e-3), fused=True, capturable=False)]
+    assert groups == [{"lr": pytest.approx(1e-3), "fused": True, "capturable": False}]
     assert type(groups[0]["lr"]) is float

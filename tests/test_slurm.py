@@ -21,9 +21,17 @@ from helpers import REPO, snakemake, tiny_workdir
 pytestmark = pytest.mark.slurm
 
 THREADS = 2  # of a training job, here and in the local run; the profile's 8 would not fit a 2-core node
-SLURM = ("--profile", str(REPO / "profiles" / "slurm"), "--slurm-status-command", "squeue",
-         # status checks every few seconds, not every 40 s: the tiny jobs take seconds
-         "--slurm-init-seconds-before-status-checks", "2", "--set-threads", f"train={THREADS}")
+SLURM = (
+    "--profile",
+    str(REPO / "profiles" / "slurm"),
+    "--slurm-status-command",
+    "squeue",
+    # status checks every few seconds, not every 40 s: the tiny jobs take seconds
+    "--slurm-init-seconds-before-status-checks",
+    "2",
+    "--set-threads",
+    f"train={THREADS}",
+)
 TINY = {"models": ["plain"], "train": {"device": "cpu"}}  # one model, one seed: train, analyses, report
 METRICS = "results/models/plain/seed0/metrics.json"
 SUBMITTED = re.compile(r"has been submitted with SLURM jobid (\d+) \(log: (\S+)\)")
@@ -49,8 +57,12 @@ def rule(log: str) -> str:
 
 def squeue(job_ids: Iterable[str]) -> dict[str, tuple[str, ...]]:
     """State, CPUs and comment (the rule the executor named) of each job, as SLURM keeps them."""
-    lines = subprocess.run(["squeue", "--noheader", "--states=all", "--format=%i|%T|%C|%k", "--jobs", ",".join(job_ids)],
-                           capture_output=True, text=True, check=True).stdout.split()
+    lines = subprocess.run(
+        ["squeue", "--noheader", "--states=all", "--format=%i|%T|%C|%k", "--jobs", ",".join(job_ids)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
     return {job_id: tuple(rest) for job_id, *rest in (line.split("|") for line in lines)}
 
 
@@ -86,23 +98,29 @@ def test_metrics_match_a_local_run_with_the_same_threads(slurm_run, tmp_path):
     on_slurm, here = (json.loads((path / METRICS).read_text()) for path in (workdir, local))
     assert {k: v for k, v in on_slurm.items() if k not in timing} == {k: v for k, v in here.items() if k not in timing}
     assert on_slurm["device"] == f"cpu ({THREADS} threads)"
-    pd.testing.assert_frame_equal(pd.read_csv(workdir / run / "history.csv").drop(columns="seconds"),
-                                  pd.read_csv(local / run / "history.csv").drop(columns="seconds"))
-    pd.testing.assert_frame_equal(pd.read_csv(workdir / run / "iterations.csv"), pd.read_csv(local / run / "iterations.csv"))
+    pd.testing.assert_frame_equal(
+        pd.read_csv(workdir / run / "history.csv").drop(columns="seconds"),
+        pd.read_csv(local / run / "history.csv").drop(columns="seconds"),
+    )
+    pd.testing.assert_frame_equal(
+        pd.read_csv(workdir / run / "iterations.csv"), pd.read_csv(local / run / "iterations.csv")
+    )
 
 
 def test_failed_training_job_fails_the_run_with_its_log_and_a_rerun_goes_on(tmp_path):
     workdir = tiny_workdir(tmp_path / "work", **TINY)
     crash = tmp_path / "bin"  # a `cnnlens` first on PATH (SLURM jobs inherit it) whose training crashes
     crash.mkdir()
-    (crash / "cnnlens").write_text(f'#!/bin/sh\n[ "$1" = train ] && {{ echo "training crashed" >&2; exit 3; }}\n'
-                                   f'exec {Path(sys.executable).parent / "cnnlens"} "$@"\n')
+    (crash / "cnnlens").write_text(
+        f'#!/bin/sh\n[ "$1" = train ] && {{ echo "training crashed" >&2; exit 3; }}\n'
+        f'exec {Path(sys.executable).parent / "cnnlens"} "$@"\n'
+    )
     (crash / "cnnlens").chmod(0o755)
     failed = snakemake(workdir, METRICS, *SLURM, cores=None, path=(crash,))
     assert failed.returncode != 0
     [(job_id, log)] = [(job, log) for job, log in submitted(failed).items() if rule(log) == "train"]
     # the error names the SLURM job and, beside the rule's log, the job's SLURM log: what it printed
-    error = failed.stderr[failed.stderr.index(f"SLURM-job '{job_id}' failed"):]
+    error = failed.stderr[failed.stderr.index(f"SLURM-job '{job_id}' failed") :]
     assert re.search(rf"log: results/logs/train/plain-seed0\.log, {re.escape(log)} ", error)
     assert "training crashed" in Path(log).read_text()
     data = workdir / "results" / "data" / "dataset.pt"

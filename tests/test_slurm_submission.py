@@ -44,9 +44,16 @@ def submissions(request, tmp_path) -> tuple[str, list[list[str]]]:
     records.mkdir()
     targets = [f"results/models/{model}/seed0/metrics.json" for model in MODELS]
     # The first status check comes after the plugin's init interval (40 s by default): 1 s ends the run sooner.
-    result = snakemake(workdir, *targets, "--profile", str(REPO / "profiles" / "slurm"),
-                       "--slurm-init-seconds-before-status-checks", "1",
-                       cores=None, path=(fake_slurm(tmp_path / "bin", records),))
+    result = snakemake(
+        workdir,
+        *targets,
+        "--profile",
+        str(REPO / "profiles" / "slurm"),
+        "--slurm-init-seconds-before-status-checks",
+        "1",
+        cores=None,
+        path=(fake_slurm(tmp_path / "bin", records),),
+    )
     assert result.returncode != 0 and "SLURM sbatch failed" in result.stderr, result.stderr[-3000:]
     return request.param, [path.read_text().splitlines() for path in records.iterdir()]
 
@@ -55,8 +62,9 @@ def test_training_jobs_ask_for_the_profiles_cores_memory_and_time_and_a_gpu_unle
     device, calls = submissions
     train = PROFILE["set-resources"]["train"]
     # Both at once: the default profile's one-GPU-job cap is for one machine, not for the cluster's jobs.
-    assert sorted(value(arguments, "--comment") for arguments in calls) == [f"rule_train_wildcards_{model}_0"
-                                                                              for model in sorted(MODELS)]
+    assert sorted(value(arguments, "--comment") for arguments in calls) == [
+        f"rule_train_wildcards_{model}_0" for model in sorted(MODELS)
+    ]
     for arguments in calls:
         assert f"--cpus-per-task={PROFILE['set-threads']['train']}" in arguments
         assert value(arguments, "--mem") == str(train["mem_mb"]) and value(arguments, "-t") == str(train["runtime"])

@@ -28,7 +28,7 @@ def test_values_and_gradients_match_autograd(memory_format):
 
     assert fused.grad_fn.name() == "SqueezeExciteBackward" and reference.grad_fn.name() == "MulBackward0"
     torch.testing.assert_close(fused, reference, rtol=0, atol=0)
-    for got, expected in zip(gradients(fused, inputs, grad_output), gradients(reference, inputs, grad_output)):
+    for got, expected in zip(gradients(fused, inputs, grad_output), gradients(reference, inputs, grad_output), strict=False):
         torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
 
 
@@ -43,7 +43,7 @@ def test_a_training_step_of_the_attention_cnn_matches_autograd():
     plain_expression(model)
     torch.manual_seed(1)  # the same dropout mask
     F.cross_entropy(model(images), labels).backward()
-    for got, expected in zip(fused, (p.grad for p in model.parameters())):
+    for got, expected in zip(fused, (p.grad for p in model.parameters()), strict=False):
         torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-6)
 
 
@@ -74,8 +74,10 @@ def test_bf16_autocast_trains_through_the_fused_path():
         fused = module(x)
         reference = plain_expression(module)(x)
     grad_output = torch.randn_like(fused)
-    for got, expected in zip(gradients(fused, [x, *module.parameters()], grad_output),
-                             gradients(reference, [x, *module.parameters()], grad_output)):
+    for got, expected in zip(
+        gradients(fused, [x, *module.parameters()], grad_output),
+        gradients(reference, [x, *module.parameters()], grad_output), strict=False,
+    ):
         torch.testing.assert_close(got.float(), expected.float(), rtol=2e-2, atol=2e-2)
 
 
@@ -87,5 +89,5 @@ def test_a_frozen_excitation_still_passes_the_gradient_to_its_input():
     grad_output = torch.randn(3, 16, 4, 4)
     inputs = [x, module.excite[2].weight]
     fused = gradients(module(x), inputs, grad_output)
-    for got, expected in zip(fused, gradients(plain_expression(module)(x), inputs, grad_output)):
+    for got, expected in zip(fused, gradients(plain_expression(module)(x), inputs, grad_output), strict=False):
         torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)

@@ -2,14 +2,13 @@ import pandas as pd
 import pytest
 import torch
 
-from cnnlens.interpret import depth_stats
-from cnnlens.interpret import steps
-from cnnlens.interpret.gradcam import grad_cam
-from cnnlens.interpret.hooks import capture
-from cnnlens.interpret.deconvnet import deconv_project
-from cnnlens.errors import CnnlensError
 from cnnlens.data.dataset import normalize
 from cnnlens.data.sources import load_image_folder
+from cnnlens.errors import CnnlensError
+from cnnlens.interpret import depth_stats, steps
+from cnnlens.interpret.deconvnet import deconv_project
+from cnnlens.interpret.gradcam import grad_cam
+from cnnlens.interpret.hooks import capture
 from cnnlens.models.cnn import Architecture, build_model
 
 
@@ -49,8 +48,16 @@ def test_attention_weights_cover_every_test_image_and_module(dataset, model):
 
 
 def test_explain_picks_the_most_exciting_test_images_per_channel(dataset, model):
-    stored = steps.explain(model, dataset, layers=["conv1", "conv3"], images_per_class=1, max_images=None,
-                           gradcam_layer="conv3", zfnet_channels=2, zfnet_images=3)
+    stored = steps.explain(
+        model,
+        dataset,
+        layers=["conv1", "conv3"],
+        images_per_class=1,
+        max_images=None,
+        gradcam_layer="conv3",
+        zfnet_channels=2,
+        zfnet_images=3,
+    )
     assert stored["image_indices"].tolist() == [0, 4, 8]
     assert stored["gradcam_predicted"].shape == stored["gradcam_true"].shape == (3, 32, 32)
     assert stored["deconv"]["conv3"].shape == (3, 3, 32, 32)
@@ -68,8 +75,9 @@ def test_explain_picks_the_most_exciting_test_images_per_channel(dataset, model)
     torch.testing.assert_close(stored["gradcam_true"], grad_cam(model, visualised, "conv3", stored["labels"]))
     torch.testing.assert_close(stored["deconv"]["conv1"], deconv_project(model, visualised, "conv1").projection)
     top = zfnet["images"][1]
-    torch.testing.assert_close(zfnet["projections"][1],
-                               deconv_project(model, normalize(dataset.test_images[top]), "conv3", 1).projection)
+    torch.testing.assert_close(
+        zfnet["projections"][1], deconv_project(model, normalize(dataset.test_images[top]), "conv3", 1).projection
+    )
 
 
 def hook_count(model) -> int:
@@ -77,7 +85,7 @@ def hook_count(model) -> int:
 
 
 def test_no_hooks_remain_after_any_analysis_also_one_that_raised(dataset, model):
-    settings = dict(layers=["conv2"], images_per_class=1, max_images=None, zfnet_channels=1, zfnet_images=1)
+    settings = {"layers": ["conv2"], "images_per_class": 1, "max_images": None, "zfnet_channels": 1, "zfnet_images": 1}
     steps.depth(model, dataset, depth_layers=["relu2"])
     steps.attention(model, dataset)
     steps.explain(model, dataset, gradcam_layer="conv3", **settings)

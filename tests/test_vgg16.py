@@ -9,7 +9,13 @@ from torchvision.models import VGG16_Weights
 
 from cnnlens.errors import CnnlensError
 from cnnlens.interpret.vgg_depth import (
-    SAMPLE_PHOTOS, feature_outputs, imagenet_denormalize, imagenet_preprocess, load_photos, sample_photos, top5,
+    SAMPLE_PHOTOS,
+    feature_outputs,
+    imagenet_denormalize,
+    imagenet_preprocess,
+    load_photos,
+    sample_photos,
+    top5,
 )
 from cnnlens.models.vgg16 import conv_layer_indices, feature_layer_names, load_vgg16
 
@@ -101,14 +107,21 @@ def _write_vgg_keys_with_wrong_shapes(path: Path) -> None:
     torch.save({key: torch.zeros(1) for key in keys}, path)
 
 
-@pytest.mark.parametrize("write, expected", [
-    (lambda path: None, "does not exist"),
-    (lambda path: path.write_bytes(b"not a checkpoint " * 100), "cannot read"),
-    (_write_truncated, "cannot read"),
-    (lambda path: torch.save({"conv.weight": torch.zeros(2, 2)}, path), "32 missing keys, e.g. features.0.weight"),
-    (_write_vgg_keys_with_wrong_shapes, "32 shape mismatches, e.g. features.0.weight (1,) instead of (64, 3, 3, 3)"),
-    (lambda path: torch.save(torch.zeros(3), path), "holds a Tensor, not a state_dict"),
-], ids=["missing", "garbage", "truncated", "wrong-keys", "wrong-shapes", "not-a-dict"])
+@pytest.mark.parametrize(
+    ("write", "expected"),
+    [
+        (lambda path: None, "does not exist"),
+        (lambda path: path.write_bytes(b"not a checkpoint " * 100), "cannot read"),
+        (_write_truncated, "cannot read"),
+        (lambda path: torch.save({"conv.weight": torch.zeros(2, 2)}, path), "32 missing keys, e.g. features.0.weight"),
+        (
+            _write_vgg_keys_with_wrong_shapes,
+            "32 shape mismatches, e.g. features.0.weight (1,) instead of (64, 3, 3, 3)",
+        ),
+        (lambda path: torch.save(torch.zeros(3), path), "holds a Tensor, not a state_dict"),
+    ],
+    ids=["missing", "garbage", "truncated", "wrong-keys", "wrong-shapes", "not-a-dict"],
+)
 def test_bad_weight_files_name_the_file_in_one_line(tmp_path, write, expected):
     path = tmp_path / "weights.pth"
     write(path)
@@ -168,8 +181,8 @@ def test_top5_gives_five_named_probabilities_best_first(vgg):
         best = model(batch).softmax(dim=1).max(dim=1).values
     assert len(result) == 2
     categories = VGG16_Weights.IMAGENET1K_V1.meta["categories"]
-    for row, expected_best in zip(result, best.tolist()):
-        names, probabilities = zip(*row)
+    for row, expected_best in zip(result, best.tolist(), strict=False):
+        names, probabilities = zip(*row, strict=False)
         assert len(row) == 5 and set(names) <= set(categories)
         assert list(probabilities) == sorted(probabilities, reverse=True)
         assert 0 < sum(probabilities) <= 1
@@ -182,7 +195,10 @@ def test_feature_outputs_shapes_and_no_hooks_left(vgg):
     x = torch.randn(1, 3, 224, 224)
     outputs = feature_outputs(model, x)
     assert {i: tuple(t.shape) for i, t in outputs.items()} == {
-        0: (1, 64, 224, 224), 10: (1, 256, 56, 56), 20: (1, 512, 28, 28)}
+        0: (1, 64, 224, 224),
+        10: (1, 256, 56, 56),
+        20: (1, 512, 28, 28),
+    }
     assert hook_count(model) == 0
     with torch.no_grad():
         torch.testing.assert_close(outputs[0], model.features[0](x))

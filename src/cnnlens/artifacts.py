@@ -130,27 +130,73 @@ class Table:
             raise ArtifactError(f"cannot read {path} ({_first_line(error)}): {_rebuild(self.rule)}") from None
         missing = [column for column in self.columns if column not in frame.columns]
         if missing or (self.index and frame.index.name != self.index):
-            raise ArtifactError(f"{path} is not a {self.name} table (it lacks {missing or [self.index]}): "
-                                f"{_rebuild(self.rule)}")
+            raise ArtifactError(
+                f"{path} is not a {self.name} table (it lacks {missing or [self.index]}): {_rebuild(self.rule)}"
+            )
         return frame
 
 
 # What a training run writes beside model.pt (the weights, checked against the model when loaded).
-RUN_METRICS = Record("run_metrics", "train", keys=(
-    "model", "seed", "epochs", "final_test_accuracy", "final_test_loss", "best_test_accuracy", "best_epoch",
-    "parameters", "device", "seconds_per_epoch", "seconds_total", "recipe", "engine", "architecture", "torch"))
-HISTORY = Table("history", "train", ("epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "lr",
-                                     "seconds"))
+RUN_METRICS = Record(
+    "run_metrics",
+    "train",
+    keys=(
+        "model",
+        "seed",
+        "epochs",
+        "final_test_accuracy",
+        "final_test_loss",
+        "best_test_accuracy",
+        "best_epoch",
+        "parameters",
+        "device",
+        "seconds_per_epoch",
+        "seconds_total",
+        "recipe",
+        "engine",
+        "architecture",
+        "torch",
+    ),
+)
+HISTORY = Table(
+    "history", "train", ("epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "lr", "seconds")
+)
 ITERATIONS = Table("iterations", "train", ("iteration", "loss"))
 CONFUSION = Table("confusion", "train", (), index="true \\ predicted")  # columns: the predicted classes
 
 # The comparison of variants over seeds.
-RUNS = Table("runs", "compare", ("variant", "seed", "final_test_accuracy", "best_test_accuracy", "final_test_loss",
-                                 "parameters", "seconds_per_epoch"))
-SUMMARY = Table("summary", "compare", ("variant", "seeds", "accuracy_mean", "accuracy_std", "best_accuracy_mean",
-                                       "test_loss_mean", "parameters", "seconds_per_epoch"))
-TESTS = Table("tests", "compare", ("variant", "baseline", "seeds", "difference_mean", "difference_std", "p_value",
-                                   "significant", "verdict"))
+RUNS = Table(
+    "runs",
+    "compare",
+    (
+        "variant",
+        "seed",
+        "final_test_accuracy",
+        "best_test_accuracy",
+        "final_test_loss",
+        "parameters",
+        "seconds_per_epoch",
+    ),
+)
+SUMMARY = Table(
+    "summary",
+    "compare",
+    (
+        "variant",
+        "seeds",
+        "accuracy_mean",
+        "accuracy_std",
+        "best_accuracy_mean",
+        "test_loss_mean",
+        "parameters",
+        "seconds_per_epoch",
+    ),
+)
+TESTS = Table(
+    "tests",
+    "compare",
+    ("variant", "baseline", "seeds", "difference_mean", "difference_std", "p_value", "significant", "verdict"),
+)
 
 
 @dataclass

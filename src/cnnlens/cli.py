@@ -20,8 +20,10 @@ def prepare_data(args: argparse.Namespace) -> None:
     from cnnlens.data.sources import prepare_data
 
     dataset = prepare_data(args.source, args.path, args.image_size, args.out)
-    print(f"{dataset.source}: {len(dataset.train_labels)} train and {len(dataset.test_labels)} test images, "
-          f"{len(dataset.classes)} classes -> {args.out}")
+    print(
+        f"{dataset.source}: {len(dataset.train_labels)} train and {len(dataset.test_labels)} test images, "
+        f"{len(dataset.classes)} classes -> {args.out}"
+    )
 
 
 def train(args: argparse.Namespace) -> None:
@@ -43,8 +45,16 @@ def analyse(args: argparse.Namespace) -> None:
 
     torch.set_num_threads(args.threads)
     architecture = Architecture(**json.loads(args.architecture))
-    run_analysis(args.analysis, args.data, args.checkpoint, args.model, architecture, args.seed,
-                 json.loads(args.settings), args.out)
+    run_analysis(
+        args.analysis,
+        args.data,
+        args.checkpoint,
+        args.model,
+        architecture,
+        args.seed,
+        json.loads(args.settings),
+        args.out,
+    )
     print(f"{args.analysis} of {args.model} seed {args.seed} -> {args.out}")
 
 

@@ -46,13 +46,15 @@ def check_config_file(path: str | Path) -> dict:
     if loaded is None:
         raise ConfigError(f"config file {path} is empty: give it keys such as 'train: {{epochs: 2}}', or leave it out")
     if not isinstance(loaded, dict):
-        raise ConfigError(f"config file {path} holds a {type(loaded).__name__}, not keys and values: "
-                          "write it as 'key: value' lines")
+        raise ConfigError(
+            f"config file {path} holds a {type(loaded).__name__}, not keys and values: write it as 'key: value' lines"
+        )
     return loaded
 
 
-def validate_config(config: dict, schema_path: str | Path, relative_to: str | Path | None = None,
-                    repo: str | Path | None = None) -> dict:
+def validate_config(
+    config: dict, schema_path: str | Path, relative_to: str | Path | None = None, repo: str | Path | None = None
+) -> dict:
     """Fill in the schema's defaults (in place) and check the config; return it.
 
     Nested ``--config`` values arrive as strings (``--config train='{epochs: 2}'`` gives ``'2'``); where the
@@ -134,18 +136,30 @@ def check_paths(config: dict, workdir: Path) -> None:
     """Every path the config names exists and can be read, as a file or folder as the key expects."""
     data = config["data"]
     if data["source"] == "imagefolder":
-        _check_readable(workdir / data["path"], f"config key 'data.path': {data['path']}", "a folder or .tar.gz",
-                        "set it to an ImageFolder directory or .tar.gz", folder_ok=True)
+        _check_readable(
+            workdir / data["path"],
+            f"config key 'data.path': {data['path']}",
+            "a folder or .tar.gz",
+            "set it to an ImageFolder directory or .tar.gz",
+            folder_ok=True,
+        )
     elif data["path"] is not None and (workdir / data["path"]).is_file():
-        raise ConfigError(f"config key 'data.path': {data['path']} is a file, but CIFAR-10 needs a download folder: "
-                          "set it to a folder, or to null for <results>/data/cifar10")
+        raise ConfigError(
+            f"config key 'data.path': {data['path']} is a file, but CIFAR-10 needs a download folder: "
+            "set it to a folder, or to null for <results>/data/cifar10"
+        )
     weights = config["vgg"]["weights"]
     if weights not in ("imagenet", "none"):
-        _check_readable(workdir / weights, f"config key 'vgg.weights': {weights}", "a state_dict file",
-                        VGG_WEIGHTS_CHOICES)
+        _check_readable(
+            workdir / weights, f"config key 'vgg.weights': {weights}", "a state_dict file", VGG_WEIGHTS_CHOICES
+        )
     for index, photo in enumerate(config["vgg"]["photos"]):
-        _check_readable(workdir / photo, f"config key 'vgg.photos[{index}]': {photo}", "an image file",
-                        "list image files, or [] for the bundled sample photos")
+        _check_readable(
+            workdir / photo,
+            f"config key 'vgg.photos[{index}]': {photo}",
+            "an image file",
+            "list image files, or [] for the bundled sample photos",
+        )
 
 
 def _check_readable(path: Path, what: str, expected: str, fix: str, folder_ok: bool = False) -> None:

@@ -39,12 +39,17 @@ class Section:
     attention_only: bool = False
 
 
-ANALYSES = {analysis.name: analysis for analysis in (
-    Analysis("activations", ("layers", "images_per_class", "max_images")),
-    Analysis("explain", ("layers", "images_per_class", "max_images", "gradcam_layer", "zfnet_channels", "zfnet_images")),
-    Analysis("attention", attention_only=True),
-    Analysis("depth", ("depth_layers",)),
-)}
+ANALYSES = {
+    analysis.name: analysis
+    for analysis in (
+        Analysis("activations", ("layers", "images_per_class", "max_images")),
+        Analysis(
+            "explain", ("layers", "images_per_class", "max_images", "gradcam_layer", "zfnet_channels", "zfnet_images")
+        ),
+        Analysis("attention", attention_only=True),
+        Analysis("depth", ("depth_layers",)),
+    )
+}
 
 WHOLE_RUN_INPUTS = ("runs", "comparison", "vgg")
 
@@ -76,6 +81,8 @@ def report_sections(models: Sequence[str], attention_models: Sequence[str], seed
         if not section.per_model:
             sections.append((section.title, section.notebook))
             continue
-        sections += [(f"{section.title}: {model} CNN (seed {seed})", f"{section.notebook}-{model}")
-                     for model in section_models(section, models, attention_models)]
+        sections += [
+            (f"{section.title}: {model} CNN (seed {seed})", f"{section.notebook}-{model}")
+            for model in section_models(section, models, attention_models)
+        ]
     return sections

@@ -8,14 +8,14 @@ rule analysis:
         checkpoint=f"{RUN_DIR}/model.pt",
     output:
         ANALYSIS,
-    params:
-        architecture=architecture,
-        settings=lambda wildcards: visualise_settings(ANALYSES[wildcards.analysis].settings),
-    threads: 1
     log:
         f"{RESULTS}/logs/analysis/{{model}}-seed{{seed}}-{{analysis}}.log",
     benchmark:
         f"{BENCHMARKS}/analysis/{{model}}-seed{{seed}}-{{analysis}}.tsv"
+    threads: 1
+    params:
+        architecture=architecture,
+        settings=lambda wildcards: visualise_settings(ANALYSES[wildcards.analysis].settings),
     shell:
         "cnnlens analyse {wildcards.analysis} --data {input.data:q} --model {wildcards.model}"
         " --architecture {params.architecture:q} --seed {wildcards.seed} --checkpoint {input.checkpoint:q}"
@@ -29,14 +29,14 @@ rule vgg:
         weights=[] if config["vgg"]["weights"] in ("imagenet", "none") else [config["vgg"]["weights"]],
     output:
         VGG,
-    params:
-        weights=config["vgg"]["weights"],
-        layers=config["vgg"]["layers"],
-    threads: 1
     log:
         f"{RESULTS}/logs/vgg.log",
     benchmark:
         f"{BENCHMARKS}/vgg.tsv"
+    threads: 1
+    params:
+        weights=config["vgg"]["weights"],
+        layers=config["vgg"]["layers"],
     shell:
         "cnnlens vgg --weights {params.weights:q} --photos {input.photos:q} --layers {params.layers}"
         " --threads {threads} --out {output:q} > {log:q} 2>&1"

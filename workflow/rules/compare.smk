@@ -6,14 +6,14 @@ rule compare:
         runs=f"{COMPARISON}/runs.csv",
         summary=f"{COMPARISON}/summary.csv",
         tests=f"{COMPARISON}/tests.csv",
-    params:
-        baseline=config["compare"]["baseline"],
-        alpha=config["compare"]["alpha"],
-        out_dir=lambda wildcards, output: Path(output.runs).parent,
     log:
         f"{RESULTS}/logs/compare.log",
     benchmark:
         f"{BENCHMARKS}/compare.tsv"
+    params:
+        baseline=config["compare"]["baseline"],
+        alpha=config["compare"]["alpha"],
+        out_dir=lambda wildcards, output: Path(output.runs).parent,
     shell:
         "cnnlens compare --metrics {input.metrics:q} --baseline {params.baseline} --alpha {params.alpha}"
         " --out-dir {params.out_dir:q} > {log:q} 2>&1"

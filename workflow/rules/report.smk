@@ -5,12 +5,12 @@ rule effective_config:
     """The config this run used, as one YAML file that the report shows and that reproduces it."""
     output:
         f"{RESULTS}/config.yaml",
-    params:
-        config=canonical(config),
     log:
         f"{RESULTS}/logs/effective_config.log",
     benchmark:
         f"{BENCHMARKS}/effective_config.tsv"
+    params:
+        config=canonical(config),
     shell:
         "cnnlens write-config --json {params.config:q} --out {output:q} > {log:q} 2>&1"
 
@@ -21,15 +21,15 @@ rule notebook:
         unpack(section_inputs),
     output:
         f"{RESULTS}/notebooks/{{section}}.ipynb",
-    params:
-        files=lambda wildcards, input: notebook_parameters(input),
-        settings=section_settings,
-    wildcard_constraints:
-        section="|".join(section.notebook for section in SECTIONS if not section.per_model),
     log:
         f"{RESULTS}/logs/notebooks/{{section}}.log",
     benchmark:
         f"{BENCHMARKS}/notebooks/{{section}}.tsv"
+    wildcard_constraints:
+        section="|".join(section.notebook for section in SECTIONS if not section.per_model),
+    params:
+        files=lambda wildcards, input: notebook_parameters(input),
+        settings=section_settings,
     shell:
         "cnnlens notebook {input.notebook:q} --files {params.files:q} --settings {params.settings:q}"
         " --out {output:q} > {log:q} 2>&1"
@@ -38,12 +38,12 @@ rule notebook:
 use rule notebook as notebook_per_model with:
     output:
         f"{RESULTS}/notebooks/{{section}}-{{model}}.ipynb",
-    wildcard_constraints:
-        section="|".join(section.notebook for section in SECTIONS if section.per_model),
     log:
         f"{RESULTS}/logs/notebooks/{{section}}-{{model}}.log",
     benchmark:
         f"{BENCHMARKS}/notebooks/{{section}}-{{model}}.tsv"
+    wildcard_constraints:
+        section="|".join(section.notebook for section in SECTIONS if section.per_model),
 
 
 rule report:
@@ -57,14 +57,14 @@ rule report:
         benchmarks=all_benchmarks(),
     output:
         REPORT,
-    params:
-        titles=[title for title, _ in EXECUTED],
-        repo=workflow.basedir,
-        comparison=COMPARISON,
     log:
         f"{RESULTS}/logs/report.log",
     benchmark:
         f"{BENCHMARKS}/report.tsv"
+    params:
+        titles=[title for title, _ in EXECUTED],
+        repo=workflow.basedir,
+        comparison=COMPARISON,
     shell:
         "cnnlens report --config {input.config:q} --notebooks {input.notebooks:q} --titles {params.titles:q}"
         " --metrics {input.metrics:q} --benchmarks {input.benchmarks:q} --repo {params.repo:q}"

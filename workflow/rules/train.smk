@@ -12,6 +12,16 @@ rule train:
         iterations=f"{RUN_DIR}/iterations.csv",
         metrics=f"{RUN_DIR}/metrics.json",
         confusion=f"{RUN_DIR}/confusion.csv",
+    log:
+        f"{RESULTS}/logs/train/{{model}}-seed{{seed}}.log",
+    benchmark:
+        f"{BENCHMARKS}/train/{{model}}-seed{{seed}}.tsv"
+    # A function, asked only when the threads are not set: the cluster profile sets them (set-threads)
+    # and gives no --cores, so reading workflow.cores while parsing would fail there.
+    threads: lambda wildcards: config["train"]["threads"] or workflow.cores
+    resources:
+        # A CPU-only run declares no GPU, so jobs with fewer threads than --cores run side by side.
+        gpu=0 if config["train"]["device"] == "cpu" else 1,
     params:
         architecture=architecture,
         recipe=canonical({k: v for k, v in config["train"].items() if k not in ENGINE_KEYS + ("device", "threads")}),
@@ -21,16 +31,6 @@ rule train:
         # thread count is part of what metrics.json reports, so changing it retrains.
         threads_setting=config["train"]["threads"],
         out_dir=lambda wildcards, output: Path(output.checkpoint).parent,
-    # A function, asked only when the threads are not set: the cluster profile sets them (set-threads)
-    # and gives no --cores, so reading workflow.cores while parsing would fail there.
-    threads: lambda wildcards: config["train"]["threads"] or workflow.cores
-    resources:
-        # A CPU-only run declares no GPU, so jobs with fewer threads than --cores run side by side.
-        gpu=0 if config["train"]["device"] == "cpu" else 1,
-    log:
-        f"{RESULTS}/logs/train/{{model}}-seed{{seed}}.log",
-    benchmark:
-        f"{BENCHMARKS}/train/{{model}}-seed{{seed}}.tsv"
     shell:
         # tee: the progress bars reach the terminal and the log; -i: it outlives a Ctrl-C long enough to log
         # the job's own one-line message.

@@ -42,15 +42,3 @@ def normalize(images: torch.Tensor) -> torch.Tensor:
     if images.dtype == torch.uint8:
         images = images.float().div_(255)
     return (images - channel_constant(CIFAR10_MEAN, images.device)) / channel_constant(CIFAR10_STD, images.device)
-
-
-
-
-
-
-
-
-
-
-
-

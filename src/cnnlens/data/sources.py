@@ -39,8 +39,10 @@ def load_cifar10(root: str | Path, image_size: int = 32) -> Dataset:
                 "data.source: imagefolder and data.path to a local copy"
             ) from None
         images = [_resized(Image.fromarray(array), image_size) for array in data.data]
-        splits[split] = (torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous(),
-                         torch.tensor(data.targets, dtype=torch.int64))
+        splits[split] = (
+            torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous(),
+            torch.tensor(data.targets, dtype=torch.int64),
+        )
         classes = list(data.classes)
     return Dataset(*splits["train"], *splits["test"], classes=classes, source="cifar10")
 
@@ -75,7 +77,9 @@ def _resized(image: Image.Image, size: int) -> np.ndarray:
 def _assemble(grouped: dict[str, dict[str, list[np.ndarray]]], path: Path) -> Dataset:
     for split in SPLITS:
         if not grouped[split]:
-            raise DataError(f"{path} holds no images under {split}/<class>/: expected train/<class>/* and test/<class>/*")
+            raise DataError(
+                f"{path} holds no images under {split}/<class>/: expected train/<class>/* and test/<class>/*"
+            )
     classes = sorted(grouped["train"])
     unknown = sorted(set(grouped["test"]) - set(classes))
     if unknown:
@@ -83,8 +87,10 @@ def _assemble(grouped: dict[str, dict[str, list[np.ndarray]]], path: Path) -> Da
     untested = sorted(set(classes) - set(grouped["test"]))
     if untested:
         # Refused rather than warned about: their accuracy would be undefined and their confusion row empty.
-        raise DataError(f"{path}: classes {untested} have no test images: add test/<class>/ folders for them, "
-                        "or remove their train/<class>/ folders")
+        raise DataError(
+            f"{path}: classes {untested} have no test images: add test/<class>/ folders for them, "
+            "or remove their train/<class>/ folders"
+        )
     if len(classes) < 2:
         raise DataError(f"{path} holds only the class {classes[0]}: a classifier needs at least 2 classes")
     tensors = []

@@ -5,10 +5,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from cnnlens.interpret.hooks import capture
-from cnnlens.models.modes import eval_mode
 from cnnlens.data.dataset import Dataset, normalize
+from cnnlens.interpret.hooks import capture
 from cnnlens.models.cnn import attention_gates
+from cnnlens.models.modes import eval_mode
 
 
 def select_images(labels: torch.Tensor, per_class: int, max_images: int | None = None) -> torch.Tensor:
@@ -26,8 +26,9 @@ def select_images(labels: torch.Tensor, per_class: int, max_images: int | None =
 
 
 @torch.no_grad()
-def extract(model: nn.Module, dataset: Dataset, layers: list[str], per_class: int, max_images: int | None = None
-            ) -> dict:
+def extract(
+    model: nn.Module, dataset: Dataset, layers: list[str], per_class: int, max_images: int | None = None
+) -> dict:
     """Layer outputs, attention channel weights, logits and predictions for the selected test images.
 
     The attention modules' sigmoid outputs are stored under the module's name (``ca1``) as ``(N, C)``.

@@ -6,7 +6,7 @@ Pure tensor computations: the plots live in ``plots.py``. Maps are ``(C, H, W)``
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F

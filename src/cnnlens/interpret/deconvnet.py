@@ -19,17 +19,17 @@ even on errors.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cnnlens.interpret.hooks import capture
-from cnnlens.models.modes import eval_mode
 from cnnlens.errors import CnnlensError
+from cnnlens.interpret.hooks import capture
 from cnnlens.models.attention import CBAM, ChannelAttention, SpatialAttention
+from cnnlens.models.modes import eval_mode
 
 Backward = Callable[[torch.Tensor], torch.Tensor]
 _GATED = (ChannelAttention, SpatialAttention)  # attention modules whose output is ``x * gate``
@@ -213,7 +213,7 @@ def _output_padding(conv: nn.Conv2d, in_size: tuple[int, int], out_size: tuple[i
     return tuple(
         size - ((out - 1) * stride - 2 * pad + dilation * (kernel - 1) + 1)
         for size, out, stride, pad, dilation, kernel in zip(
-            in_size, out_size, conv.stride, conv.padding, conv.dilation, conv.kernel_size
+            in_size, out_size, conv.stride, conv.padding, conv.dilation, conv.kernel_size, strict=False
         )
     )
 

@@ -14,7 +14,14 @@ import torch
 from cnnlens.errors import CnnlensError
 
 SUMMARY_COLUMNS = [
-    "layer", "channels", "height", "width", "sparsity_mean", "sparsity_std", "concentration_mean", "concentration_std",
+    "layer",
+    "channels",
+    "height",
+    "width",
+    "sparsity_mean",
+    "sparsity_std",
+    "concentration_mean",
+    "concentration_std",
 ]
 
 
@@ -70,8 +77,9 @@ def measure(
     if activations.dim() != 4:
         shape = tuple(activations.shape)
         raise CnnlensError(f"{layer} has output shape {shape}: depth statistics take (N, C, H, W) feature maps only")
-    return LayerStatistics(tuple(activations.shape[1:]), sparsity(activations, threshold),
-                           spatial_concentration(activations, top_fraction))
+    return LayerStatistics(
+        tuple(activations.shape[1:]), sparsity(activations, threshold), spatial_concentration(activations, top_fraction)
+    )
 
 
 def summary_table(statistics: dict[str, LayerStatistics]) -> pd.DataFrame:
@@ -80,8 +88,14 @@ def summary_table(statistics: dict[str, LayerStatistics]) -> pd.DataFrame:
     Standard deviations are over the images (population, ``ddof=0``), so a single image gives 0, not NaN.
     """
     rows = [
-        (name, *layer.shape, layer.sparsity.mean().item(), layer.sparsity.std(correction=0).item(),
-         layer.concentration.mean().item(), layer.concentration.std(correction=0).item())
+        (
+            name,
+            *layer.shape,
+            layer.sparsity.mean().item(),
+            layer.sparsity.std(correction=0).item(),
+            layer.concentration.mean().item(),
+            layer.concentration.std(correction=0).item(),
+        )
         for name, layer in statistics.items()
     ]
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
@@ -95,7 +109,8 @@ class LayerStatistics:
     sparsity: torch.Tensor
     concentration: torch.Tensor
 
-    def __add__(self, other: "LayerStatistics") -> "LayerStatistics":
+    def __add__(self, other: LayerStatistics) -> LayerStatistics:
         """The statistics of two batches of images together."""
-        return LayerStatistics(self.shape, torch.cat((self.sparsity, other.sparsity)),
-                               torch.cat((self.concentration, other.concentration)))
+        return LayerStatistics(
+            self.shape, torch.cat((self.sparsity, other.sparsity)), torch.cat((self.concentration, other.concentration))
+        )

@@ -6,18 +6,19 @@ is taken with ``torch.autograd.grad``: no hooks besides capture's, and the param
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from cnnlens.interpret.hooks import capture
-from cnnlens.models.modes import eval_mode
 from cnnlens.errors import CnnlensError
 from cnnlens.interpret.channel_maps import normalize_map, upsample
+from cnnlens.interpret.hooks import capture
+from cnnlens.models.modes import eval_mode
 
 Target = int | Sequence[int] | torch.Tensor | None
+
 
 def grad_cam(model: nn.Module, images: torch.Tensor, layer: str = "conv3", target: Target = None) -> torch.Tensor:
     """Grad-CAM heatmaps at the input's size, scaled to [0, 1] per image, ready to overlay on the images.

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from typing import Callable, Iterable, Iterator
 
 import torch
 from torch import nn
@@ -56,5 +56,3 @@ def _recorder(outputs: dict[str, torch.Tensor], name: str, keep_graph: bool) -> 
         return output.clone()
 
     return record_in_graph if keep_graph else record
-
-

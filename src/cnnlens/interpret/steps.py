@@ -33,8 +33,9 @@ def _test_batches(dataset: Dataset) -> Iterator[tuple[torch.Tensor, torch.Tensor
         yield normalize(dataset.test_images[start : start + BATCH]), dataset.test_labels[start : start + BATCH]
 
 
-def activations(model: nn.Module, dataset: Dataset, *, layers: Sequence[str], images_per_class: int,
-                max_images: int) -> dict:
+def activations(
+    model: nn.Module, dataset: Dataset, *, layers: Sequence[str], images_per_class: int, max_images: int
+) -> dict:
     """Layer outputs and attention weights of the visualised test images (:func:`~cnnlens.interpret.activations.extract`)."""
     return extract(model, dataset, list(layers), images_per_class, max_images)
 
@@ -76,8 +77,17 @@ def attention(model: nn.Module, dataset: Dataset) -> dict:
     }
 
 
-def explain(model: nn.Module, dataset: Dataset, *, layers: Sequence[str], images_per_class: int, max_images: int | None,
-            gradcam_layer: str, zfnet_channels: int, zfnet_images: int) -> dict:
+def explain(
+    model: nn.Module,
+    dataset: Dataset,
+    *,
+    layers: Sequence[str],
+    images_per_class: int,
+    max_images: int | None,
+    gradcam_layer: str,
+    zfnet_channels: int,
+    zfnet_images: int,
+) -> dict:
     """Grad-CAM and deconvnet projections for the visualised test images, and ZFNet's top images per channel.
 
     - Grad-CAM of ``gradcam_layer`` for the predicted and for the true class of each visualised image.
@@ -128,14 +138,18 @@ def _top_images_per_channel(
 ) -> dict:
     """ZFNet's view of the first ``channels`` channels: the test images that excite each most, projected."""
     chosen = peaks[:, :channels].topk(min(count, len(peaks)), dim=0).indices.T  # (channels, count) image indices
-    projections = torch.stack([
-        deconv_project(model, normalize(dataset.test_images[top]), layer, channel).projection
-        for channel, top in enumerate(chosen)
-    ])
-    return {"channels": list(range(chosen.shape[0])), "images": chosen, "test_images": dataset.test_images[chosen],
-            "projections": projections}
-
-
+    projections = torch.stack(
+        [
+            deconv_project(model, normalize(dataset.test_images[top]), layer, channel).projection
+            for channel, top in enumerate(chosen)
+        ]
+    )
+    return {
+        "channels": list(range(chosen.shape[0])),
+        "images": chosen,
+        "test_images": dataset.test_images[chosen],
+        "projections": projections,
+    }
 
 
 # name -> (step, the artifact it fills); the names are the registry's analyses.
@@ -147,8 +161,16 @@ STEPS: dict[str, tuple[Callable[..., dict], type[Artifact]]] = {
 }
 
 
-def run_analysis(name: str, data: str | Path, checkpoint: str | Path, variant: str, architecture: Architecture,
-                 seed: int, settings: dict, out: str | Path) -> Artifact:
+def run_analysis(
+    name: str,
+    data: str | Path,
+    checkpoint: str | Path,
+    variant: str,
+    architecture: Architecture,
+    seed: int,
+    settings: dict,
+    out: str | Path,
+) -> Artifact:
     """The analysis job: one trained run's model on the CPU, the step named ``name``, its artifact saved to ``out``."""
     if name not in STEPS:
         raise CnnlensError(f"unknown analysis '{name}': choose one of {', '.join(STEPS)}")
@@ -169,6 +191,8 @@ def load_trained_model(checkpoint: str | Path, architecture: Architecture, datas
         raise CnnlensError(f"checkpoint {checkpoint} does not exist: run the train rule first") from None
     except RuntimeError as error:  # another architecture, or another number of classes than the data's
         detail = str(error).strip().splitlines()[-1].strip()
-        raise CnnlensError(f"checkpoint {checkpoint} does not fit variant '{variant}' on this data set "
-                           f"({detail}): rebuild it with the train rule") from None
+        raise CnnlensError(
+            f"checkpoint {checkpoint} does not fit variant '{variant}' on this data set "
+            f"({detail}): rebuild it with the train rule"
+        ) from None
     return model

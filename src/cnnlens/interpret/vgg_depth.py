@@ -16,10 +16,9 @@ from cnnlens.artifacts import VggDepth
 from cnnlens.errors import CnnlensError
 from cnnlens.interpret.deconvnet import deconv_project
 from cnnlens.interpret.hooks import capture
-from cnnlens.models.modes import eval_mode
 from cnnlens.models import vgg16
+from cnnlens.models.modes import eval_mode
 from cnnlens.models.vgg16 import IMAGENET_WEIGHTS, one_line
-
 
 SAMPLE_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket")
 
@@ -74,12 +73,15 @@ def top5(model: nn.Module, batch: torch.Tensor) -> list[list[tuple[str, float]]]
     categories = IMAGENET_WEIGHTS.meta["categories"]
     with eval_mode(model), torch.no_grad():
         probabilities, indices = model(batch).softmax(dim=1).topk(5, dim=1)
-    return [[(categories[i], p) for i, p in zip(row_i.tolist(), row_p.tolist())]
-            for row_i, row_p in zip(indices, probabilities)]
+    return [
+        [(categories[i], p) for i, p in zip(row_i.tolist(), row_p.tolist(), strict=False)]
+        for row_i, row_p in zip(indices, probabilities, strict=False)
+    ]
 
 
-def feature_outputs(model: nn.Module, batch: torch.Tensor,
-                    indices: Sequence[int] = vgg16.DEFAULT_INDICES) -> dict[int, torch.Tensor]:
+def feature_outputs(
+    model: nn.Module, batch: torch.Tensor, indices: Sequence[int] = vgg16.DEFAULT_INDICES
+) -> dict[int, torch.Tensor]:
     """Outputs ``(N, C, H, W)`` of ``model.features[i]`` for each index, running the stack only as far as needed."""
     indices = list(indices)
     stop = max(indices, default=-1) + 1

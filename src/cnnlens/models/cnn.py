@@ -43,12 +43,6 @@ class Architecture:
 BUILTIN_VARIANTS = {"plain": Architecture(), "attention": Architecture(attention="se")}
 
 
-
-
-
-
-
-
 class CifarCNN(nn.Sequential):
     """Three conv blocks (conv3x3 -> BN -> ReLU [-> attention] -> MaxPool) and a two-layer head, one output per class."""
 
@@ -90,9 +84,7 @@ class AttentionCNN(CifarCNN):
         super().__init__(BUILTIN_VARIANTS["attention"], image_size)
 
 
-def build_model(
-    architecture: Architecture | str, image_size: int = 32, num_classes: int = CIFAR10_CLASSES
-) -> CifarCNN:
+def build_model(architecture: Architecture | str, image_size: int = 32, num_classes: int = CIFAR10_CLASSES) -> CifarCNN:
     """A model from its architecture, or from the name of a built-in variant (``plain``, ``attention``),
     with one output per class of the data set it is trained on."""
     if isinstance(architecture, str):
@@ -103,8 +95,13 @@ def build_model(
     return CifarCNN(architecture, image_size, num_classes)
 
 
-LAYER_KINDS = {"conv": "conv output, before BatchNorm and ReLU", "bn": "BatchNorm output, before ReLU",
-               "relu": "ReLU output", "pool": "max-pool output", "ca": "output after channel attention"}
+LAYER_KINDS = {
+    "conv": "conv output, before BatchNorm and ReLU",
+    "bn": "BatchNorm output, before ReLU",
+    "relu": "ReLU output",
+    "pool": "max-pool output",
+    "ca": "output after channel attention",
+}
 
 
 def describe_layer(name: str) -> str:

@@ -33,7 +33,7 @@ class SqueezeExcite(torch.autograd.Function):
         (x,) = ctx.saved_tensors
         grad_gates = (grad_output * x).sum((2, 3))
         needed = ctx.needs_input_grad[2:]  # a frozen MLP's weights get no gradient
-        trained = [parameter for parameter, wanted in zip(ctx.excite_parameters, needed) if wanted]
+        trained = [parameter for parameter, wanted in zip(ctx.excite_parameters, needed, strict=False) if wanted]
         grad_squeezed, *grad_trained = torch.autograd.grad(ctx.gates, (ctx.squeezed, *trained), grad_gates)
         grad_trained = iter(grad_trained)
         grad_parameters = [next(grad_trained) if wanted else None for wanted in needed]

@@ -41,8 +41,10 @@ class WeightsInfo:
 def load_vgg16(weights: str | Path) -> tuple[nn.Module, WeightsInfo]:
     """A VGG16 in eval mode with ``weights``: ``"imagenet"``, ``"none"`` (random) or a state_dict file path."""
     if str(weights) == "none":
-        banner = ("VGG16 has random weights (weights: none): its feature maps show an untrained network, "
-                  "not what ImageNet training learns")
+        banner = (
+            "VGG16 has random weights (weights: none): its feature maps show an untrained network, "
+            "not what ImageNet training learns"
+        )
         return vgg16(weights=None).eval(), WeightsInfo("none", "random initialisation", degraded=True, banner=banner)
     if str(weights) == "imagenet":
         return _with_weights(_download_imagenet()), WeightsInfo("imagenet", IMAGENET_WEIGHTS.url)
@@ -100,10 +102,16 @@ def _mismatch(expected: Mapping[str, torch.Tensor], given: Mapping[str, object])
     """A short description of missing, unexpected and wrongly shaped keys; empty when ``given`` fits."""
     missing = [key for key in expected if key not in given]
     unexpected = [key for key in given if key not in expected]
-    shapes = [f"{key} {tuple(getattr(given[key], 'shape', ()))} instead of {tuple(expected[key].shape)}"
-              for key in expected if key in given and getattr(given[key], "shape", None) != expected[key].shape]
-    parts = [f"{len(keys)} {what}, e.g. {keys[0]}" for what, keys in
-             (("missing keys", missing), ("unexpected keys", unexpected), ("shape mismatches", shapes)) if keys]
+    shapes = [
+        f"{key} {tuple(getattr(given[key], 'shape', ()))} instead of {tuple(expected[key].shape)}"
+        for key in expected
+        if key in given and getattr(given[key], "shape", None) != expected[key].shape
+    ]
+    parts = [
+        f"{len(keys)} {what}, e.g. {keys[0]}"
+        for what, keys in (("missing keys", missing), ("unexpected keys", unexpected), ("shape mismatches", shapes))
+        if keys
+    ]
     return "; ".join(parts)
 
 
@@ -111,16 +119,6 @@ def one_line(error: BaseException) -> str:
     """The first line of an error message, since errors are reported in one line."""
     lines = str(error).strip().splitlines()
     return lines[0] if lines else type(error).__name__
-
-
-
-
-
-
-
-
-
-
 
 
 def conv_layer_indices(model: nn.Module) -> list[int]:
@@ -141,5 +139,3 @@ def feature_layer_names(model: nn.Module) -> list[str]:
             names.append(f"pool{block}")
             block, conv = block + 1, 0
     return names
-
-

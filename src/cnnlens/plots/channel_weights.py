@@ -7,7 +7,7 @@ fixed range [0, 1] so that models and modules can be compared by eye.
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -35,13 +35,19 @@ def image_weights(images: np.ndarray, titles: Sequence[str], weights: Mapping[st
         weights: module name -> ``(N, C)`` sigmoid weights of these images, in model order.
     """
     count, modules = len(images), len(weights)
-    figure, axes = plt.subplots(count, modules + 1, figsize=(2.2 + 3.4 * modules, 1.9 * count), layout="constrained",
-                                squeeze=False, width_ratios=[0.55] + [1] * modules)
-    for row, (image, title) in enumerate(zip(images, titles)):
+    figure, axes = plt.subplots(
+        count,
+        modules + 1,
+        figsize=(2.2 + 3.4 * modules, 1.9 * count),
+        layout="constrained",
+        squeeze=False,
+        width_ratios=[0.55] + [1] * modules,
+    )
+    for row, (image, title) in enumerate(zip(images, titles, strict=False)):
         axes[row, 0].imshow(image)
         axes[row, 0].set_title(title, fontsize=9)
         axes[row, 0].axis("off")
-        for panel, (module, values), colour in zip(axes[row, 1:], weights.items(), _colours()):
+        for panel, (module, values), colour in zip(axes[row, 1:], weights.items(), _colours(), strict=False):
             channels = np.asarray(values[row])
             panel.bar(np.arange(len(channels)), channels, width=1.0, color=colour)
             _neutral_line(panel)
@@ -65,16 +71,18 @@ def weight_distributions(weights: Mapping[str, np.ndarray], bins: int = 50) -> F
         weights: module name -> ``(N, C)`` sigmoid weights, one row per image.
         bins: histogram bins on [0, 1].
     """
-    figure, axes = plt.subplots(2, len(weights), figsize=(1.5 + 3.6 * len(weights), 5.6), layout="constrained",
-                                squeeze=False, sharey="row")
+    figure, axes = plt.subplots(
+        2, len(weights), figsize=(1.5 + 3.6 * len(weights), 5.6), layout="constrained", squeeze=False, sharey="row"
+    )
     edges = np.linspace(0, 1, bins + 1)
-    for column, ((module, values), colour) in enumerate(zip(weights.items(), _colours())):
+    for column, ((module, values), colour) in enumerate(zip(weights.items(), _colours(), strict=False)):
         values = np.asarray(values, dtype=float)
         histogram, sorted_means = axes[0, column], axes[1, column]
         histogram.hist(values.ravel(), bins=edges, weights=np.full(values.size, 100 / values.size), color=colour)
         histogram.axvline(NEUTRAL, color="grey", linestyle="--", linewidth=0.8, zorder=3)
-        histogram.set(xlim=(0, 1), xlabel="weight", title=f"{module}: {values.shape[0]} images × {values.shape[1]} "
-                      "channels")
+        histogram.set(
+            xlim=(0, 1), xlabel="weight", title=f"{module}: {values.shape[0]} images × {values.shape[1]} channels"
+        )
         order = np.argsort(-values.mean(0), kind="stable")
         ranks = np.arange(values.shape[1])
         low, high = np.percentile(values[:, order], [10, 90], axis=0)

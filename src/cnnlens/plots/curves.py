@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -17,7 +17,7 @@ from cnnlens.plots.style import colours as _colours
 def iteration_losses(losses: Mapping[str, Sequence[float]], smooth: int = 50) -> Figure:
     """Per-iteration training loss, one line per run on shared axes (raw faint, running mean bold)."""
     figure, axes = plt.subplots(figsize=(10, 3.6), layout="constrained")
-    for (label, values), colour in zip(losses.items(), _colours()):
+    for (label, values), colour in zip(losses.items(), _colours(), strict=False):
         values = np.asarray(values, dtype=float)
         axes.plot(values, color=colour, alpha=0.25, linewidth=0.6)
         window = max(1, min(smooth, len(values)))
@@ -31,12 +31,26 @@ def iteration_losses(losses: Mapping[str, Sequence[float]], smooth: int = 50) ->
 def epoch_curves(histories: Mapping[str, pd.DataFrame]) -> Figure:
     """Accuracy and loss per epoch, train (dashed) against test (solid), all runs on shared axes."""
     figure, (accuracy, loss) = plt.subplots(1, 2, figsize=(11, 3.8), layout="constrained")
-    for (label, history), colour in zip(histories.items(), _colours()):
+    for (label, history), colour in zip(histories.items(), _colours(), strict=False):
         for split, style in (("train", "--"), ("test", "-")):
-            accuracy.plot(history["epoch"], 100 * history[f"{split}_accuracy"], style, color=colour,
-                          label=f"{label} {split}", marker="o", markersize=3)
-            loss.plot(history["epoch"], history[f"{split}_loss"], style, color=colour, label=f"{label} {split}",
-                      marker="o", markersize=3)
+            accuracy.plot(
+                history["epoch"],
+                100 * history[f"{split}_accuracy"],
+                style,
+                color=colour,
+                label=f"{label} {split}",
+                marker="o",
+                markersize=3,
+            )
+            loss.plot(
+                history["epoch"],
+                history[f"{split}_loss"],
+                style,
+                color=colour,
+                label=f"{label} {split}",
+                marker="o",
+                markersize=3,
+            )
     accuracy.set(xlabel="epoch", ylabel="accuracy (%)", title="Accuracy per epoch")
     loss.set(xlabel="epoch", ylabel="cross-entropy loss", title="Loss per epoch")
     for axes in (accuracy, loss):
@@ -46,8 +60,6 @@ def epoch_curves(histories: Mapping[str, pd.DataFrame]) -> Figure:
     return figure
 
 
-
-
 def seed_bands(accuracy: pd.DataFrame, loss: pd.DataFrame) -> Figure:
     """Test accuracy and loss per epoch: mean over seeds as a line, min to max over seeds as a band.
 
@@ -55,7 +67,7 @@ def seed_bands(accuracy: pd.DataFrame, loss: pd.DataFrame) -> Figure:
     """
     figure, axes = plt.subplots(1, 2, figsize=(11, 3.8), layout="constrained")
     for panel, table, scale, label in ((axes[0], accuracy, 100, "test accuracy (%)"), (axes[1], loss, 1, "test loss")):
-        for (variant, rows), colour in zip(table.groupby("variant", sort=False), _colours()):
+        for (variant, rows), colour in zip(table.groupby("variant", sort=False), _colours(), strict=False):
             panel.plot(rows["epoch"], scale * rows["mean"], color=colour, label=variant)
             panel.fill_between(rows["epoch"], scale * rows["min"], scale * rows["max"], color=colour, alpha=0.2)
         panel.set(xlabel="epoch", ylabel=label)
@@ -73,11 +85,12 @@ def per_class_bars(accuracy: pd.DataFrame) -> Figure:
     figure, axes = plt.subplots(figsize=(11, 3.6), layout="constrained")
     width = 0.8 / max(1, accuracy.shape[1])
     positions = np.arange(len(accuracy))
-    for offset, (variant, colour) in enumerate(zip(accuracy.columns, _colours())):
+    for offset, (variant, colour) in enumerate(zip(accuracy.columns, _colours(), strict=False)):
         axes.bar(positions + offset * width, 100 * accuracy[variant], width, label=variant, color=colour)
     named = list(tick_positions(len(accuracy), MAX_CLASS_LABELS))
-    axes.set_xticks(positions[named] + width * (accuracy.shape[1] - 1) / 2, accuracy.index[named], rotation=30,
-                    ha="right")
+    axes.set_xticks(
+        positions[named] + width * (accuracy.shape[1] - 1) / 2, accuracy.index[named], rotation=30, ha="right"
+    )
     axes.set(ylabel="test accuracy (%)", ylim=(0, 100))
     axes.grid(axis="y", alpha=0.3)
     axes.legend(fontsize="small")
@@ -89,9 +102,10 @@ def confusion_matrices(matrices: Mapping[str, np.ndarray], classes: Sequence[str
 
     With many classes, every k-th class is named on the axes (at most ``MAX_CLASS_LABELS``).
     """
-    figure, axes = plt.subplots(1, len(matrices), figsize=(4.6 * len(matrices), 4.4), layout="constrained",
-                                squeeze=False)
-    for panel, (variant, matrix) in zip(axes[0], matrices.items()):
+    figure, axes = plt.subplots(
+        1, len(matrices), figsize=(4.6 * len(matrices), 4.4), layout="constrained", squeeze=False
+    )
+    for panel, (variant, matrix) in zip(axes[0], matrices.items(), strict=False):
         rows = matrix / np.maximum(matrix.sum(1, keepdims=True), 1)
         shown = panel.imshow(rows, cmap="Blues", vmin=0, vmax=1)
         named = tick_positions(len(classes), MAX_CLASS_LABELS)

@@ -7,15 +7,15 @@ on its own, so the pattern is visible and zero is mid-gray, but brightness is no
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from cnnlens.plots.style import panel_grid
 from cnnlens.plots.projections import stretch_projection, support_box
+from cnnlens.plots.style import panel_grid
 
 GRADCAM_CMAP = "jet"
 GRADCAM_ALPHA = 0.5
@@ -50,12 +50,18 @@ def gradcam_overlays(
         colour = "black" if label == prediction else WRONG
         _image_panel(axes[row, 0], image, f"#{indices[row]} true: {label}\npredicted: {prediction}", colour)
         same = " (= true)" if label == prediction else ""
-        for panel, cam, title in ((axes[row, 1], predicted[row], f"Grad-CAM for predicted\n{prediction}{same}"),
-                                  (axes[row, 2], true[row], f"Grad-CAM for true\n{label}")):
+        for panel, cam, title in (
+            (axes[row, 1], predicted[row], f"Grad-CAM for predicted\n{prediction}{same}"),
+            (axes[row, 2], true[row], f"Grad-CAM for true\n{label}"),
+        ):
             _image_panel(panel, image, title)
             overlay = panel.imshow(cam, cmap=GRADCAM_CMAP, alpha=GRADCAM_ALPHA, vmin=0, vmax=1)
-    figure.colorbar(overlay, ax=axes[:, 1:].ravel().tolist(), shrink=min(0.9, 0.35 * count),
-                    label="Grad-CAM (1 = strongest evidence)")
+    figure.colorbar(
+        overlay,
+        ax=axes[:, 1:].ravel().tolist(),
+        shrink=min(0.9, 0.35 * count),
+        label="Grad-CAM (1 = strongest evidence)",
+    )
     return figure
 
 
@@ -78,7 +84,7 @@ def deconv_grid(
     figure, axes = panel_grid(count, len(projections) + 1, figsize=(2.3 * (len(projections) + 1), 2.5 * count))
     for row, image in enumerate(images):
         _image_panel(axes[row, 0], image, titles[row])
-        for panel, (layer, projection) in zip(axes[row, 1:], projections.items()):
+        for panel, (layer, projection) in zip(axes[row, 1:], projections.items(), strict=False):
             channel = int(strongest[layer]["channel"][row])
             y, x = (int(v) for v in strongest[layer]["position"][row])
             _image_panel(panel, stretch_projection(projection[row]), f"{layer} channel {channel}\nat (y {y}, x {x})")
@@ -111,8 +117,10 @@ def zfnet_grid(
     size = None
     if crop:
         boxes = [support_box(projection) for projection in projections.reshape(-1, *projections.shape[2:])]
-        size = (max(_length(vertical, projections.shape[-2]) for vertical, _ in boxes),
-                max(_length(horizontal, projections.shape[-1]) for _, horizontal in boxes))
+        size = (
+            max(_length(vertical, projections.shape[-2]) for vertical, _ in boxes),
+            max(_length(horizontal, projections.shape[-1]) for _, horizontal in boxes),
+        )
     for row, channel in enumerate(channels):
         for column in range(count):
             projection = projections[row, column]

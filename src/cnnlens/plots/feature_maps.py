@@ -7,7 +7,7 @@ are computed by :mod:`cnnlens.interpret.channel_maps`; these functions only draw
 from __future__ import annotations
 
 import math
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -32,11 +32,11 @@ def feature_maps(image: np.ndarray, title: str, maps: Mapping[str, np.ndarray], 
     figure = plt.figure(figsize=(3 + 3.2 * len(maps), 3.4), layout="constrained")
     panels = figure.subfigures(1, len(maps) + 1, width_ratios=[0.9] + [1] * len(maps))
     _show_input(panels[0].subplots(), image, title, fontsize=10)
-    for panel, (layer, activations) in zip(panels[1:], maps.items()):
+    for panel, (layer, activations) in zip(panels[1:], maps.items(), strict=False):
         chosen = activations[list(channels)]
         low, high = float(chosen.min()), float(chosen.max())
         grid = panel.subplots(side, side, squeeze=False)
-        for cell, channel in zip(grid.flat, channels):
+        for cell, channel in zip(grid.flat, channels, strict=False):
             shown = cell.imshow(activations[channel], cmap="viridis", vmin=low, vmax=high)
             cell.set_title(str(channel), fontsize=8)
         for cell in grid.flat:
@@ -64,11 +64,12 @@ def channel_grid(
         title: the figure title (layer and selection).
     """
     count = max(map(len, channels))
-    figure, axes = panel_grid(len(images), 2, figsize=(PANEL * (count + 1) + 1, PANEL * len(images) + 0.6),
-                              width_ratios=[1, count])
+    figure, axes = panel_grid(
+        len(images), 2, figsize=(PANEL * (count + 1) + 1, PANEL * len(images) + 0.6), width_ratios=[1, count]
+    )
     chosen = np.concatenate([np.asarray(maps[row])[list(picked)] for row, picked in enumerate(channels)])
     low, high = float(chosen.min()), float(chosen.max())
-    for row, (image, label, picked) in enumerate(zip(images, labels, channels)):
+    for row, (image, label, picked) in enumerate(zip(images, labels, channels, strict=False)):
         _show_input(axes[row, 0], image, label)
         tiles, centres = _mosaic(np.asarray(maps[row])[list(picked)])
         shown = axes[row, 1].imshow(tiles, cmap=_VIRIDIS_BLANK, vmin=low, vmax=high, interpolation="nearest")
@@ -94,11 +95,12 @@ def pca_grid(
             ``(N, h, w, 3)`` in [0, 1] and ``ratio`` the ``(N, 3)`` explained variance ratios (``maps.pca_rgb``).
         title: the figure title.
     """
-    figure, axes = panel_grid(len(images), len(columns) + 1,
-                              figsize=(1.25 * (len(columns) + 1), 1.35 * len(images) + 0.6))
-    for row, (image, label) in enumerate(zip(images, labels)):
+    figure, axes = panel_grid(
+        len(images), len(columns) + 1, figsize=(1.25 * (len(columns) + 1), 1.35 * len(images) + 0.6)
+    )
+    for row, (image, label) in enumerate(zip(images, labels, strict=False)):
         _show_input(axes[row, 0], image, label)
-        for cell, (name, (rgb, ratio)) in zip(axes[row, 1:], columns.items()):
+        for cell, (name, (rgb, ratio)) in zip(axes[row, 1:], columns.items(), strict=False):
             cell.imshow(np.asarray(rgb[row]), interpolation="nearest")
             percent = "/".join(f"{100 * value:.0f}" for value in np.asarray(ratio[row]))
             cell.set_title(f"{name}\n{percent} %", fontsize=7)
@@ -121,9 +123,9 @@ def activation_overlays(
     """
     count = max(len(channels) for channels, _ in heatmaps)
     figure, axes = panel_grid(len(images), count + 1, figsize=(2.1 * (count + 1) + 0.8, 2.2 * len(images) + 0.4))
-    for row, (image, label, (channels, overlays)) in enumerate(zip(images, labels, heatmaps)):
+    for row, (image, label, (channels, overlays)) in enumerate(zip(images, labels, heatmaps, strict=False)):
         _show_input(axes[row, 0], image, label)
-        for cell, channel, overlay in zip(axes[row, 1:], channels, np.asarray(overlays)):
+        for cell, channel, overlay in zip(axes[row, 1:], channels, np.asarray(overlays), strict=False):
             cell.imshow(image)
             shown = cell.imshow(overlay, cmap="jet", alpha=0.5, vmin=0, vmax=1)
             cell.set_title(f"{layer} channel {channel}", fontsize=9)

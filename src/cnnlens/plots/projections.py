@@ -21,7 +21,7 @@ def stretch_projection(projection: np.ndarray) -> np.ndarray:
     values = np.moveaxis(np.asarray(projection, dtype=np.float64), -3, -1)
     images = values.reshape(-1, values.shape[-3] * values.shape[-2], values.shape[-1])
     stretched = np.full_like(images, 0.5)
-    for image, out in zip(images, stretched):
+    for image, out in zip(images, stretched, strict=False):
         deviation = image - image.mean()
         support = np.abs(image).max(axis=1) > 0
         scale = np.quantile(np.abs(deviation[support]), CLIP_QUANTILE) if support.any() else 0.0
@@ -42,7 +42,7 @@ def support_box(projection: np.ndarray, size: tuple[int, int] | None = None) -> 
         return slice(0, reached.shape[0]), slice(0, reached.shape[1])
     rows, columns = np.flatnonzero(reached.any(axis=1)), np.flatnonzero(reached.any(axis=0))
     box = []
-    for found, extent, wanted in zip((rows, columns), reached.shape, size or (0, 0)):
+    for found, extent, wanted in zip((rows, columns), reached.shape, size or (0, 0), strict=False):
         start, stop = int(found[0]), int(found[-1]) + 1
         if wanted > stop - start:
             start = max(0, min(start - (wanted - (stop - start)) // 2, extent - wanted))

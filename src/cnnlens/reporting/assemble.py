@@ -11,11 +11,11 @@ from __future__ import annotations
 import html
 import platform
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Sequence
 
 import nbformat
 import pandas as pd
@@ -44,15 +44,18 @@ def summary_table(summary: pd.DataFrame) -> pd.DataFrame:
     def spread(mean: float, std: float, seeds: int) -> str:
         return f"{100 * mean:.2f} ± {100 * std:.2f}" if seeds > 1 else f"{100 * mean:.2f} (one seed)"
 
-    return pd.DataFrame({
-        "variant": summary["variant"],
-        "seeds": summary["seeds"],
-        "final test accuracy (%)": [spread(*row) for row in zip(summary["accuracy_mean"], summary["accuracy_std"],
-                                                                 summary["seeds"])],
-        "best test accuracy (%)": (100 * summary["best_accuracy_mean"]).round(2),
-        "parameters": [f"{count:,}" for count in summary["parameters"]],
-        "s/epoch": summary["seconds_per_epoch"].round(2),
-    })
+    return pd.DataFrame(
+        {
+            "variant": summary["variant"],
+            "seeds": summary["seeds"],
+            "final test accuracy (%)": [
+                spread(*row) for row in zip(summary["accuracy_mean"], summary["accuracy_std"], summary["seeds"], strict=False)
+            ],
+            "best test accuracy (%)": (100 * summary["best_accuracy_mean"]).round(2),
+            "parameters": [f"{count:,}" for count in summary["parameters"]],
+            "s/epoch": summary["seconds_per_epoch"].round(2),
+        }
+    )
 
 
 def warnings_for(metrics: Sequence[dict], config: dict, facts: RunFacts) -> list[str]:
@@ -120,9 +123,16 @@ def assemble(
     return report
 
 
-def build_report(sections: Sequence[ExecutedSection], metrics_paths: Sequence[str | Path], config_path: str | Path,
-                 comparison_folder: str | Path, vgg_path: str | Path | None, benchmark_paths: Sequence[str | Path],
-                 repo: str | Path, out: str | Path) -> None:
+def build_report(
+    sections: Sequence[ExecutedSection],
+    metrics_paths: Sequence[str | Path],
+    config_path: str | Path,
+    comparison_folder: str | Path,
+    vgg_path: str | Path | None,
+    benchmark_paths: Sequence[str | Path],
+    repo: str | Path,
+    out: str | Path,
+) -> None:
     """The report job: the executed notebooks, the runs' metrics, the comparison and the config in one HTML file.
 
     The compute time in the header is the sum of every job's benchmark file (``s`` column).
@@ -165,10 +175,10 @@ def _header(
     ]
     if facts.vgg_weights:
         lines.append(f"**VGG16 weights** {facts.vgg_weights['kind']} ({facts.vgg_weights['source']})")
-    banners = "\n".join(f'<div class="cnnlens-banner">{html.escape(b)}</div>' for b in warnings_for(metrics, config, facts))
-    contents = "\n".join(
-        f"{n}. [{title}](#section-{n})" for n, title in enumerate(["Verdict", *titles], start=1)
+    banners = "\n".join(
+        f'<div class="cnnlens-banner">{html.escape(b)}</div>' for b in warnings_for(metrics, config, facts)
     )
+    contents = "\n".join(f"{n}. [{title}](#section-{n})" for n, title in enumerate(["Verdict", *titles], start=1))
     table = summary_table(comparison.summary).to_markdown(index=False)
     verdicts = "\n".join(f"- {sentence}" for sentence in comparison.tests["verdict"])
     return (

@@ -16,8 +16,15 @@ from scipy import stats
 
 from cnnlens.artifacts import CONFUSION, HISTORY, RUN_METRICS, RUNS, SUMMARY, TESTS
 
-RUN_COLUMNS = ["variant", "seed", "final_test_accuracy", "best_test_accuracy", "final_test_loss", "parameters",
-               "seconds_per_epoch"]
+RUN_COLUMNS = [
+    "variant",
+    "seed",
+    "final_test_accuracy",
+    "best_test_accuracy",
+    "final_test_loss",
+    "parameters",
+    "seconds_per_epoch",
+]
 
 
 def load_metrics(paths: Sequence[str | Path]) -> list[dict]:
@@ -47,7 +54,9 @@ class Comparison:
     @classmethod
     def read(cls, folder: str | Path) -> Comparison:
         folder = Path(folder)
-        return cls(RUNS.load(folder / "runs.csv"), SUMMARY.load(folder / "summary.csv"), TESTS.load(folder / "tests.csv"))
+        return cls(
+            RUNS.load(folder / "runs.csv"), SUMMARY.load(folder / "summary.csv"), TESTS.load(folder / "tests.csv")
+        )
 
 
 @dataclass
@@ -65,8 +74,11 @@ class TrainedRun:
     @classmethod
     def read(cls, folder: str | Path) -> TrainedRun:
         folder = Path(folder)
-        return cls(RUN_METRICS.load(folder / "metrics.json"), HISTORY.load(folder / "history.csv"),
-                   CONFUSION.load(folder / "confusion.csv"))
+        return cls(
+            RUN_METRICS.load(folder / "metrics.json"),
+            HISTORY.load(folder / "history.csv"),
+            CONFUSION.load(folder / "confusion.csv"),
+        )
 
 
 def pooled_confusion(runs: Sequence[TrainedRun]) -> dict[str, pd.DataFrame]:
@@ -113,17 +125,20 @@ def paired_tests(runs: pd.DataFrame, baseline: str, alpha: float = 0.05) -> pd.D
         pairs = table[[variant, baseline]].dropna()
         differences = 100 * (pairs[variant] - pairs[baseline]).to_numpy()
         p_value = _paired_p_value(differences)
-        rows.append({
-            "variant": variant,
-            "baseline": baseline,
-            "seeds": len(differences),
-            "difference_mean": differences.mean() if len(differences) else np.nan,
-            "difference_std": differences.std(ddof=1) if len(differences) > 1 else np.nan,
-            "p_value": p_value,
-            "significant": bool(p_value < alpha) if not np.isnan(p_value) else None,
-        })
-    tests = pd.DataFrame(rows, columns=["variant", "baseline", "seeds", "difference_mean", "difference_std",
-                                        "p_value", "significant"])
+        rows.append(
+            {
+                "variant": variant,
+                "baseline": baseline,
+                "seeds": len(differences),
+                "difference_mean": differences.mean() if len(differences) else np.nan,
+                "difference_std": differences.std(ddof=1) if len(differences) > 1 else np.nan,
+                "p_value": p_value,
+                "significant": bool(p_value < alpha) if not np.isnan(p_value) else None,
+            }
+        )
+    tests = pd.DataFrame(
+        rows, columns=["variant", "baseline", "seeds", "difference_mean", "difference_std", "p_value", "significant"]
+    )
     tests["verdict"] = [verdict(row, alpha) for row in tests.to_dict("records")]
     return tests
 
@@ -143,17 +158,25 @@ def verdict(test: Mapping, alpha: float) -> str:
     if seeds == 0:
         return f"{variant} and {baseline} share no seed: no paired comparison is possible."
     if seeds < 2:
-        return (f"{variant} vs {baseline}: {difference:+.2f} points with one seed; no test is possible "
-                "(seed noise is about a point): train more seeds.")
+        return (
+            f"{variant} vs {baseline}: {difference:+.2f} points with one seed; no test is possible "
+            "(seed noise is about a point): train more seeds."
+        )
     if np.isnan(test["p_value"]):
-        return (f"{variant} vs {baseline}: {difference:+.2f} points on every one of {seeds} seeds; "
-                "the t-test is undefined for identical differences.")
+        return (
+            f"{variant} vs {baseline}: {difference:+.2f} points on every one of {seeds} seeds; "
+            "the t-test is undefined for identical differences."
+        )
     if test["significant"]:
         direction = "better" if difference > 0 else "worse"
-        return (f"{variant} is {direction} than {baseline} by {abs(difference):.2f} points (mean over {seeds} "
-                f"seeds; paired t-test p = {test['p_value']:.3g} < {alpha}).")
-    return (f"{variant} vs {baseline}: {difference:+.2f} points (mean over {seeds} seeds), paired t-test "
-            f"p = {test['p_value']:.3g} ≥ {alpha}: not significant, a tie.")
+        return (
+            f"{variant} is {direction} than {baseline} by {abs(difference):.2f} points (mean over {seeds} "
+            f"seeds; paired t-test p = {test['p_value']:.3g} < {alpha})."
+        )
+    return (
+        f"{variant} vs {baseline}: {difference:+.2f} points (mean over {seeds} seeds), paired t-test "
+        f"p = {test['p_value']:.3g} ≥ {alpha}: not significant, a tie."
+    )
 
 
 def curve_bands(histories: Mapping[tuple[str, int], pd.DataFrame], column: str) -> pd.DataFrame:

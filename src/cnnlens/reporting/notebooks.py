@@ -10,8 +10,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from cnnlens.errors import CnnlensError
 from cnnlens.atomic import atomic_path
+from cnnlens.errors import CnnlensError
 
 
 def run_notebook(notebook: str | Path, out: str | Path, parameters: dict) -> None:
@@ -23,10 +23,19 @@ def run_notebook(notebook: str | Path, out: str | Path, parameters: dict) -> Non
         try:
             # An immediate shutdown stops the kernel without letting it answer: interrupted mid-cell, a graceful
             # one makes it print a ZMQ traceback into the job's log.
-            papermill.execute_notebook(str(notebook), str(temporary), parameters=parameters, kernel_name="python3",
-                                       progress_bar=False, cwd=".", shutdown_kernel="immediate")
+            papermill.execute_notebook(
+                str(notebook),
+                str(temporary),
+                parameters=parameters,
+                kernel_name="python3",
+                progress_bar=False,
+                cwd=".",
+                shutdown_kernel="immediate",
+            )
         except PapermillExecutionError as error:
             print(strip_color("\n".join(error.traceback)), file=sys.stderr)  # for the job's log
             reason = f"{error.ename}: {error.evalue}".strip().splitlines()[0]
-            raise CnnlensError(f"notebook {Path(notebook).name} failed in cell {error.exec_count} ({reason}): "
-                               "its traceback is above, in this job's log") from None
+            raise CnnlensError(
+                f"notebook {Path(notebook).name} failed in cell {error.exec_count} ({reason}): "
+                "its traceback is above, in this job's log"
+            ) from None

@@ -11,7 +11,7 @@ pay on 2 cores: the two thread teams fight over the cores.)
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import torch
 

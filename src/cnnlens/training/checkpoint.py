@@ -13,8 +13,8 @@ from typing import Any
 
 import torch
 
-from cnnlens.errors import CnnlensError
 from cnnlens.atomic import atomic_torch_save
+from cnnlens.errors import CnnlensError
 
 
 class EpochCheckpoint:
@@ -31,7 +31,9 @@ class EpochCheckpoint:
         try:
             state = torch.load(self.path, weights_only=True, map_location="cpu")
         except Exception as error:
-            raise CnnlensError(f"cannot read the resume checkpoint {self.path} ({error}): delete it to train from the start") from None
+            raise CnnlensError(
+                f"cannot read the resume checkpoint {self.path} ({error}): delete it to train from the start"
+            ) from None
         if state.get("key") != self.key:
             print(f"ignoring {self.path}: it was written by a run with other settings")
             return None

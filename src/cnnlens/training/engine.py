@@ -11,8 +11,8 @@ parameters rather than paying a second compilation and capture.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -48,7 +48,7 @@ def optimizer_settings(lr: float, device: torch.device, engine: Engine) -> dict:
     instead of one per operation (benchmarks/engine_choices.py). For a CUDA graph also capturable with
     the learning rate in a device tensor, which the graph reads at every replay."""
     graphed = engine.graphs_on(device)
-    return dict(lr=torch.tensor(lr, device=device) if graphed else lr, fused=True, capturable=graphed)
+    return {"lr": torch.tensor(lr, device=device) if graphed else lr, "fused": True, "capturable": graphed}
 
 
 def make_optimizer(model: nn.Module, lr: float, device: torch.device, engine: Engine = Engine()) -> torch.optim.Adam:
@@ -102,7 +102,7 @@ class TrainStep:
         """Call after every scheduler step: put each group's learning rate back into the tensor the graph
         reads. Recent torch fills a tensor rate in place, but older builds' ReduceLROnPlateau assigns a float
         (pytorch issue #163093), which the graph would never see."""
-        for group, tensor in zip(self.optimizer.param_groups, self.lr_tensors):
+        for group, tensor in zip(self.optimizer.param_groups, self.lr_tensors, strict=False):
             if torch.is_tensor(tensor):
                 tensor.fill_(float(group["lr"]))
                 group["lr"] = tensor
@@ -153,9 +153,11 @@ class TrainStep:
 
     def _mode(self) -> str:
         """How training runs after a fallback, for its warning."""
-        return {(False, True): "as a CUDA graph without torch.compile",
-                (True, False): "with torch.compile without a CUDA graph",
-                (False, False): "eagerly"}[self.compiled, self.use_graph]
+        return {
+            (False, True): "as a CUDA graph without torch.compile",
+            (True, False): "with torch.compile without a CUDA graph",
+            (False, False): "eagerly",
+        }[self.compiled, self.use_graph]
 
     def _eager(self, forward: Callable, inputs: torch.Tensor, labels: torch.Tensor):
         # Once a graph is captured, zero in place: the graph keeps writing into these gradient tensors.
@@ -220,7 +222,7 @@ def _restore(model: nn.Module, optimizer: torch.optim.Optimizer, saved: tuple[li
     torch.set_rng_state(cpu_random)
     if cuda_random is not None:
         torch.cuda.set_rng_state(cuda_random, next(model.parameters()).device)
-    for tensor, value in zip(model.state_dict().values(), weights):
+    for tensor, value in zip(model.state_dict().values(), weights, strict=False):
         tensor.copy_(value)
     for param, param_state in optimizer.state.items():
         for key, value in param_state.items():

@@ -41,8 +41,14 @@ def run_key(run: Run, device: torch.device, engine: Engine, data: Path) -> dict:
     cache by size and modification time. ``compile`` and ``cuda_graph`` change only speed: the engine's
     optimizer settings are re-applied on resume."""
     stat = data.stat()
-    return dict(architecture=asdict(run.architecture), recipe=asdict(run.recipe), seed=run.seed, device=device.type,
-                precision=engine.precision, data=[stat.st_size, stat.st_mtime_ns])
+    return {
+        "architecture": asdict(run.architecture),
+        "recipe": asdict(run.recipe),
+        "seed": run.seed,
+        "device": device.type,
+        "precision": engine.precision,
+        "data": [stat.st_size, stat.st_mtime_ns],
+    }
 
 
 def describe_device(device: torch.device, threads: int) -> str:
@@ -75,8 +81,9 @@ def run_metrics(run: Run, engine: Engine, history: list[dict], model: nn.Module,
     }
 
 
-def train_job(run: Run, engine: Engine, data: str | Path, out_dir: str | Path, device: str = "auto",
-              threads: int = 1) -> dict:
+def train_job(
+    run: Run, engine: Engine, data: str | Path, out_dir: str | Path, device: str = "auto", threads: int = 1
+) -> dict:
     """Train ``run`` on the cached data set and write ``model.pt``, ``history.csv``, ``iterations.csv``,
     ``confusion.csv`` and ``metrics.json`` to ``out_dir``; resume from ``resume.pt`` there when it is this run's.
 
@@ -89,8 +96,15 @@ def train_job(run: Run, engine: Engine, data: str | Path, out_dir: str | Path, d
     dataset = Dataset.load(data)
     model = build_model(run.architecture, dataset.train_images.shape[-1], len(dataset.classes))
     model = model.to(training_device, memory_format=preferred_memory_format(training_device))
-    train_batches = TensorBatches(dataset.train_images, dataset.train_labels, run.recipe.batch_size, training_device,
-                                  shuffle=True, augment=run.recipe.augment, seed=run.seed)
+    train_batches = TensorBatches(
+        dataset.train_images,
+        dataset.train_labels,
+        run.recipe.batch_size,
+        training_device,
+        shuffle=True,
+        augment=run.recipe.augment,
+        seed=run.seed,
+    )
     test_batches = TensorBatches(dataset.test_images, dataset.test_labels, TEST_BATCH, training_device)
     remove_stale_temporaries(out / "resume.pt")  # a kill while it was being saved
     checkpoint = EpochCheckpoint(out / "resume.pt", run_key(run, training_device, engine, data))
@@ -98,14 +112,16 @@ def train_job(run: Run, engine: Engine, data: str | Path, out_dir: str | Path, d
     print(f"training {run.variant} (seed {run.seed}) on {where}: {run.architecture}, {run.recipe}, {engine}")
     result = fit(model, train_batches, test_batches, run.recipe, engine, checkpoint)
     metrics = run_metrics(run, engine, result.history, model, where)
-    _write_outputs(out, model, result, confusion_matrix(model, test_batches, len(dataset.classes)), dataset.classes,
-                   metrics)
+    _write_outputs(
+        out, model, result, confusion_matrix(model, test_batches, len(dataset.classes)), dataset.classes, metrics
+    )
     checkpoint.remove()  # the run is complete: model.pt and the tables replace it
     return metrics
 
 
-def _write_outputs(out: Path, model: nn.Module, result: TrainResult, confusion: torch.Tensor, classes: list[str],
-                   metrics: dict) -> None:
+def _write_outputs(
+    out: Path, model: nn.Module, result: TrainResult, confusion: torch.Tensor, classes: list[str], metrics: dict
+) -> None:
     atomic_torch_save(model.state_dict(), out / "model.pt")
     HISTORY.save(pd.DataFrame(result.history), out / "history.csv")
     steps = range(1, len(result.iteration_losses) + 1)

@@ -8,18 +8,18 @@ counts stay on the device and are read once per epoch.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 import numpy
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from cnnlens.training.batches import TensorBatches
-from cnnlens.models.modes import eval_mode
-from cnnlens.training.checkpoint import EpochCheckpoint
 from cnnlens.errors import CnnlensError
+from cnnlens.models.modes import eval_mode
+from cnnlens.training.batches import TensorBatches
+from cnnlens.training.checkpoint import EpochCheckpoint
 from cnnlens.training.engine import Engine, TrainStep, cuda_random_state, load_optimizer_state, make_optimizer
 
 
@@ -75,8 +75,14 @@ def fit(
         result = _resume(saved, model, optimizer, scheduler, train_batches, engine)
         print(f"resuming after epoch {len(result.history)} from {checkpoint.path}")
     step = TrainStep(model, optimizer, engine)
-    epochs = tqdm(range(len(result.history) + 1, recipe.epochs + 1), desc="epochs", unit="epoch",
-                  initial=len(result.history), total=recipe.epochs, disable=not progress)
+    epochs = tqdm(
+        range(len(result.history) + 1, recipe.epochs + 1),
+        desc="epochs",
+        unit="epoch",
+        initial=len(result.history),
+        total=recipe.epochs,
+        disable=not progress,
+    )
     for epoch in epochs:
         lr = current_lr(optimizer)
         started = time.perf_counter()
@@ -87,8 +93,15 @@ def fit(
         step.sync_lr()
         result.iteration_losses.extend(losses.tolist())
         result.history.append(
-            dict(epoch=epoch, train_loss=losses.mean().item(), train_accuracy=train_accuracy,
-                 test_loss=test_loss, test_accuracy=test_accuracy, lr=lr, seconds=seconds)
+            {
+                "epoch": epoch,
+                "train_loss": losses.mean().item(),
+                "train_accuracy": train_accuracy,
+                "test_loss": test_loss,
+                "test_accuracy": test_accuracy,
+                "lr": lr,
+                "seconds": seconds,
+            }
         )
         epochs.set_postfix(train_loss=f"{result.history[-1]['train_loss']:.3f}", test_acc=f"{test_accuracy:.3f}")
         if checkpoint:
@@ -113,12 +126,16 @@ def seconds_per_epoch(history: list[dict]) -> float:
 
 def _training_state(result: TrainResult, model, optimizer, scheduler, train_batches: TensorBatches) -> dict:
     """Everything the next epoch depends on, random streams included."""
-    return dict(
-        history=result.history, iteration_losses=result.iteration_losses,
-        model=model.state_dict(), optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
-        torch_rng=torch.get_rng_state(), data_rng=train_batches.generator.get_state(),
-        cuda_rng=cuda_random_state(next(model.parameters()).device),
-    )
+    return {
+        "history": result.history,
+        "iteration_losses": result.iteration_losses,
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "torch_rng": torch.get_rng_state(),
+        "data_rng": train_batches.generator.get_state(),
+        "cuda_rng": cuda_random_state(next(model.parameters()).device),
+    }
 
 
 def _resume(state: dict, model, optimizer, scheduler, train_batches: TensorBatches, engine: Engine) -> TrainResult:
@@ -135,7 +152,9 @@ def _resume(state: dict, model, optimizer, scheduler, train_batches: TensorBatch
     return TrainResult(state["history"], state["iteration_losses"])
 
 
-def _train_epoch(model: nn.Module, step: TrainStep, batches: TensorBatches, progress: bool) -> tuple[torch.Tensor, float]:
+def _train_epoch(
+    model: nn.Module, step: TrainStep, batches: TensorBatches, progress: bool
+) -> tuple[torch.Tensor, float]:
     model.train()
     losses, correct, seen = [], 0, 0
     for inputs, labels in tqdm(batches, total=len(batches), desc="batches", leave=False, disable=not progress):
