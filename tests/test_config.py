@@ -117,3 +117,10 @@ def test_variant_defaults_match_the_architecture_and_the_builtins():
     config = validate_config({}, SCHEMA)
     assert {name: Architecture(**spec) for name, spec in config["variants"].items()} == BUILTIN_VARIANTS
     assert asdict(Architecture())["blocks"] == tuple(defaults["blocks"])
+
+
+def test_docs_config_md_is_the_schema_reference():
+    """docs/config.md is generated from the schema (make docs): a key added or changed there must be regenerated."""
+    from cnnlens.config import reference
+
+    assert (REPO / "docs" / "config.md").read_text() == reference(SCHEMA)

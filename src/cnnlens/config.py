@@ -237,3 +237,35 @@ def write_effective_config(config_json: str, out: str | Path) -> None:
     """The effective_config job: the config a run used (canonical JSON from the rule) as the YAML file that
     the report shows and that reproduces the run (``--configfile``)."""
     atomic_write_text(yaml.safe_dump(json.loads(config_json), sort_keys=False), out)
+
+
+def reference(schema_path: str | Path) -> str:
+    """Every config key with its default and description, as the Markdown table of ``docs/config.md``.
+
+    Generated from the schema (``make docs``), and a test holds the file to it, so the key docs cannot drift.
+    """
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    rows = ["| key | default | meaning |", "|---|---|---|"]
+    for key, entry in _leaf_keys(schema):
+        default = json.dumps(entry.get("default"), ensure_ascii=False) if "default" in entry else ""
+        meaning = entry.get("description", "")
+        if "enum" in entry:
+            meaning += f" One of: {', '.join(value if isinstance(value, str) else json.dumps(value) for value in entry['enum'])}."
+        rows.append(f"| `{key}` | `{default}` | {meaning.strip()} |")
+    header = "# Config keys\n\nGenerated from `workflow/schemas/config.schema.yaml` by `make docs`; do not edit.\n\n"
+    return header + "\n".join(rows) + "\n"
+
+
+def _leaf_keys(schema: dict, prefix: str = "") -> list[tuple[str, dict]]:
+    """(dotted key, schema entry) of every key the user sets, in the schema's order; variants as ``variants.<name>.*``."""
+    leaves = []
+    for name, entry in schema.get("properties", {}).items():
+        key = f"{prefix}{name}"
+        if "properties" in entry:
+            leaves += _leaf_keys(entry, f"{key}.")
+        elif isinstance(entry.get("additionalProperties"), dict) and "properties" in entry["additionalProperties"]:
+            leaves.append((key, entry))
+            leaves += _leaf_keys(entry["additionalProperties"], f"{key}.<name>.")
+        else:
+            leaves.append((key, entry))
+    return leaves
