@@ -1,4 +1,4 @@
-"""The CIFAR-10 CNNs of the recipe (DESIGN.md §2), looked up by name.
+"""The CIFAR-10 CNNs of the recipe (docs/design.md), looked up by name.
 
 Every variant is a flat ``nn.Sequential`` stack so that each layer has a short address a student
 can type (``conv1``, ``bn2``, ``ca3.gate``, ``fc1``) and so that analyses can walk the stack in order.

@@ -3,9 +3,9 @@
 ``x * sigmoid(excite(mean(x)))`` through autograd costs four passes over ``x``-sized tensors in the
 backward (the product's two gradients, the mean's broadcast gradient, and their sum). Here the
 backward takes one pass for the gates' gradient and one fused multiply-add for the input's; the small
-excitation MLP keeps its autograd graph from the forward. On 2 CPU cores that made the attention CNN's
-training steps about 8 % faster (34.7 against 37.9 s per epoch, turn by turn:
-benchmarks/engine_choices.py --model attention). Values are those of the plain expression; gradients
+excitation MLP keeps its autograd graph from the forward. On the CPU that makes the attention CNN's
+training steps faster (benchmarks/README.md, engine_choices, "SE through autograd"). Values are those
+of the plain expression; gradients
 agree to rounding. On the GPU ``torch.compile`` fuses these passes itself, so the model uses this on
 the CPU only.
 """

@@ -1,4 +1,4 @@
-"""A pretrained VGG16 for the shallow/middle/deep comparison (DESIGN.md §3): weights, photos, outputs.
+"""A pretrained VGG16 for the shallow/middle/deep comparison (docs/design.md): its weights and layer names.
 
 Weights come from torchvision's weights API (downloaded once into the torch hub cache), from a local
 ``state_dict`` file (for machines without internet, e.g. torchvision's own ``vgg16-397923af.pth``), or

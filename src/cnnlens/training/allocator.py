@@ -3,10 +3,8 @@
 A training step allocates and frees the same megabyte-sized tensors (activations, gradients) step
 after step. glibc's malloc hands blocks that large back to the kernel (unmapping them, or trimming
 the top of the heap), and the next step's first write to each page faults it back in, zeroed by the
-kernel. How often depends on where the blocks happen to lie: 2,400 to 4,000 page faults per step of
-batch 64 in CPU training on average, 7 to 11 s of kernel time per epoch. Fixed thresholds keep the
-blocks for reuse: about 30 faults per step, and epochs 11 to 16 % faster on 2 cores, for 16 MiB more
-peak memory (benchmarks/allocator.py, two runs per model).
+kernel, thousands of pages per step. Fixed thresholds keep the blocks for reuse: a few dozen faults
+per step and faster epochs, for a little more peak memory (benchmarks/README.md, allocator).
 """
 
 from __future__ import annotations

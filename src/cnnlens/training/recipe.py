@@ -1,4 +1,4 @@
-"""The training recipe (DESIGN.md §2): Adam, cross-entropy, ReduceLROnPlateau on the test loss.
+"""The training recipe (docs/design.md): Adam, cross-entropy, ReduceLROnPlateau on the test loss.
 
 What is computed lives here; how fast it runs is :mod:`cnnlens.training.batches` (augmented batches on the
 device) and :mod:`cnnlens.training.engine` (eager, compiled or CUDA-graph steps). Per-step losses and accuracy
