@@ -1,8 +1,8 @@
 """Channel-attention figures: panel layout, titles, fixed weight range, one colour scale, flat inputs."""
 
-import matplotlib
+import matplotlib as mpl
 
-matplotlib.use("Agg")
+mpl.use("Agg")
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -80,3 +80,49 @@ def test_class_channel_heatmap_one_scale_rows_are_classes_and_ticks_name_channel
 def test_class_channel_heatmap_flat_table_is_finite():
     figure = plots.class_channel_heatmap(pd.DataFrame(np.full((2, 8), 0.5), index=["a", "b"]), "ca1")
     assert np.isfinite(figure.axes[0].images[0].get_array()).all()
+
+
+def test_image_weights_caption_and_figure_share_the_neutral_line(monkeypatch):
+    monkeypatch.setattr(plots, "NEUTRAL", 0.4)
+    caption = plots.image_weights_caption(["ca1", "ca3"], "attention", 2, [5, 9])
+    assert caption.startswith("Channel weights of ca1, ca3 of the attention CNN (seed 2) for test images #5, #9")
+    assert "on the fixed range 0 to 1; the dashed line is 0.4, the sigmoid of 0" in caption
+    figure = plots.image_weights(np.zeros((1, 4, 4, 3)), ["a"], _weights(1, {"ca1": 4}))
+    [line] = figure.axes[1].get_lines()
+    assert line.get_ydata()[0] == 0.4 and line.get_linestyle() == plots.NEUTRAL_STYLE
+
+
+def test_weight_distributions_caption_names_the_band_the_table_columns_and_thresholds():
+    caption = plots.weight_distributions_caption("attention", 0, 10000)
+    assert "of the attention CNN (seed 0) over the 10000 test images" in caption
+    assert "with the 10th to 90th percentile over images (band)" in caption
+    headers = list(plots.summary_table(pd.DataFrame(columns=list(plots.SUMMARY_HEADERS))).columns)
+    assert f'"{headers[4]}" says how differently' in caption and f'"{headers[5]}" how much' in caption
+    assert "below 0.1, which nearly switch a channel off, and above 0.9" in caption
+    figure = plots.weight_distributions(_weights(20, {"ca1": 4}))
+    assert "10th-90th percentile" in [text.get_text() for text in figure.axes[1].get_legend().get_texts()]
+
+
+def test_weight_distributions_band_spans_the_quantiles_it_is_named_after():
+    values = np.linspace(0, 1, 11)[:, None].repeat(2, axis=1)  # 11 images, the same 0.0 ... 1.0 for both channels
+    band = plots.weight_distributions({"ca1": values}).axes[1].collections[0]
+    heights = band.get_paths()[0].vertices[:, 1]
+    assert heights.min() == pytest.approx(plots.BAND[0]) and heights.max() == pytest.approx(plots.BAND[1])
+
+
+def test_summary_table_renames_every_summary_column():
+    summary = pd.DataFrame([range(len(plots.SUMMARY_HEADERS))], columns=list(plots.SUMMARY_HEADERS))
+    table = plots.summary_table(summary)
+    assert list(table.columns)[3:6] == ["std (all weights)", "std of channel means", "mean std over images"]
+    assert list(table.iloc[0]) == list(range(len(plots.SUMMARY_HEADERS)))
+
+
+def test_class_heatmap_caption_reports_the_drawn_range_and_the_spread():
+    means = pd.DataFrame([[0.3, 0.5, 0.55], [0.8, 0.5, 0.2]], index=["cat", "dog"], columns=[2, 0, 1])
+    spread = means.std()
+    caption = plots.class_heatmap_caption("ca3", "se", 1, (4, 6), means, spread)
+    assert "of ca3, the last attention module of the se CNN (seed 1), per true class (4 to 6 test images" in caption
+    assert "(viridis) from 0.200 to 0.800" in caption
+    assert f"{spread.max():.3f} for the most class-dependent channel, {spread.median():.3f} for the median" in caption
+    shown = plots.class_channel_heatmap(means, plots.class_heatmap_title("ca3")).axes[0].images[0]
+    assert shown.get_clim() == pytest.approx((0.2, 0.8)) and shown.get_cmap().name == plots.CLASS_CMAP

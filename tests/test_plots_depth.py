@@ -1,8 +1,8 @@
 """Depth figures: panel counts, titles, colour scales, H/W order, flat inputs."""
 
-import matplotlib
+import matplotlib as mpl
 
-matplotlib.use("Agg")
+mpl.use("Agg")
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from cnnlens.plots import depth as plots
+from cnnlens.plots import projections
 
 TOP5 = [("tabby", 0.5), ("tiger cat", 0.2), ("Egyptian cat", 0.1), ("lynx", 0.05), ("wardrobe", 0.01)]
 
@@ -113,3 +114,48 @@ def test_depth_lines_draw_one_line_per_model_in_layer_order():
     heights = [line.get_ydata() for line in sparsity.lines if line.get_marker() == "o"]  # not the error-bar caps
     assert np.allclose(heights[0], [0.4, 0.5, 0.6]) and np.allclose(heights[1], [0.3, 0.4, 0.5])
     assert any(np.allclose(line.get_ydata(), 0.1) for line in concentration.lines)
+
+
+@pytest.mark.parametrize(("quantile", "named"), [(0.99, "99th"), (0.995, "99.5th"), (0.9, "90th")])
+def test_deconv_caption_names_the_quantile_the_projections_are_clipped_at(monkeypatch, quantile, named):
+    monkeypatch.setattr(projections, "CLIP_QUANTILE", quantile)
+    caption = plots.deconv_caption("VGG16", ["features[0] conv1_1"])
+    assert f"by the {named} percentile of their magnitudes" in caption
+    assert "99.5th" not in caption or quantile == 0.995
+    # the figure reads the same constant: about 1 - quantile of the reached pixels end up clipped to black or white
+    values = np.random.default_rng(0).normal(size=(3, 40, 50))
+    shown = plots.deconv_grid(np.zeros((1, 40, 50, 3), np.uint8), ["rocket"], {"conv1_1": values[None]}).axes[1]
+    clipped = np.isclose(np.abs(images_in(shown)[0].get_array() - 0.5), 0.5).mean()
+    assert clipped == pytest.approx(1 - quantile, abs=0.01)
+
+
+def test_deconv_caption_names_the_smallest_crop():
+    assert f"at least {plots.MIN_CROP[0]}×{plots.MIN_CROP[1]} pixels" in plots.deconv_caption("VGG16", ["a"])
+
+
+def test_depth_captions_name_network_layers_colour_map_and_photo():
+    caption = plots.photo_depths_caption("chelsea", plots.network_name(True), (224, 200), TOP5, ["conv1_1", "conv3_1"])
+    assert "“chelsea” as VGG16 with random weights" in caption and "224×200" in caption
+    assert "its 5 most probable" in caption and "top: tabby, 50.00 %" in caption
+    assert "conv1_1, conv3_1" in caption and f"; {plots.HEATMAP})" in caption
+    assert "13 convolution layers" in plots.conv_strip_caption("VGG16", 13)
+    assert plots.weights_note("imagenet", "torchvision") == (
+        "VGG16 uses ImageNet-trained weights from torchvision: torchvision."
+    )
+
+
+def test_models_by_depth_caption_names_image_models_seeds_and_layers():
+    caption = plots.models_by_depth_caption(7, "cat", [("plain", 0), ("se", 3)], ["conv1", "relu2"])
+    assert caption.startswith("Test image #7 (cat)") and "rows: plain seed 0, se seed 3" in caption
+    assert "conv1: conv output, before BatchNorm and ReLU; relu2: ReLU output" in caption
+    assert plots.model_label("se", 3, "dog") == "se (seed 3)\npredicts dog"
+
+
+def test_depth_lines_caption_and_reference_line_follow_the_even_share(monkeypatch):
+    monkeypatch.setattr(plots, "EVEN_SHARE", 0.25)
+    caption = plots.depth_lines_caption(["relu1", "relu2"], [("plain", 0)])
+    assert "top 25 % of spatial positions (0.25, dotted line, means evenly spread" in caption
+    assert "(relu1, relu2), one line per trained CNN (plain seed 0)" in caption
+    figure = plots.depth_lines(depth_csv("plain", [0.4, 0.5]))
+    reference = [line for line in figure.axes[1].lines if line.get_linestyle() == plots.EVEN_STYLE]
+    assert len(reference) == 1 and np.allclose(reference[0].get_ydata(), 0.25)

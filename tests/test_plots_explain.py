@@ -1,14 +1,15 @@
 """Explanation figures: projection contrast stretching, crops, and the layout of the three figures."""
 
-import matplotlib
+import matplotlib as mpl
 
-matplotlib.use("Agg")
+mpl.use("Agg")
 
 import matplotlib.colors as mcolors
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
+from cnnlens.plots import explain, projections
 from cnnlens.plots.explain import (
     WRONG,
     deconv_grid,
@@ -85,3 +86,31 @@ def test_zfnet_grid_crops_to_one_common_size_and_shows_patches_beside():
     panels = image_axes(zfnet_grid(projections, [0], np.array([[1, 2]]), "conv1", patches=patches))
     assert [axes.get_title() for axes in panels] == ["#1", "image", "#2", "image"]
     assert {axes.images[0].get_array().shape for axes in panels} == {(3, 2, 3)}
+
+
+def test_gradcam_colorbar_reaches_the_strongest_value_its_label_names():
+    images = np.zeros((1, H, W, 3), dtype=np.uint8)
+    figure = gradcam_overlays(images, np.ones((1, H, W)), np.ones((1, H, W)), ["cat"], ["cat"], [0])
+    colorbar = next(axes for axes in figure.axes if axes.get_label() == "<colorbar>")
+    assert colorbar.get_ylabel() == f"Grad-CAM ({explain.GRADCAM_RANGE[1]} = strongest evidence)"
+    assert colorbar.get_ylim()[1] == explain.GRADCAM_RANGE[1]
+
+
+def test_gradcam_caption_names_layer_run_images_and_the_overlay():
+    caption = explain.gradcam_caption("conv3", "plain", 4, [3, 8])
+    assert caption.startswith("Grad-CAM of layer conv3 of the plain CNN (seed 4), for test images #3, #8.")
+    assert f"({explain.GRADCAM_CMAP}, alpha {explain.GRADCAM_ALPHA:g}, one colour scale from 0 to 1)" in caption
+
+
+@pytest.mark.parametrize("caption", ["deconv", "zfnet"])
+def test_projection_captions_name_run_layers_and_the_clip_quantile(monkeypatch, caption):
+    monkeypatch.setattr(projections, "CLIP_QUANTILE", 0.95)
+    if caption == "deconv":
+        words = explain.deconv_caption("se", 1, [2], ["conv1", "conv2"])
+        assert "of the se CNN (seed 1), for test images #2: per layer (conv1, conv2)" in words
+    else:
+        words = explain.zfnet_caption("conv2", "se", 1, [4, 7], 5, beside=True)
+        assert "of conv2 of the se CNN (seed 1): for channels 4, 7 (rows), the 5 images" in words
+        assert "each beside the same crop of the image" in words
+        assert "beside the same crop" not in explain.zfnet_caption("conv2", "se", 1, [4], 5, beside=False)
+    assert "by the 95th percentile of their magnitudes" in words

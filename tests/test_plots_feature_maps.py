@@ -1,8 +1,8 @@
 """Feature-map figures: panel counts, channel titles, shared colour scales, H/W kept straight, no NaN."""
 
-import matplotlib
+import matplotlib as mpl
 
-matplotlib.use("Agg")
+mpl.use("Agg")
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -11,6 +11,7 @@ import torch
 
 from cnnlens.interpret.channel_maps import activation_heatmaps, pca_rgb, select_channels, upsample
 from cnnlens.plots import feature_maps as plots
+from cnnlens.plots.style import percentile
 
 # Non-square everywhere: a swapped H and W changes a shape the tests look at.
 HEIGHT, WIDTH = 12, 20
@@ -109,8 +110,8 @@ def test_activation_overlays_are_one_by_four_per_image_at_image_size():
     overlays = [axes for axes in figure.axes if len(axes.images) == 2]
     assert len(overlays) == 2 * 3
     assert [axes.get_title() for axes in overlays[:3]] == [f"conv3 channel {c}" for c in heatmaps[0][0]]
-    assert {axes.images[1].get_cmap().name for axes in overlays} == {"jet"}
-    assert {axes.images[1].get_alpha() for axes in overlays} == {0.5}
+    assert {axes.images[1].get_cmap().name for axes in overlays} == {plots.OVERLAY_CMAP}
+    assert {axes.images[1].get_alpha() for axes in overlays} == {plots.OVERLAY_ALPHA}
     assert {axes.images[1].get_clim() for axes in overlays} == {(0.0, 1.0)}
     assert all(axes.images[1].get_array().shape == (HEIGHT, WIDTH) for axes in overlays)
     assert any("predicted: dog" in axes.get_title() for axes in figure.axes)
@@ -124,3 +125,55 @@ def test_activation_overlays_of_a_flat_map_are_finite():
     figure.canvas.draw()
     overlays = [axes for axes in figure.axes if len(axes.images) == 2]
     assert all(np.isfinite(axes.images[1].get_array()).all() for axes in overlays)
+
+
+def test_pca_caption_names_the_quantiles_pca_rgb_clips_at():
+    caption = plots.pca_caption("plain", 0)
+    low, high = plots.PCA_CLIP
+    assert f"clipped at their {percentile(low)} and {percentile(high)} percentile" in caption
+    # one channel rising 0..100 over 101 positions: its scores are clipped at the quantiles the caption names
+    red = pca_rgb(torch.arange(101.0).reshape(1, 1, 101))[0][0, :, 0]
+    assert int((red == 0).sum()) == round(100 * low) + 1
+    assert int((red == 1).sum()) == round(100 * (1 - high)) + 1
+
+
+def test_overlay_caption_and_figure_share_alpha_colour_map_and_channel_count(monkeypatch):
+    monkeypatch.setattr(plots, "OVERLAY_ALPHA", 0.25)
+    caption = plots.activation_overlays_caption("plain", 3, "conv3", has_attention=False)
+    assert (
+        "on the plain CNN (seed 3): the 3 most active channels (highest mean) of the last conv layer, conv3" in caption
+    )
+    assert "(jet, 75 % transparent; red = strongest)" in caption and "has no attention module" in caption
+    assert 'its "Channel attention" section' in plots.activation_overlays_caption("se", 0, "conv3", True)
+    channels, normalised = activation_heatmaps(layer(1)[0], k=plots.OVERLAY_CHANNELS)
+    figure = plots.activation_overlays(
+        images(1), ["x"], [(channels, upsample(normalised, (HEIGHT, WIDTH)).numpy())], "c"
+    )
+    overlays = [axes.images[1] for axes in figure.axes if len(axes.images) == 2]
+    assert len(overlays) == plots.OVERLAY_CHANNELS
+    assert {overlay.get_alpha() for overlay in overlays} == {0.25}
+    assert {overlay.get_cmap().name for overlay in overlays} == {plots.OVERLAY_CMAP}
+
+
+def test_feature_map_captions_name_image_run_channels_and_layers():
+    caption = plots.feature_maps_caption(7, "cat", "dog", "plain", 1, [0, 1, 2], ["conv1", "relu2"])
+    assert caption.startswith("Test image #7, a cat that the plain CNN (seed 1) classifies as dog, and channels 0-2")
+    assert "of conv1, relu2 (conv1: conv output, before BatchNorm and ReLU; relu2: ReLU output)" in caption
+    top = plots.channel_grid_caption("conv2", "se", 0, "top", 4)
+    assert top.startswith("conv2 (conv output, before BatchNorm and ReLU) of the se CNN (seed 0), the 4 most active")
+    assert "each image has its own" in top
+    for mode in ("first", "last"):
+        assert "each image has its own" not in plots.channel_grid_caption("conv2", "se", 0, mode, 4)
+    assert plots.channel_grid_title("conv2", "last", 9) == "conv2: the last 9 channels"
+    assert plots.pca_column_name("conv2") == "conv2 all" and plots.pca_column_name("conv2", "top") == "conv2 top"
+    assert (
+        "restricted to 9 channels of each layer of the se CNN (seed 0), chosen as in the grids above (first, top)"
+        in (plots.pca_chosen_caption("se", 0, 9, ["first", "top"]))
+    )
+
+
+def test_run_paragraph_says_when_the_images_leave_classes_out():
+    assert "cover the first 3 of the 10 classes" in plots.run_paragraph("plain", 0, ["conv1"], 3, 3, 10)
+    paragraph = plots.run_paragraph("plain", 0, ["conv1", "conv2"], 10, 10, 10)
+    assert paragraph.startswith("Model plain, seed 0: outputs of conv1, conv2 for 10 test images.")
+    assert "cover" not in paragraph

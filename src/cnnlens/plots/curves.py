@@ -10,20 +10,35 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from cnnlens.plots.style import MAX_CLASS_LABELS, tick_positions
+from cnnlens.plots.style import MAX_CLASS_LABELS, line_style, listing, run_names, tick_positions
 from cnnlens.plots.style import colours as _colours
+from cnnlens.texts import text
+
+SMOOTH = 50  # steps in the running mean of the training loss
+SPLIT_STYLES = {"train": "--", "test": "-"}  # line style of each split in the per-epoch curves
+SPLIT_TEXTS = {"train": "curves.split_train", "test": "curves.split_test"}
+SHARE_RANGE = (0, 1)  # the colour scale of the row-normalised confusion matrices
+CONFUSION_CMAP = "Blues"
 
 
-def iteration_losses(losses: Mapping[str, Sequence[float]], smooth: int = 50) -> Figure:
-    """Per-iteration training loss, one line per run on shared axes (raw faint, running mean bold)."""
+def iteration_losses(losses: Mapping[str, Sequence[float]]) -> Figure:
+    """Per-iteration training loss, one line per run on shared axes (raw faint, running mean of :data:`SMOOTH`
+    steps bold, or of all steps of a shorter run)."""
     figure, axes = plt.subplots(figsize=(10, 3.6), layout="constrained")
-    for (label, values), colour in zip(losses.items(), _colours(), strict=False):
-        values = np.asarray(values, dtype=float)
+    for (label, given), colour in zip(losses.items(), _colours(), strict=False):
+        values = np.asarray(given, dtype=float)
         axes.plot(values, color=colour, alpha=0.25, linewidth=0.6)
-        window = max(1, min(smooth, len(values)))
+        window = max(1, min(SMOOTH, len(values)))
         mean = np.convolve(values, np.ones(window) / window, mode="valid")
-        axes.plot(np.arange(window - 1, len(values)), mean, color=colour, label=f"{label} (mean of {window})")
-    axes.set(xlabel="iteration (batch index)", ylabel="training loss", title="Loss per iteration")
+        axes.plot(
+            np.arange(window - 1, len(values)),
+            mean,
+            color=colour,
+            label=text("curves.running_mean_label", run=label, window=window),
+        )
+    axes.set(
+        xlabel=text("curves.iteration_axis"), ylabel=text("curves.training_loss_axis"), title=text("curves.loss_title")
+    )
     axes.legend()
     return figure
 
@@ -32,27 +47,24 @@ def epoch_curves(histories: Mapping[str, pd.DataFrame]) -> Figure:
     """Accuracy and loss per epoch, train (dashed) against test (solid), all runs on shared axes."""
     figure, (accuracy, loss) = plt.subplots(1, 2, figsize=(11, 3.8), layout="constrained")
     for (label, history), colour in zip(histories.items(), _colours(), strict=False):
-        for split, style in (("train", "--"), ("test", "-")):
+        for split, style in SPLIT_STYLES.items():
+            name = text("curves.split_label", run=label, split=text(SPLIT_TEXTS[split]))
             accuracy.plot(
                 history["epoch"],
                 100 * history[f"{split}_accuracy"],
                 style,
                 color=colour,
-                label=f"{label} {split}",
+                label=name,
                 marker="o",
                 markersize=3,
             )
             loss.plot(
-                history["epoch"],
-                history[f"{split}_loss"],
-                style,
-                color=colour,
-                label=f"{label} {split}",
-                marker="o",
-                markersize=3,
+                history["epoch"], history[f"{split}_loss"], style, color=colour, label=name, marker="o", markersize=3
             )
-    accuracy.set(xlabel="epoch", ylabel="accuracy (%)", title="Accuracy per epoch")
-    loss.set(xlabel="epoch", ylabel="cross-entropy loss", title="Loss per epoch")
+    accuracy.set(
+        xlabel=text("curves.epoch_axis"), ylabel=text("curves.accuracy_axis"), title=text("curves.accuracy_title")
+    )
+    loss.set(xlabel=text("curves.epoch_axis"), ylabel=text("curves.loss_axis"), title=text("curves.epoch_loss_title"))
     for axes in (accuracy, loss):
         axes.xaxis.set_major_locator(MaxNLocator(integer=True))
         axes.grid(alpha=0.3)
@@ -66,11 +78,12 @@ def seed_bands(accuracy: pd.DataFrame, loss: pd.DataFrame) -> Figure:
     Both tables have the columns variant, epoch, mean, min, max (see ``compare.curve_bands``).
     """
     figure, axes = plt.subplots(1, 2, figsize=(11, 3.8), layout="constrained")
-    for panel, table, scale, label in ((axes[0], accuracy, 100, "test accuracy (%)"), (axes[1], loss, 1, "test loss")):
+    panels = ((axes[0], accuracy, 100, "curves.test_accuracy_axis"), (axes[1], loss, 1, "curves.test_loss_axis"))
+    for panel, table, scale, label in panels:
         for (variant, rows), colour in zip(table.groupby("variant", sort=False), _colours(), strict=False):
             panel.plot(rows["epoch"], scale * rows["mean"], color=colour, label=variant)
             panel.fill_between(rows["epoch"], scale * rows["min"], scale * rows["max"], color=colour, alpha=0.2)
-        panel.set(xlabel="epoch", ylabel=label)
+        panel.set(xlabel=text("curves.epoch_axis"), ylabel=text(label))
         panel.xaxis.set_major_locator(MaxNLocator(integer=True))
         panel.grid(alpha=0.3)
         panel.legend(fontsize="small")
@@ -91,7 +104,7 @@ def per_class_bars(accuracy: pd.DataFrame) -> Figure:
     axes.set_xticks(
         positions[named] + width * (accuracy.shape[1] - 1) / 2, accuracy.index[named], rotation=30, ha="right"
     )
-    axes.set(ylabel="test accuracy (%)", ylim=(0, 100))
+    axes.set(ylabel=text("curves.test_accuracy_axis"), ylim=(0, 100))
     axes.grid(axis="y", alpha=0.3)
     axes.legend(fontsize="small")
     return figure
@@ -107,10 +120,58 @@ def confusion_matrices(matrices: Mapping[str, np.ndarray], classes: Sequence[str
     )
     for panel, (variant, matrix) in zip(axes[0], matrices.items(), strict=False):
         rows = matrix / np.maximum(matrix.sum(1, keepdims=True), 1)
-        shown = panel.imshow(rows, cmap="Blues", vmin=0, vmax=1)
+        shown = panel.imshow(rows, cmap=CONFUSION_CMAP, vmin=SHARE_RANGE[0], vmax=SHARE_RANGE[1])
         named = tick_positions(len(classes), MAX_CLASS_LABELS)
         panel.set_xticks(named, [classes[i] for i in named], rotation=90, fontsize=7)
         panel.set_yticks(named, [classes[i] for i in named], fontsize=7)
-        panel.set(xlabel="predicted", ylabel="true", title=variant)
-    figure.colorbar(shown, ax=axes[0].tolist(), shrink=0.8, label="share of the true class")
+        panel.set(xlabel=text("curves.predicted_axis"), ylabel=text("curves.true_axis"), title=variant)
+    figure.colorbar(shown, ax=axes[0].tolist(), shrink=0.8, label=text("curves.share_colorbar"))
     return figure
+
+
+def tests_table(tests: pd.DataFrame) -> pd.DataFrame:
+    """The paired tests (``tests.csv``) as the section shows them: the numbers, without the verdict sentences
+    that the report's header already states."""
+    return tests.drop(columns="verdict")
+
+
+def seed_bands_caption(variants: Sequence[str], seeds: Sequence[int]) -> str:
+    """The caption of :func:`seed_bands`."""
+    return text("curves.seed_bands_caption", variants=listing(variants), seeds=listing(seeds))
+
+
+def per_class_caption(variants: Sequence[str], seeds: Sequence[int]) -> str:
+    """The caption of :func:`per_class_bars`."""
+    return text("curves.per_class_caption", variants=listing(variants), seeds=listing(seeds))
+
+
+def confusion_caption(variants: Sequence[str], seeds: Sequence[int]) -> str:
+    """The caption of :func:`confusion_matrices`."""
+    return text(
+        "curves.confusion_caption",
+        variants=listing(variants),
+        seeds=listing(seeds),
+        low=SHARE_RANGE[0],
+        high=SHARE_RANGE[1],
+    )
+
+
+def iteration_losses_caption(runs: Sequence[tuple[str, int]], epochs: Sequence[int], batch_sizes: Sequence[int]) -> str:
+    """The caption of :func:`iteration_losses`."""
+    return text(
+        "curves.iteration_losses_caption",
+        window=SMOOTH,
+        runs=run_names(runs),
+        epochs=listing(epochs),
+        batch_sizes=listing(batch_sizes),
+    )
+
+
+def epoch_curves_caption(runs: Sequence[tuple[str, int]]) -> str:
+    """The caption of :func:`epoch_curves`."""
+    return text(
+        "curves.epoch_curves_caption",
+        train=line_style(SPLIT_STYLES["train"]),
+        test=line_style(SPLIT_STYLES["test"]),
+        runs=run_names(runs),
+    )

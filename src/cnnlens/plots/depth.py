@@ -12,13 +12,22 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from cnnlens.interpret.channel_maps import normalize_map
-from cnnlens.plots.projections import stretch_projection, support_box
+from cnnlens.plots.projections import stretch_description, stretch_projection, support_box
 from cnnlens.plots.style import colours as _colours
-from cnnlens.plots.style import panel_grid
+from cnnlens.plots.style import layer_kinds, line_style, listing, panel_grid, run_names
+from cnnlens.texts import text
 
 MIN_CROP = (24, 24)  # a conv1_1 projection covers 3x3 pixels: crop no smaller than this
 
 HEATMAP = "jet"  # the source material's colour map for channel-mean heatmaps
+# The spatial concentration of an evenly spread map: the top fraction of positions that the depth analysis
+# measures (depth_stats.spatial_concentration's top_fraction, which the depth step leaves at its default).
+EVEN_SHARE = 0.1
+EVEN_STYLE = ":"
+# VggDepth.weights["kind"] of undegraded weights -> the text that says where they came from
+WEIGHT_TEXTS = {"imagenet": "depth.weights_imagenet", "file": "depth.weights_file"}
+# depth_stats column prefix -> the text that heads its mean ± std in the per-depth table
+MEASURE_TEXTS = {"sparsity": "depth.header_sparsity", "concentration": "depth.header_concentration"}
 
 
 def _blank(axes: plt.Axes) -> None:
@@ -52,12 +61,13 @@ def photo_depths(
     axes[0].set_title(name)
     axes[0].axis("off")
     ranked = "\n".join(
-        f"{rank}. {category}: {100 * probability:.2f} %" for rank, (category, probability) in enumerate(top5, start=1)
+        text("depth.top_class", rank=rank, category=category, percent=f"{100 * probability:.2f}")
+        for rank, (category, probability) in enumerate(top5, start=1)
     )
     axes[1].text(
         0.0,
         0.5,
-        f"top-5 classes\n{ranked}",
+        text("depth.top_classes", count=len(top5), classes=ranked),
         ha="left",
         va="center",
         fontsize=9,
@@ -96,7 +106,7 @@ def conv_strip(images: np.ndarray, names: Sequence[str], maps: Mapping[str, np.n
                 panel.set_title(f"{layer}\n{values.shape[1]}×{values.shape[2]}", fontsize=8)
     for panel in axes.flat:
         _blank(panel)
-    figure.colorbar(shown, ax=axes.ravel().tolist(), shrink=0.7, label="panel min (0) to max (1)")
+    figure.colorbar(shown, ax=axes.ravel().tolist(), shrink=0.7, label=text("depth.strip_colorbar"))
     return figure
 
 
@@ -111,9 +121,9 @@ def deconv_grid(images: np.ndarray, names: Sequence[str], projections: Mapping[s
         names: the ``P`` photo names (row labels).
         projections: panel title -> ``(P, 3, H, W)`` projections of the strongest activation at that depth.
     """
-    columns = 1 + 2 * len(projections)
+    panels = 1 + 2 * len(projections)
     figure, axes = plt.subplots(
-        len(images), columns, figsize=(1.75 * columns, 1.9 * len(images) + 0.4), layout="constrained", squeeze=False
+        len(images), panels, figsize=(1.75 * panels, 1.9 * len(images) + 0.4), layout="constrained", squeeze=False
     )
     for row, (image, name) in enumerate(zip(images, names, strict=False)):
         axes[row, 0].imshow(image)
@@ -132,10 +142,11 @@ def deconv_grid(images: np.ndarray, names: Sequence[str], projections: Mapping[s
             for panel in (shown, patch):
                 for side in panel.spines.values():
                     side.set(edgecolor=colour, linewidth=2)
-            shown.set_xlabel(f"rows {top}-{bottom - 1}, cols {left}-{right - 1}", fontsize=7)
+            box = text("depth.box_label", top=top, bottom=bottom - 1, left=left, right=right - 1)
+            shown.set_xlabel(box, fontsize=7)
             if row == 0:
-                shown.set_title(f"{title}\nprojection", fontsize=9)
-                patch.set_title(f"{title}\nphoto patch", fontsize=9)
+                shown.set_title(text("depth.projection_title", depth=title), fontsize=9)
+                patch.set_title(text("depth.patch_title", depth=title), fontsize=9)
     for panel in axes.flat:
         _blank(panel)
     return figure
@@ -154,7 +165,7 @@ def models_by_depth(image: np.ndarray, title: str, maps: Mapping[str, Mapping[st
     """
     layers = list(next(iter(maps.values())))
     figure = plt.figure(figsize=(2.4 + 2.3 * len(layers), 0.6 + 2.0 * len(maps)), layout="constrained")
-    left, right = figure.subfigures(1, 2, width_ratios=[1, len(layers)])
+    left, right = figure.subfigures(1, 2, squeeze=False, width_ratios=[1, len(layers)])[0]
     axes = left.subplots()
     axes.imshow(image)
     axes.set_title(title, fontsize=10)
@@ -173,30 +184,34 @@ def models_by_depth(image: np.ndarray, title: str, maps: Mapping[str, Mapping[st
 
 
 def depth_table(table: pd.DataFrame) -> pd.DataFrame:
-    """The per-depth summaries (``cnnlens depth-stats`` CSVs, concatenated) as readers see them: mean ± std."""
+    """The per-depth summaries (``summaries.depth_table``) as readers see them: mean ± std."""
 
     def spread(prefix: str) -> list[str]:
-        return [f"{mean:.3f} ± {std:.3f}" for mean, std in zip(table[f"{prefix}_mean"], table[f"{prefix}_std"], strict=False)]
+        means, stds = table[f"{prefix}_mean"], table[f"{prefix}_std"]
+        return [
+            text("depth.mean_std", mean=f"{mean:.3f}", std=f"{std:.3f}") for mean, std in zip(means, stds, strict=True)
+        ]
 
+    shapes = zip(table["channels"], table["height"], table["width"], strict=True)
     return pd.DataFrame(
         {
-            "model": table["model"],
-            "seed": table["seed"],
-            "layer": table["layer"],
-            "output (C×H×W)": [f"{c}×{h}×{w}" for c, h, w in zip(table["channels"], table["height"], table["width"], strict=False)],
-            "sparsity (share of zeros)": spread("sparsity"),
-            "spatial concentration": spread("concentration"),
-            "images": table["images"],
+            text("depth.header_model"): table["model"],
+            text("depth.header_seed"): table["seed"],
+            text("depth.header_layer"): table["layer"],
+            text("depth.header_output"): [f"{c}×{h}×{w}" for c, h, w in shapes],
+            **{text(key): spread(prefix) for prefix, key in MEASURE_TEXTS.items()},
+            text("depth.header_images"): table["images"],
         }
     )
 
 
-def depth_lines(table: pd.DataFrame, uniform: float = 0.1) -> Figure:
-    """Sparsity and spatial concentration against depth, one line per model and seed, bars = ± std over images.
+def depth_lines(table: pd.DataFrame) -> Figure:
+    """Sparsity and spatial concentration against depth, one line per model and seed, bars = ± std over images;
+    the concentration of an evenly spread map (:data:`EVEN_SHARE`) is drawn as a reference.
 
     Args:
-        table: concatenated ``cnnlens depth-stats`` CSVs; layers are placed in their order of first appearance.
-        uniform: the concentration of an evenly spread map (the top fraction measured), drawn as a reference.
+        table: the per-layer statistics of the models (``summaries.depth_table``); layers are placed in their
+            order of first appearance.
     """
     layers = list(dict.fromkeys(table["layer"]))
     figure, axes = plt.subplots(1, 2, figsize=(10, 3.4), layout="constrained")
@@ -212,14 +227,118 @@ def depth_lines(table: pd.DataFrame, uniform: float = 0.1) -> Figure:
                 color=colour,
                 marker="o",
                 capsize=3,
-                label=f"{model} (seed {seed})",
+                label=text("depth.run_label", model=model, seed=seed),
             )
-    axes[1].axhline(uniform, color="grey", linestyle=":", label=f"evenly spread ({uniform:g})")
-    axes[0].set(ylabel="share of zero activations", title="Sparsity", ylim=(0, 1))
-    axes[1].set(ylabel=f"share of mass in top {100 * uniform:g} % of positions", title="Spatial concentration")
+    even = f"{EVEN_SHARE:g}"
+    axes[1].axhline(EVEN_SHARE, color="grey", linestyle=EVEN_STYLE, label=text("depth.even_label", even=even))
+    axes[0].set(ylabel=text("depth.sparsity_axis"), title=text("depth.sparsity_title"), ylim=(0, 1))
+    axes[1].set(
+        ylabel=text("depth.concentration_axis", top=f"{100 * EVEN_SHARE:g}"), title=text("depth.concentration_title")
+    )
     for panel in axes:
         panel.set_xticks(range(len(layers)), layers)
-        panel.set_xlabel("layer (shallow to deep)")
+        panel.set_xlabel(text("depth.layer_axis"))
         panel.grid(alpha=0.3)
         panel.legend(fontsize="small")
     return figure
+
+
+def intro() -> str:
+    """What the section shows and how to read its heatmaps, before its first figure."""
+    return text("depth.intro", cmap=HEATMAP)
+
+
+def network_name(degraded: bool) -> str:
+    """VGG16 as the captions name it: with a note when its weights are random."""
+    return text("depth.network_random" if degraded else "depth.network")
+
+
+def weights_note(kind: str, source: str) -> str:
+    """Where VGG16's trained weights came from, shown before its figures (degraded weights show a banner)."""
+    return text("depth.weights_note", weights=text(WEIGHT_TEXTS[kind]), source=source)
+
+
+def vgg_layer_title(index: int, name: str) -> str:
+    """A VGG16 depth by its index into ``features`` and its name: "features[10] conv3_1"."""
+    return text("depth.vgg_layer", index=index, name=name)
+
+
+def photo_depths_caption(
+    photo: str, network: str, size: tuple[int, int], top5: Sequence[tuple[str, float]], depths: Sequence[str]
+) -> str:
+    """The caption of :func:`photo_depths`.
+
+    Args:
+        size: ``(height, width)`` of the photo as the network saw it.
+        depths: the titles of its heatmaps, shallow to deep.
+    """
+    best, probability = top5[0]
+    return text(
+        "depth.photo_depths_caption",
+        photo=photo,
+        network=network,
+        height=size[0],
+        width=size[1],
+        count=len(top5),
+        best=best,
+        percent=f"{100 * probability:.2f}",
+        depths=listing(depths),
+        cmap=HEATMAP,
+    )
+
+
+def conv_strip_caption(network: str, layers: int) -> str:
+    """The caption of :func:`conv_strip` of ``layers`` convolution layers."""
+    return text("depth.conv_strip_caption", network=network, layers=layers, cmap=HEATMAP)
+
+
+def deconv_caption(network: str, depths: Sequence[str]) -> str:
+    """The caption of :func:`deconv_grid`: how the projections are cropped (:data:`MIN_CROP`) and stretched."""
+    return text(
+        "depth.deconv_caption",
+        network=network,
+        depths=listing(depths),
+        height=MIN_CROP[0],
+        width=MIN_CROP[1],
+        stretch=stretch_description(),
+    )
+
+
+def image_title(index: int, true: str) -> str:
+    """The title of the input panel of :func:`models_by_depth`."""
+    return text("depth.image_title", index=index, true=true)
+
+
+def model_label(model: str, seed: int, predicted: str) -> str:
+    """The row label of one model in :func:`models_by_depth`: the model, its seed and its prediction."""
+    return text("depth.model_label", model=model, seed=seed, predicted=predicted)
+
+
+def models_by_depth_caption(index: int, true: str, runs: Sequence[tuple[str, int]], layers: Sequence[str]) -> str:
+    """The caption of :func:`models_by_depth` for test image ``index`` of class ``true``."""
+    return text(
+        "depth.models_by_depth_caption",
+        index=index,
+        true=true,
+        runs=run_names(runs),
+        layers=listing(layers),
+        kinds=layer_kinds(layers),
+        cmap=HEATMAP,
+    )
+
+
+def table_paragraph(images: int, runs: Sequence[tuple[str, int]]) -> str:
+    """What the per-depth table (:func:`depth_table`) measures, over how many images, for which models."""
+    return text("depth.table_paragraph", images=images, runs=run_names(runs))
+
+
+def depth_lines_caption(layers: Sequence[str], runs: Sequence[tuple[str, int]]) -> str:
+    """The caption of :func:`depth_lines`."""
+    return text(
+        "depth.depth_lines_caption",
+        layers=listing(layers),
+        runs=run_names(runs),
+        top=f"{100 * EVEN_SHARE:g}",
+        even=f"{EVEN_SHARE:g}",
+        line=line_style(EVEN_STYLE),
+    )

@@ -14,11 +14,13 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from cnnlens.plots.projections import stretch_projection, support_box
-from cnnlens.plots.style import panel_grid
+from cnnlens.plots.projections import stretch_description, stretch_projection, support_box
+from cnnlens.plots.style import image_label, image_names, listing, panel_grid, run_name
+from cnnlens.texts import text
 
 GRADCAM_CMAP = "jet"
 GRADCAM_ALPHA = 0.5
+GRADCAM_RANGE = (0, 1)  # every Grad-CAM map is scaled to this range on its own
 WRONG = "tab:red"
 
 
@@ -48,19 +50,21 @@ def gradcam_overlays(
     for row, image in enumerate(images):
         label, prediction = labels[row], predictions[row]
         colour = "black" if label == prediction else WRONG
-        _image_panel(axes[row, 0], image, f"#{indices[row]} true: {label}\npredicted: {prediction}", colour)
-        same = " (= true)" if label == prediction else ""
+        _image_panel(axes[row, 0], image, image_label(indices[row], label, prediction), colour)
+        same = "explain.gradcam_predicted_true_title" if label == prediction else "explain.gradcam_predicted_title"
         for panel, cam, title in (
-            (axes[row, 1], predicted[row], f"Grad-CAM for predicted\n{prediction}{same}"),
-            (axes[row, 2], true[row], f"Grad-CAM for true\n{label}"),
+            (axes[row, 1], predicted[row], text(same, predicted=prediction)),
+            (axes[row, 2], true[row], text("explain.gradcam_true_title", true=label)),
         ):
             _image_panel(panel, image, title)
-            overlay = panel.imshow(cam, cmap=GRADCAM_CMAP, alpha=GRADCAM_ALPHA, vmin=0, vmax=1)
+            overlay = panel.imshow(
+                cam, cmap=GRADCAM_CMAP, alpha=GRADCAM_ALPHA, vmin=GRADCAM_RANGE[0], vmax=GRADCAM_RANGE[1]
+            )
     figure.colorbar(
         overlay,
         ax=axes[:, 1:].ravel().tolist(),
         shrink=min(0.9, 0.35 * count),
-        label="Grad-CAM (1 = strongest evidence)",
+        label=text("explain.gradcam_colorbar", high=GRADCAM_RANGE[1]),
     )
     return figure
 
@@ -87,7 +91,8 @@ def deconv_grid(
         for panel, (layer, projection) in zip(axes[row, 1:], projections.items(), strict=False):
             channel = int(strongest[layer]["channel"][row])
             y, x = (int(v) for v in strongest[layer]["position"][row])
-            _image_panel(panel, stretch_projection(projection[row]), f"{layer} channel {channel}\nat (y {y}, x {x})")
+            title = text("explain.deconv_title", layer=layer, channel=channel, y=y, x=x)
+            _image_panel(panel, stretch_projection(projection[row]), title)
     return figure
 
 
@@ -126,13 +131,57 @@ def zfnet_grid(
             projection = projections[row, column]
             box = support_box(projection, size) if crop else (slice(None), slice(None))
             cell = axes[row, column * per_image]
-            _image_panel(cell, stretch_projection(projection)[box], f"#{int(image_indices[row, column])}", frame=True)
+            index = text("style.image", index=int(image_indices[row, column]))
+            _image_panel(cell, stretch_projection(projection)[box], index, frame=True)
             if patches is not None:
                 image = np.moveaxis(np.asarray(patches[row, column]), 0, -1)
-                _image_panel(axes[row, column * per_image + 1], image[box], "image", frame=True)
-        axes[row, 0].set_ylabel(f"channel {channel}")
-    figure.suptitle(f"{layer}: top {count} test images per channel, strongest first")
+                _image_panel(axes[row, column * per_image + 1], image[box], text("explain.patch_title"), frame=True)
+        axes[row, 0].set_ylabel(text("explain.channel_label", channel=channel))
+    figure.suptitle(text("explain.zfnet_title", layer=layer, count=count))
     return figure
+
+
+def intro() -> str:
+    """What the section shows and how to read its colours, before its first figure."""
+    return text("explain.intro", cmap=GRADCAM_CMAP)
+
+
+def gradcam_caption(layer: str, model: str, seed: int, indices: Sequence[int]) -> str:
+    """The caption of :func:`gradcam_overlays` for the test images ``indices``."""
+    return text(
+        "explain.gradcam_caption",
+        layer=layer,
+        run=run_name(model, seed),
+        images=image_names(indices),
+        cmap=GRADCAM_CMAP,
+        alpha=f"{GRADCAM_ALPHA:g}",
+        low=GRADCAM_RANGE[0],
+        high=GRADCAM_RANGE[1],
+    )
+
+
+def deconv_caption(model: str, seed: int, indices: Sequence[int], layers: Sequence[str]) -> str:
+    """The caption of :func:`deconv_grid` for the test images ``indices``."""
+    return text(
+        "explain.deconv_caption",
+        run=run_name(model, seed),
+        images=image_names(indices),
+        layers=listing(layers),
+        stretch=stretch_description(),
+    )
+
+
+def zfnet_caption(layer: str, model: str, seed: int, channels: Sequence[int], images: int, beside: bool) -> str:
+    """The caption of :func:`zfnet_grid` drawn with its default crop; ``beside``: with the image patches."""
+    return text(
+        "explain.zfnet_caption",
+        layer=layer,
+        run=run_name(model, seed),
+        channels=listing(channels),
+        images=images,
+        beside=text("explain.zfnet_beside") if beside else "",
+        stretch=stretch_description(),
+    )
 
 
 def _image_panel(axes: Axes, image: np.ndarray, title: str, colour: str = "black", frame: bool = False) -> None:

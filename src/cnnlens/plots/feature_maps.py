@@ -14,9 +14,18 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from cnnlens.plots.style import panel_grid
+from cnnlens.models.cnn import describe_layer
+from cnnlens.plots.style import layer_kinds, listing, panel_grid, percentile, run_name
+from cnnlens.texts import text
 
 PANEL = 1.05  # inches per small panel in the multi-image figures
+MAP_CMAP = "viridis"  # channel activations
+OVERLAY_CMAP = "jet"  # the source's "attention heatmap"
+OVERLAY_ALPHA = 0.5
+OVERLAY_CHANNELS = 3  # channels per image in the "attention heatmap"
+PCA_CLIP = (0.01, 0.99)  # the quantiles at which channel_maps.pca_rgb clips each component's scores
+# channel_maps.select_channels mode -> the text that names the channels it selects
+MODE_TEXTS = {"first": "feature_maps.mode_first", "last": "feature_maps.mode_last", "top": "feature_maps.mode_top"}
 
 
 def feature_maps(image: np.ndarray, title: str, maps: Mapping[str, np.ndarray], channels: Sequence[int]) -> Figure:
@@ -30,14 +39,14 @@ def feature_maps(image: np.ndarray, title: str, maps: Mapping[str, np.ndarray], 
     """
     side = math.ceil(math.sqrt(len(channels)))
     figure = plt.figure(figsize=(3 + 3.2 * len(maps), 3.4), layout="constrained")
-    panels = figure.subfigures(1, len(maps) + 1, width_ratios=[0.9] + [1] * len(maps))
+    panels = figure.subfigures(1, len(maps) + 1, squeeze=False, width_ratios=[0.9] + [1] * len(maps))[0]
     _show_input(panels[0].subplots(), image, title, fontsize=10)
     for panel, (layer, activations) in zip(panels[1:], maps.items(), strict=False):
         chosen = activations[list(channels)]
         low, high = float(chosen.min()), float(chosen.max())
         grid = panel.subplots(side, side, squeeze=False)
         for cell, channel in zip(grid.flat, channels, strict=False):
-            shown = cell.imshow(activations[channel], cmap="viridis", vmin=low, vmax=high)
+            shown = cell.imshow(activations[channel], cmap=MAP_CMAP, vmin=low, vmax=high)
             cell.set_title(str(channel), fontsize=8)
         for cell in grid.flat:
             cell.axis("off")
@@ -54,7 +63,7 @@ def channel_grid(
     One scale for the whole figure (one colorbar) makes a channel comparable across images and
     channels: a brighter panel is a larger activation wherever it sits. Each row's channels are one
     mosaic (tiles separated by blank gaps, channel numbers as tick labels): a hundred separate axes
-    took about 4 s per figure to build and save, the mosaic a fraction of that.
+    are many times slower to build and save.
 
     Args:
         images: ``(N, H, W, 3)`` input images.
@@ -78,7 +87,7 @@ def channel_grid(
         axes[row, 1].tick_params(length=0, pad=1)
         axes[row, 1].set_yticks([])
         axes[row, 1].set_frame_on(False)
-    figure.colorbar(shown, ax=axes[:, 1].tolist(), shrink=0.6, label="activation")
+    figure.colorbar(shown, ax=axes[:, 1].tolist(), shrink=0.6, label=text("feature_maps.activation_colorbar"))
     figure.suptitle(title)
     return figure
 
@@ -112,7 +121,7 @@ def pca_grid(
 def activation_overlays(
     images: np.ndarray, labels: Sequence[str], heatmaps: Sequence[tuple[Sequence[int], np.ndarray]], layer: str
 ) -> Figure:
-    """The source's "attention heatmap", one 1x4 row per image: the input, then 3 channel maps over it (jet, alpha 0.5).
+    """The source's "attention heatmap", one row per image: the input, then each channel's map laid over it.
 
     Args:
         images: ``(N, H, W, 3)`` input images.
@@ -127,15 +136,107 @@ def activation_overlays(
         _show_input(axes[row, 0], image, label)
         for cell, channel, overlay in zip(axes[row, 1:], channels, np.asarray(overlays), strict=False):
             cell.imshow(image)
-            shown = cell.imshow(overlay, cmap="jet", alpha=0.5, vmin=0, vmax=1)
-            cell.set_title(f"{layer} channel {channel}", fontsize=9)
+            shown = cell.imshow(overlay, cmap=OVERLAY_CMAP, alpha=OVERLAY_ALPHA, vmin=0, vmax=1)
+            cell.set_title(text("feature_maps.overlay_title", layer=layer, channel=channel), fontsize=9)
         for cell in axes[row, 1:]:
             cell.axis("off")
-    figure.colorbar(shown, ax=axes[:, 1:].ravel().tolist(), shrink=0.5, label="activation, min-max scaled per map")
+    label = text("feature_maps.overlay_colorbar")
+    figure.colorbar(shown, ax=axes[:, 1:].ravel().tolist(), shrink=0.5, label=label)
     return figure
 
 
-_VIRIDIS_BLANK = plt.get_cmap("viridis").with_extremes(bad="white")  # NaN gaps between tiles stay blank
+def intro() -> str:
+    """What the section shows and how to read its colours, before its first figure."""
+    return text("feature_maps.intro", cmap=MAP_CMAP)
+
+
+def run_paragraph(model: str, seed: int, layers: Sequence[str], images: int, shown: int, classes: int) -> str:
+    """Which model, layers and test images the section shows; says so when the images leave classes out.
+
+    Args:
+        shown: how many classes the images cover, of ``classes``.
+    """
+    left_out = text("feature_maps.left_out", shown=shown, classes=classes) if shown < classes else ""
+    return text("feature_maps.run", model=model, seed=seed, layers=listing(layers), images=images, left_out=left_out)
+
+
+def feature_maps_caption(
+    index: int, true: str, predicted: str, model: str, seed: int, channels: Sequence[int], layers: Sequence[str]
+) -> str:
+    """The caption of :func:`feature_maps` for test image ``index``."""
+    return text(
+        "feature_maps.feature_maps_caption",
+        index=index,
+        true=true,
+        predicted=predicted,
+        run=run_name(model, seed),
+        first=channels[0],
+        last=channels[-1],
+        layers=listing(layers),
+        kinds=layer_kinds(layers),
+        cmap=MAP_CMAP,
+    )
+
+
+def selection(mode: str, count: int) -> str:
+    """The channels a ``select_channels`` mode picks, in words: "the first 9 channels"."""
+    return text(MODE_TEXTS[mode], n=count)
+
+
+def channel_grid_title(layer: str, mode: str, count: int) -> str:
+    return text("feature_maps.grid_title", layer=layer, selection=selection(mode, count))
+
+
+def channel_grid_caption(layer: str, model: str, seed: int, mode: str, count: int) -> str:
+    """The caption of :func:`channel_grid` of ``count`` channels per image, selected by ``mode``."""
+    return text(
+        "feature_maps.channel_grid_caption",
+        layer=layer,
+        run=run_name(model, seed),
+        kind=describe_layer(layer),
+        selection=selection(mode, count),
+        cmap=MAP_CMAP,
+        per_image=text("feature_maps.per_image_channels") if mode == "top" else "",
+    )
+
+
+def pca_column_name(layer: str, mode: str | None = None) -> str:
+    """The title of a :func:`pca_grid` column: the layer and its channels (all, or those ``mode`` selects)."""
+    return text("feature_maps.pca_column", layer=layer, channels=mode or text("feature_maps.pca_all"))
+
+
+def pca_title(count: int | None = None) -> str:
+    """The title of a :func:`pca_grid` of all channels, or of ``count`` selected ones."""
+    return text("feature_maps.pca_title") if count is None else text("feature_maps.pca_chosen_title", count=count)
+
+
+def pca_caption(model: str, seed: int) -> str:
+    """The caption of :func:`pca_grid` of all channels of every layer."""
+    return text(
+        "feature_maps.pca_caption", run=run_name(model, seed), low=percentile(PCA_CLIP[0]), high=percentile(PCA_CLIP[1])
+    )
+
+
+def pca_chosen_caption(model: str, seed: int, count: int, modes: Sequence[str]) -> str:
+    """The caption of :func:`pca_grid` of ``count`` channels per layer and selection mode."""
+    return text("feature_maps.pca_chosen_caption", run=run_name(model, seed), count=count, modes=listing(modes))
+
+
+def activation_overlays_caption(model: str, seed: int, layer: str, has_attention: bool) -> str:
+    """The caption of :func:`activation_overlays` of ``layer``, with :data:`OVERLAY_CHANNELS` channels per image;
+    it sends readers to the attention section, or says the model has none."""
+    return text(
+        "feature_maps.overlays_caption",
+        run=run_name(model, seed),
+        count=OVERLAY_CHANNELS,
+        layer=layer,
+        cmap=OVERLAY_CMAP,
+        transparent=f"{100 * (1 - OVERLAY_ALPHA):g}",
+        where=text("feature_maps.overlays_attention" if has_attention else "feature_maps.overlays_no_attention"),
+    )
+
+
+_VIRIDIS_BLANK = plt.get_cmap(MAP_CMAP).with_extremes(bad="white")  # NaN gaps between tiles stay blank
 
 
 def _mosaic(tiles: np.ndarray, gap_fraction: float = 0.12) -> tuple[np.ndarray, list[float]]:

@@ -8,15 +8,19 @@ from __future__ import annotations
 
 import numpy as np
 
-CLIP_QUANTILE = 0.99
+from cnnlens.plots.style import percentile
+from cnnlens.texts import text
+
+CLIP_QUANTILE = 0.99  # of a projection's absolute deviations: the value shown at full contrast
 
 
 def stretch_projection(projection: np.ndarray) -> np.ndarray:
     """Contrast-stretch signed ``(..., 3, H, W)`` projections into ``(..., H, W, 3)`` images in ``[0, 1]``.
 
-    Per image: subtract its mean, divide by the 99th percentile of the absolute deviation over the pixels the
-    projection reaches (a conv1 projection covers only a few pixels, so a quantile over the whole image would be
-    zero), clip, and map ``[-1, 1]`` to ``[0, 1]``. Zero deviation is mid-gray; a flat or empty map is all gray.
+    Per image: subtract its mean, divide by the :data:`CLIP_QUANTILE` quantile of the absolute deviation over the
+    pixels the projection reaches (a conv1 projection covers only a few pixels, so a quantile over the whole image
+    would be zero), clip, and map ``[-1, 1]`` to ``[0, 1]``. Zero deviation is mid-gray; a flat or empty map is all
+    gray. :func:`stretch_description` says the same in a caption.
     """
     values = np.moveaxis(np.asarray(projection, dtype=np.float64), -3, -1)
     images = values.reshape(-1, values.shape[-3] * values.shape[-2], values.shape[-1])
@@ -30,12 +34,18 @@ def stretch_projection(projection: np.ndarray) -> np.ndarray:
     return stretched.reshape(values.shape)
 
 
+def stretch_description() -> str:
+    """How :func:`stretch_projection` shows a projection, as the captions of projection figures say it."""
+    return text("projections.stretch", quantile=percentile(CLIP_QUANTILE))
+
+
 def support_box(projection: np.ndarray, size: tuple[int, int] | None = None) -> tuple[slice, slice]:
     """``(rows, columns)`` slices of the smallest box holding every non-zero pixel of a ``(3, H, W)`` projection.
 
     This is the part of the image the projected activation can see (its receptive field, clipped at the
-    border); an all-zero projection gives the whole image. Slices always have a start and a stop. With ``size = (height, width)`` the box is grown
-    around its centre to that size, shifted to stay inside the image, so crops of one grid share one scale.
+    border); an all-zero projection gives the whole image. Slices always have a start and a stop. With
+    ``size = (height, width)`` the box is grown around its centre to that size, shifted to stay inside the image,
+    so crops of one grid share one scale.
     """
     reached = np.abs(np.asarray(projection)).max(axis=0) > 0
     if not reached.any():

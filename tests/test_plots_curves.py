@@ -1,0 +1,72 @@
+"""Training and comparison figures: their captions name what the figures draw, with the same constants."""
+
+import matplotlib as mpl
+
+mpl.use("Agg")
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
+
+from cnnlens.plots import curves as plots
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
+
+
+def history() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "epoch": [1, 2],
+            "train_accuracy": [0.4, 0.5],
+            "test_accuracy": [0.3, 0.6],
+            "train_loss": [2, 1],
+            "test_loss": [3, 2],
+        }
+    )
+
+
+def test_iteration_losses_caption_and_legend_share_the_running_mean(monkeypatch):
+    monkeypatch.setattr(plots, "SMOOTH", 3)
+    caption = plots.iteration_losses_caption([("plain", 0), ("se", 1)], [2], [64, 128])
+    assert "its running mean over 3 steps" in caption
+    assert "for plain seed 0, se seed 1; 2 epoch(s), batch size 64, 128." in caption
+    axes = plots.iteration_losses({"plain (seed 0)": np.arange(10.0)}).axes[0]
+    assert [text.get_text() for text in axes.get_legend().get_texts()] == ["plain (seed 0) (mean of 3)"]
+    np.testing.assert_allclose(axes.lines[1].get_ydata(), np.arange(1.0, 9.0))  # means of 0-2, 1-3, ...
+
+
+def test_epoch_curves_caption_names_the_line_style_of_each_split():
+    caption = plots.epoch_curves_caption([("plain", 0)])
+    assert "on the training batches (dashed," in caption and "the full test split (solid," in caption
+    assert caption.endswith("for plain seed 0.")
+    accuracy = plots.epoch_curves({"plain (seed 0)": history()}).axes[0]
+    styles = {line.get_label(): line.get_linestyle() for line in accuracy.lines}
+    assert styles == {"plain (seed 0) train": "--", "plain (seed 0) test": "-"}
+    np.testing.assert_allclose(accuracy.lines[1].get_ydata(), [30, 60])
+
+
+def test_confusion_caption_names_variants_seeds_and_the_drawn_range():
+    caption = plots.confusion_caption(["plain", "se"], [0, 1])
+    assert "of the final plain, se models on the test split, summed over seeds 0, 1" in caption
+    assert "as a share of that class (0 to 1, one colour scale)" in caption
+    figure = plots.confusion_matrices({"plain": np.array([[3, 1], [0, 0]])}, ["cat", "dog"])
+    shown = figure.axes[0].images[0]
+    assert shown.get_clim() == plots.SHARE_RANGE
+    np.testing.assert_allclose(shown.get_array(), [[0.75, 0.25], [0, 0]])
+
+
+def test_seed_and_class_captions_name_variants_and_seeds():
+    assert "of plain, se: per variant, the mean over seeds 0, 1, 2 (line)" in plots.seed_bands_caption(
+        ["plain", "se"], [0, 1, 2]
+    )
+    assert "of plain, pooled over seeds 3." in plots.per_class_caption(["plain"], [3])
+
+
+def test_tests_table_leaves_the_verdict_to_the_header():
+    tests = pd.DataFrame({"variant": ["se"], "p_value": [0.2], "verdict": ["a tie"]})
+    assert list(plots.tests_table(tests).columns) == ["variant", "p_value"]

@@ -1,0 +1,40 @@
+"""What figures and captions share: the words for numbers, lists, runs and images."""
+
+import pytest
+
+from cnnlens.plots import style
+
+
+@pytest.mark.parametrize(
+    ("number", "words"),
+    [(1, "1st"), (2, "2nd"), (3, "3rd"), (4, "4th"), (11, "11th"), (12, "12th"), (13, "13th"), (21, "21st"),
+     (90, "90th"), (99, "99th"), (99.5, "99.5th"), (101, "101st"), (111, "111th")],
+)  # fmt: skip
+def test_ordinal_follows_english_suffixes(number, words):
+    assert style.ordinal(number) == words
+
+
+@pytest.mark.parametrize(
+    ("quantile", "words"),
+    [(0.01, "1st"), (0.1, "10th"), (0.29, "29th"), (0.57, "57th"), (0.99, "99th"), (0.995, "99.5th")],
+)
+def test_percentile_names_a_quantile_without_rounding_noise(quantile, words):
+    assert style.percentile(quantile) == words
+
+
+def test_lists_runs_and_images_read_as_running_text():
+    assert style.listing(["conv1", "conv2", 3]) == "conv1, conv2, 3"
+    assert style.run_name("plain", 2) == "the plain CNN (seed 2)"
+    assert style.run_names([("plain", 0), ("se", 1)]) == "plain seed 0, se seed 1"
+    assert style.image_names([3, 10]) == "#3, #10"
+    assert style.count_range(2, 2) == "2" and style.count_range(1, 3) == "1 to 3"
+    assert style.line_style("--") == "dashed" and style.line_style(":") == "dotted"
+
+
+def test_image_labels_name_index_true_and_predicted_class():
+    labels = style.image_labels([7, 9], [0, 1], [1, 1], ["cat", "dog"])
+    assert labels == ["#7 true: cat\npredicted: dog", "#9 true: dog\npredicted: dog"]
+
+
+def test_layer_kinds_say_what_each_output_is():
+    assert style.layer_kinds(["conv1", "relu2"]) == "conv1: conv output, before BatchNorm and ReLU; relu2: ReLU output"
