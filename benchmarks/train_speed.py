@@ -74,8 +74,8 @@ def source_epochs(model: nn.Module, dataset, device, workers: int) -> Iterator[N
     model.train()
     while True:
         losses = []
-        for inputs, labels in loader:
-            inputs, labels = inputs.to(device), labels.to(device)
+        for host_inputs, host_labels in loader:
+            inputs, labels = host_inputs.to(device), host_labels.to(device)
             loss = nn.functional.cross_entropy(model(inputs), labels)
             optimizer.zero_grad()
             loss.backward()

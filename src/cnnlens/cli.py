@@ -110,7 +110,14 @@ def write_config(args: argparse.Namespace) -> None:
 def parser() -> argparse.ArgumentParser:
     main = argparse.ArgumentParser(prog="cnnlens", description=__doc__.splitlines()[0])
     steps = main.add_subparsers(dest="step", required=True)
+    _model_steps(steps)
+    _report_steps(steps)
+    _config_steps(steps)
+    return main
 
+
+def _model_steps(steps: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """The steps that run models: data, training, analyses, VGG16."""
     step = steps.add_parser("prepare-data", help="cache a data set as uint8 tensors")
     step.add_argument("--source", choices=["cifar10", "imagefolder"], required=True)
     step.add_argument("--path", required=True, help="ImageFolder dir/.tar.gz, or the CIFAR-10 download folder")
@@ -142,6 +149,9 @@ def parser() -> argparse.ArgumentParser:
     step.add_argument("--out", required=True)
     step.set_defaults(run=vgg)
 
+
+def _report_steps(steps: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """The steps that turn runs into the report: comparison, notebooks, the HTML."""
     step = steps.add_parser("compare", help="aggregate runs; paired tests of every variant against a baseline")
     step.add_argument("--metrics", nargs="+", required=True)
     step.add_argument("--baseline", required=True)
@@ -168,6 +178,9 @@ def parser() -> argparse.ArgumentParser:
     step.add_argument("--out", required=True)
     step.set_defaults(run=report)
 
+
+def _config_steps(steps: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """The config helpers the Makefile and the Snakefile call."""
     step = steps.add_parser("check-config", help="check that config files exist and are valid YAML mappings")
     step.add_argument("files", nargs="+")
     step.set_defaults(run=check_config)
@@ -176,7 +189,6 @@ def parser() -> argparse.ArgumentParser:
     step.add_argument("--json", required=True)
     step.add_argument("--out", required=True)
     step.set_defaults(run=write_config)
-    return main
 
 
 def _run_options(step: argparse.ArgumentParser) -> None:

@@ -7,6 +7,7 @@ refer to each other, paths that must exist, and a results folder that must not o
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -107,10 +108,8 @@ def _scalar(text: str) -> Any:
         return text
     if isinstance(parsed, str):
         for number in (int, float):
-            try:
+            with contextlib.suppress(ValueError):
                 return number(parsed)
-            except ValueError:
-                pass
     return parsed
 
 
@@ -250,14 +249,15 @@ def reference(schema_path: str | Path) -> str:
         default = json.dumps(entry.get("default"), ensure_ascii=False) if "default" in entry else ""
         meaning = entry.get("description", "")
         if "enum" in entry:
-            meaning += f" One of: {', '.join(value if isinstance(value, str) else json.dumps(value) for value in entry['enum'])}."
+            choices = (value if isinstance(value, str) else json.dumps(value) for value in entry["enum"])
+            meaning += f" One of: {', '.join(choices)}."
         rows.append(f"| `{key}` | `{default}` | {meaning.strip()} |")
     header = "# Config keys\n\nGenerated from `workflow/schemas/config.schema.yaml` by `make docs`; do not edit.\n\n"
     return header + "\n".join(rows) + "\n"
 
 
 def _leaf_keys(schema: dict, prefix: str = "") -> list[tuple[str, dict]]:
-    """(dotted key, schema entry) of every key the user sets, in the schema's order; variants as ``variants.<name>.*``."""
+    """(dotted key, schema entry) of every key users set, in the schema's order; variants as ``variants.<name>.*``."""
     leaves = []
     for name, entry in schema.get("properties", {}).items():
         key = f"{prefix}{name}"

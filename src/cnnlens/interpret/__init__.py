@@ -1,1 +1,1 @@
-"""Looking inside trained models: hooks, activations, channel maps, Grad-CAM, deconvnet, depth statistics, VGG16 by depth."""
+"""Looking inside trained models: hooks, activations, channel maps, Grad-CAM, deconvnet, depth statistics, VGG16."""

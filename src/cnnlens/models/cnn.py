@@ -44,7 +44,7 @@ BUILTIN_VARIANTS = {"plain": Architecture(), "attention": Architecture(attention
 
 
 class CifarCNN(nn.Sequential):
-    """Three conv blocks (conv3x3 -> BN -> ReLU [-> attention] -> MaxPool) and a two-layer head, one output per class."""
+    """Three conv blocks (conv3x3 -> BN -> ReLU [-> attention] -> MaxPool), a two-layer head, one output per class."""
 
     def __init__(
         self, architecture: Architecture = Architecture(), image_size: int = 32, num_classes: int = CIFAR10_CLASSES

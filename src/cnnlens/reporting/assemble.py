@@ -49,7 +49,8 @@ def summary_table(summary: pd.DataFrame) -> pd.DataFrame:
             "variant": summary["variant"],
             "seeds": summary["seeds"],
             "final test accuracy (%)": [
-                spread(*row) for row in zip(summary["accuracy_mean"], summary["accuracy_std"], summary["seeds"], strict=False)
+                spread(*row)
+                for row in zip(summary["accuracy_mean"], summary["accuracy_std"], summary["seeds"], strict=False)
             ],
             "best test accuracy (%)": (100 * summary["best_accuracy_mean"]).round(2),
             "parameters": [f"{count:,}" for count in summary["parameters"]],
@@ -88,13 +89,14 @@ def _git(arguments: list[str], cwd: str | Path) -> str:
 
 
 def package_versions() -> dict[str, str]:
-    found = {"python": platform.python_version()}
-    for name in PACKAGES:
-        try:
-            found[name] = version(name)
-        except PackageNotFoundError:
-            found[name] = "not installed"
-    return found
+    return {"python": platform.python_version()} | {name: _installed_version(name) for name in PACKAGES}
+
+
+def _installed_version(name: str) -> str:
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return "not installed"
 
 
 @dataclass
@@ -170,8 +172,10 @@ def _header(
         f"**Generated** {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC",
         f"**commit** `{facts.commit}`",
         f"**device** {', '.join(devices)}",
-        f"**compute time** {facts.compute_seconds / 60:.1f} min summed over all jobs "
-        f"(training {sum(m['seconds_total'] for m in metrics) / 60:.1f} min)",
+        (
+            f"**compute time** {facts.compute_seconds / 60:.1f} min summed over all jobs "
+            f"(training {sum(m['seconds_total'] for m in metrics) / 60:.1f} min)"
+        ),
     ]
     if facts.vgg_weights:
         lines.append(f"**VGG16 weights** {facts.vgg_weights['kind']} ({facts.vgg_weights['source']})")

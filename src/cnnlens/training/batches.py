@@ -53,7 +53,7 @@ class TensorBatches:
         self.chunk = batch_size * max(1, chunk_images // batch_size)
 
     def __len__(self) -> int:
-        return -(-len(self.labels) // self.batch_size)
+        return (len(self.labels) + self.batch_size - 1) // self.batch_size  # the last batch may be smaller
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         count = len(self.labels)

@@ -143,7 +143,8 @@ class TrainStep:
                 _restore(self.model, self.optimizer, saved)
                 self.captured = None
                 self._drop(culprit)
-                warnings.warn(f"{culprit} failed ({_summary(error)}); training {self._mode()} instead", FallbackWarning)
+                message = f"{culprit} failed ({_summary(error)}); training {self._mode()} instead"
+                warnings.warn(message, FallbackWarning, stacklevel=1)  # the engine's own event: reported here
 
     def _drop(self, part: str) -> None:
         if part == COMPILER:
