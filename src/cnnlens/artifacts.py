@@ -200,13 +200,19 @@ TESTS = Table(
 
 
 @dataclass
-class Activations(Artifact):
+class RunArtifact(Artifact):
+    """Base of the artifacts of one trained run's analyses: which variant and seed they describe."""
+
+    model: str  # the variant's name
+    seed: int
+
+
+@dataclass
+class Activations(RunArtifact):
     """Layer outputs of the visualised test images (the first ``images_per_class`` of each class)."""
 
     RULE: ClassVar[str] = "analysis (activations)"
 
-    model: str
-    seed: int
     image_indices: torch.Tensor  # (N,) indices into the test split
     images: torch.Tensor  # (N, 3, H, W) uint8
     labels: torch.Tensor  # (N,)
@@ -217,13 +223,11 @@ class Activations(Artifact):
 
 
 @dataclass
-class Explanations(Artifact):
+class Explanations(RunArtifact):
     """Grad-CAM and deconvnet projections of the visualised images, and ZFNet's top test images per channel."""
 
     RULE: ClassVar[str] = "analysis (explain)"
 
-    model: str
-    seed: int
     image_indices: torch.Tensor
     labels: torch.Tensor
     predictions: torch.Tensor
@@ -237,26 +241,22 @@ class Explanations(Artifact):
 
 
 @dataclass
-class AttentionWeights(Artifact):
+class AttentionWeights(RunArtifact):
     """Every attention module's channel weights (sigmoid outputs) for every test image."""
 
     RULE: ClassVar[str] = "analysis (attention)"
 
-    model: str
-    seed: int
     weights: dict[str, torch.Tensor]  # module (ca1) -> (N, C)
     labels: torch.Tensor  # (N,)
     classes: list[str]
 
 
 @dataclass
-class DepthStatistics(Artifact):
+class DepthStatistics(RunArtifact):
     """Sparsity and spatial concentration per layer over the whole test split (one row per layer)."""
 
     RULE: ClassVar[str] = "analysis (depth)"
 
-    model: str
-    seed: int
     table: dict[str, list]  # column -> values, the columns of depth_stats.summary_table plus "images"
 
     def frame(self) -> pd.DataFrame:

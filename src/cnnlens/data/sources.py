@@ -93,16 +93,20 @@ def _assemble(grouped: dict[str, dict[str, list[np.ndarray]]], path: Path) -> Da
         )
     if len(classes) < 2:
         raise DataError(f"{path} holds only the class {classes[0]}: a classifier needs at least 2 classes")
-    tensors = []
-    for split in SPLITS:
-        images, labels = [], []
-        for index, label in enumerate(classes):
-            arrays = grouped[split].get(label, [])
-            images.extend(arrays)
-            labels.extend([index] * len(arrays))
-        tensors.append(torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous())
-        tensors.append(torch.tensor(labels, dtype=torch.int64))
-    return Dataset(*tensors, classes=classes, source=f"imagefolder:{path}")
+    train_images, train_labels = _tensors(grouped["train"], classes)
+    test_images, test_labels = _tensors(grouped["test"], classes)
+    return Dataset(train_images, train_labels, test_images, test_labels, classes=classes, source=f"imagefolder:{path}")
+
+
+def _tensors(by_class: dict[str, list[np.ndarray]], classes: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+    """One split's ``(N, 3, H, W)`` uint8 images and int64 labels, class by class in the order of ``classes``."""
+    images: list[np.ndarray] = []
+    labels: list[int] = []
+    for index, label in enumerate(classes):
+        arrays = by_class.get(label, [])
+        images.extend(arrays)
+        labels.extend([index] * len(arrays))
+    return torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous(), torch.tensor(labels, dtype=torch.int64)
 
 
 def _dir_files(root: Path) -> Iterator[tuple[str, bytes]]:
@@ -114,10 +118,16 @@ def _tar_files(archive: Path) -> Iterable[tuple[str, bytes]]:
     try:
         with tarfile.open(archive, "r:*") as tar:
             # Read in archive order (a gzip stream cannot seek back cheaply), then sort.
-            files = sorted((m.name, tar.extractfile(m).read()) for m in tar if m.isfile())
+            files = sorted((m.name, _read_member(tar, m)) for m in tar if m.isfile())
             # tarfile stops at the end-of-archive marker; reading on to the end checks gzip's CRC.
             while tar.fileobj.read(1 << 20):
                 pass
             return files
     except (tarfile.TarError, EOFError, OSError, zlib.error) as error:
         raise DataError(f"cannot read archive {archive} ({error}): is it a complete .tar.gz?") from None
+
+
+def _read_member(tar: tarfile.TarFile, member: tarfile.TarInfo) -> bytes:
+    file = tar.extractfile(member)
+    assert file is not None, member.name  # extractfile returns None only for what is not a regular file
+    return file.read()

@@ -58,8 +58,11 @@ def fold_batchnorm(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
     Eval-mode BatchNorm is ``y = (x - mean) * gamma / sqrt(var + eps) + beta`` per channel; the scale
     goes into the weights and the shift into the bias. The inputs are not modified.
     """
-    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
-    bias = conv.bias if conv.bias is not None else torch.zeros_like(bn.running_mean)
+    mean, variance = bn.running_mean, bn.running_var
+    if mean is None or variance is None:
+        raise CnnlensError("a BatchNorm without running statistics normalises per batch: it cannot be folded")
+    scale = bn.weight / torch.sqrt(variance + bn.eps)
+    bias = conv.bias if conv.bias is not None else torch.zeros_like(mean)
     folded = nn.utils.skip_init(
         nn.Conv2d,
         conv.in_channels,
@@ -75,7 +78,7 @@ def fold_batchnorm(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
     )
     with torch.no_grad():
         folded.weight.copy_(conv.weight * scale[:, None, None, None])
-        folded.bias.copy_((bias - bn.running_mean) * scale + bn.bias)
+        folded.bias.copy_((bias - mean) * scale + bn.bias)
     return folded
 
 
@@ -152,8 +155,9 @@ def _modules_up_to(stack: nn.Sequential, layer: str) -> list[nn.Module]:
     index = 0
     while index <= stop:
         module = trunk[index][1]
-        if isinstance(module, nn.Conv2d) and index < stop and isinstance(trunk[index + 1][1], nn.BatchNorm2d):
-            modules.append(fold_batchnorm(module, trunk[index + 1][1]))
+        following = trunk[index + 1][1] if index < stop else None
+        if isinstance(module, nn.Conv2d) and isinstance(following, nn.BatchNorm2d):
+            modules.append(fold_batchnorm(module, following))
             index += 2
         else:
             modules.append(module)
@@ -197,12 +201,14 @@ def _step(module: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, Backward]:
 
 def _conv_step(conv: nn.Conv2d, x: torch.Tensor) -> tuple[torch.Tensor, Backward]:
     """Convolve; the way back is the transposed conv with the same weights, no bias, same input size."""
-    y = F.conv2d(x, conv.weight, conv.bias, conv.stride, conv.padding, conv.dilation, conv.groups)
-    output_padding = _output_padding(conv, tuple(x.shape[-2:]), tuple(y.shape[-2:]))
+    padding = conv.padding
+    assert not isinstance(padding, str), "_trunk admits convs with numeric padding only"
+    y = F.conv2d(x, conv.weight, conv.bias, conv.stride, padding, conv.dilation, conv.groups)
+    output_padding = _output_padding(conv, (x.shape[-2], x.shape[-1]), (y.shape[-2], y.shape[-1]))
 
     def back(signal: torch.Tensor) -> torch.Tensor:
         return F.conv_transpose2d(
-            signal, conv.weight, None, conv.stride, conv.padding, output_padding, conv.groups, conv.dilation
+            signal, conv.weight, None, conv.stride, padding, output_padding, conv.groups, conv.dilation
         )
 
     return y, back
@@ -224,11 +230,17 @@ def _pool_step(pool: nn.MaxPool2d, x: torch.Tensor) -> tuple[torch.Tensor, Backw
         x, pool.kernel_size, pool.stride, pool.padding, pool.dilation, pool.ceil_mode, return_indices=True
     )
     size = x.shape[-2:]
+    # as pairs, which max_unpool2d's signature asks for (it would make the same pairs of single ints itself)
+    kernel_size, stride, padding = _pair(pool.kernel_size), _pair(pool.stride), _pair(pool.padding)
 
     def back(signal: torch.Tensor) -> torch.Tensor:
-        return F.max_unpool2d(signal, switches, pool.kernel_size, pool.stride, pool.padding, output_size=size)
+        return F.max_unpool2d(signal, switches, kernel_size, stride, padding, output_size=size)
 
     return y, back
+
+
+def _pair(value: int | tuple[int, int]) -> tuple[int, int]:
+    return (value, value) if isinstance(value, int) else value
 
 
 def _gated_step(module: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, Backward]:
@@ -255,7 +267,7 @@ def _cbam_step(module: CBAM, x: torch.Tensor) -> tuple[torch.Tensor, Backward]:
 
 def _strongest(activation: torch.Tensor, channel: int | None, layer: str) -> tuple[torch.Tensor, torch.Tensor]:
     """Channel ``(N,)`` and ``(y, x)`` ``(N, 2)`` of each image's maximum, over all channels or within one."""
-    count, channels, height, width = activation.shape
+    _, channels, height, width = activation.shape
     if channel is None:
         flat = activation.flatten(1).argmax(1)
         chosen, spatial = flat // (height * width), flat % (height * width)

@@ -77,8 +77,9 @@ def measure(
     if activations.dim() != 4:
         shape = tuple(activations.shape)
         raise CnnlensError(f"{layer} has output shape {shape}: depth statistics take (N, C, H, W) feature maps only")
+    _, channels, height, width = activations.shape
     return LayerStatistics(
-        tuple(activations.shape[1:]), sparsity(activations, threshold), spatial_concentration(activations, top_fraction)
+        (channels, height, width), sparsity(activations, threshold), spatial_concentration(activations, top_fraction)
     )
 
 

@@ -35,7 +35,7 @@ def grad_cam(model: nn.Module, images: torch.Tensor, layer: str = "conv3", targe
     """
     raw, _ = grad_cam_raw(model, images, layer, target)
     # Scale, then resize (as pytorch-grad-cam does): bilinear resizing keeps values in [0, 1].
-    return upsample(normalize_map(raw), tuple(images.shape[-2:]))
+    return upsample(normalize_map(raw), (images.shape[-2], images.shape[-1]))
 
 
 def grad_cam_raw(

@@ -7,6 +7,7 @@ from contextlib import contextmanager
 
 import torch
 from torch import nn
+from torch.utils.hooks import RemovableHandle
 
 from cnnlens.errors import CnnlensError
 
@@ -37,10 +38,10 @@ def capture(model: nn.Module, layers: Iterable[str], keep_graph: bool = False) -
         available = ", ".join(name for name in modules if name)
         raise CnnlensError(f"layers {missing} are not in the model: choose from {available}")
     outputs: dict[str, torch.Tensor] = {}
-    handles = []
+    handles: list[RemovableHandle] = []
     try:
-        for name in layers:
-            handles.append(modules[name].register_forward_hook(_recorder(outputs, name, keep_graph)))
+        # extend() keeps the hooks registered before one that raises, so that `finally` removes them
+        handles.extend(modules[name].register_forward_hook(_recorder(outputs, name, keep_graph)) for name in layers)
         yield outputs
     finally:
         for handle in handles:
@@ -48,10 +49,11 @@ def capture(model: nn.Module, layers: Iterable[str], keep_graph: bool = False) -
 
 
 def _recorder(outputs: dict[str, torch.Tensor], name: str, keep_graph: bool) -> Callable:
-    def record(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
+    # torch calls a forward hook as hook(module, inputs, output)
+    def record(_module: nn.Module, _inputs: tuple, output: torch.Tensor) -> None:
         outputs[name] = output.detach().clone()
 
-    def record_in_graph(module: nn.Module, inputs: tuple, output: torch.Tensor) -> torch.Tensor:
+    def record_in_graph(_module: nn.Module, _inputs: tuple, output: torch.Tensor) -> torch.Tensor:
         outputs[name] = output
         return output.clone()
 

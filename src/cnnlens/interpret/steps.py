@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from cnnlens.artifacts import Activations, Artifact, AttentionWeights, DepthStatistics, Explanations
+from cnnlens.artifacts import Activations, AttentionWeights, DepthStatistics, Explanations, RunArtifact
 from cnnlens.data.dataset import Dataset, normalize
 from cnnlens.errors import CnnlensError
 from cnnlens.interpret import depth_stats
@@ -21,7 +21,7 @@ from cnnlens.interpret.activations import extract, select_images
 from cnnlens.interpret.deconvnet import deconv_project
 from cnnlens.interpret.gradcam import grad_cam
 from cnnlens.interpret.hooks import capture
-from cnnlens.models.cnn import Architecture, attention_gates, build_model
+from cnnlens.models.cnn import Architecture, CifarCNN, attention_gates, build_model
 from cnnlens.models.modes import eval_mode
 
 BATCH = 500
@@ -36,7 +36,7 @@ def _test_batches(dataset: Dataset) -> Iterator[tuple[torch.Tensor, torch.Tensor
 def activations(
     model: nn.Module, dataset: Dataset, *, layers: Sequence[str], images_per_class: int, max_images: int
 ) -> dict:
-    """Layer outputs and attention weights of the visualised test images (:func:`~cnnlens.interpret.activations.extract`)."""
+    """Layer outputs and attention weights of the visualised test images (:func:`.activations.extract`)."""
     return extract(model, dataset, list(layers), images_per_class, max_images)
 
 
@@ -78,7 +78,7 @@ def attention(model: nn.Module, dataset: Dataset) -> dict:
 
 
 def explain(
-    model: nn.Module,
+    model: nn.Sequential,
     dataset: Dataset,
     *,
     layers: Sequence[str],
@@ -134,7 +134,7 @@ def _channel_peaks(model: nn.Module, dataset: Dataset, layers: Sequence[str]) ->
 
 
 def _top_images_per_channel(
-    model: nn.Module, dataset: Dataset, layer: str, peaks: torch.Tensor, channels: int, count: int
+    model: nn.Sequential, dataset: Dataset, layer: str, peaks: torch.Tensor, channels: int, count: int
 ) -> dict:
     """ZFNet's view of the first ``channels`` channels: the test images that excite each most, projected."""
     chosen = peaks[:, :channels].topk(min(count, len(peaks)), dim=0).indices.T  # (channels, count) image indices
@@ -153,7 +153,7 @@ def _top_images_per_channel(
 
 
 # name -> (step, the artifact it fills); the names are the registry's analyses.
-STEPS: dict[str, tuple[Callable[..., dict], type[Artifact]]] = {
+STEPS: dict[str, tuple[Callable[..., dict], type[RunArtifact]]] = {
     "activations": (activations, Activations),
     "explain": (explain, Explanations),
     "attention": (attention, AttentionWeights),
@@ -170,7 +170,7 @@ def run_analysis(
     seed: int,
     settings: dict,
     out: str | Path,
-) -> Artifact:
+) -> RunArtifact:
     """The analysis job: one trained run's model on the CPU, the step named ``name``, its artifact saved to ``out``."""
     if name not in STEPS:
         raise CnnlensError(f"unknown analysis '{name}': choose one of {', '.join(STEPS)}")
@@ -182,7 +182,7 @@ def run_analysis(
     return artifact
 
 
-def load_trained_model(checkpoint: str | Path, architecture: Architecture, dataset: Dataset, variant: str) -> nn.Module:
+def load_trained_model(checkpoint: str | Path, architecture: Architecture, dataset: Dataset, variant: str) -> CifarCNN:
     """The variant's model with the weights the train rule saved, for this data set's image size and classes."""
     model = build_model(architecture, dataset.train_images.shape[-1], len(dataset.classes))
     try:

@@ -56,16 +56,17 @@ def sample_photos(names: Sequence[str] | None = None) -> dict[str, np.ndarray]:
 
 def load_photos(paths: Iterable[str | Path]) -> dict[str, np.ndarray]:
     """Users' own photos as ``(H, W, 3)`` uint8 RGB arrays keyed by the path as given, upright per EXIF."""
-    photos = {}
-    for path in paths:
-        try:
-            with Image.open(path) as image:
-                photos[str(path)] = np.asarray(ImageOps.exif_transpose(image).convert("RGB"), dtype=np.uint8)
-        except (FileNotFoundError, IsADirectoryError):
-            raise CnnlensError(f"photo {path} does not exist: check the VGG16 photo paths") from None
-        except (UnidentifiedImageError, OSError) as error:
-            raise CnnlensError(f"cannot read photo {path} ({one_line(error)}): replace it or remove it") from None
-    return photos
+    return {str(path): _load_photo(path) for path in paths}
+
+
+def _load_photo(path: str | Path) -> np.ndarray:
+    try:
+        with Image.open(path) as image:
+            return np.asarray(ImageOps.exif_transpose(image).convert("RGB"), dtype=np.uint8)
+    except (FileNotFoundError, IsADirectoryError):
+        raise CnnlensError(f"photo {path} does not exist: check the VGG16 photo paths") from None
+    except (UnidentifiedImageError, OSError) as error:
+        raise CnnlensError(f"cannot read photo {path} ({one_line(error)}): replace it or remove it") from None
 
 
 def top5(model: nn.Module, batch: torch.Tensor) -> list[list[tuple[str, float]]]:
@@ -86,7 +87,7 @@ def feature_outputs(
     indices = list(indices)
     stop = max(indices, default=-1) + 1
     with capture(model, [f"features.{index}" for index in indices]) as outputs, eval_mode(model), torch.no_grad():
-        model.features[:stop](batch)
+        vgg16.features(model)[:stop](batch)
     return {index: outputs[f"features.{index}"] for index in indices}
 
 
@@ -108,5 +109,5 @@ def vgg_depth(weights: str, photo_paths: Sequence[str], indices: Sequence[int]) 
         conv_indices=conv_indices,
         layer_names={index: names[index] for index in {*indices, *conv_indices}},
         channel_means={index: outputs[index].mean(1) for index in outputs},
-        deconv={index: deconv_project(model.features, batch, str(index)).projection for index in indices},
+        deconv={index: deconv_project(vgg16.features(model), batch, str(index)).projection for index in indices},
     )

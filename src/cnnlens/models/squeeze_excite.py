@@ -12,14 +12,18 @@ the CPU only.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
-from torch import nn
 from torch.autograd.function import once_differentiable
+
+if TYPE_CHECKING:  # attention.py imports this module
+    from cnnlens.models.attention import ChannelAttention
 
 
 class SqueezeExcite(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x: torch.Tensor, module: nn.Module, *excite_parameters: torch.Tensor) -> torch.Tensor:
+    def forward(ctx, x: torch.Tensor, module: ChannelAttention, *excite_parameters: torch.Tensor) -> torch.Tensor:
         with torch.enable_grad():  # the MLP's graph, from the squeezed channels to the gates, for backward
             squeezed = x.detach().mean((2, 3)).requires_grad_()
             gates = module.gate(module.excite(squeezed))
@@ -35,13 +39,13 @@ class SqueezeExcite(torch.autograd.Function):
         needed = ctx.needs_input_grad[2:]  # a frozen MLP's weights get no gradient
         trained = [parameter for parameter, wanted in zip(ctx.excite_parameters, needed, strict=False) if wanted]
         grad_squeezed, *grad_trained = torch.autograd.grad(ctx.gates, (ctx.squeezed, *trained), grad_gates)
-        grad_trained = iter(grad_trained)
-        grad_parameters = [next(grad_trained) if wanted else None for wanted in needed]
+        remaining = iter(grad_trained)
+        grad_parameters = [next(remaining) if wanted else None for wanted in needed]
         mean_gradient = (grad_squeezed / (x.shape[2] * x.shape[3]))[:, :, None, None]
         grad_x = torch.addcmul(mean_gradient, grad_output, ctx.gates.detach()[:, :, None, None])
         return grad_x, None, *grad_parameters
 
 
-def squeeze_excite(x: torch.Tensor, module: nn.Module) -> torch.Tensor:
+def squeeze_excite(x: torch.Tensor, module: ChannelAttention) -> torch.Tensor:
     """``x`` scaled by ``module.gate(module.excite(x.mean((2, 3))))``, per image and channel."""
     return SqueezeExcite.apply(x, module, *module.excite.parameters())

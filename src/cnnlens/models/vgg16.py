@@ -121,15 +121,23 @@ def one_line(error: BaseException) -> str:
     return lines[0] if lines else type(error).__name__
 
 
+def features(model: nn.Module) -> nn.Sequential:
+    """VGG16's convolutional trunk ``model.features``, a flat Sequential that layer indices address."""
+    trunk = model.features
+    if not isinstance(trunk, nn.Sequential):
+        raise TypeError(f"model.features is a {type(trunk).__name__}, not the nn.Sequential of a VGG16")
+    return trunk
+
+
 def conv_layer_indices(model: nn.Module) -> list[int]:
     """Indices of every Conv2d in ``model.features``, for the whole-conv-stack strip."""
-    return [index for index, module in enumerate(model.features) if isinstance(module, nn.Conv2d)]
+    return [index for index, module in enumerate(features(model)) if isinstance(module, nn.Conv2d)]
 
 
 def feature_layer_names(model: nn.Module) -> list[str]:
     """A readable name for each ``model.features`` index (conv1_1, relu1_1, pool1, ...), for figure titles."""
     names, block, conv = [], 1, 0
-    for module in model.features:
+    for module in features(model):
         if isinstance(module, nn.Conv2d):
             conv += 1
             names.append(f"conv{block}_{conv}")

@@ -95,7 +95,7 @@ def train_job(
     torch.manual_seed(run.seed)
     dataset = Dataset.load(data)
     model = build_model(run.architecture, dataset.train_images.shape[-1], len(dataset.classes))
-    model = model.to(training_device, memory_format=preferred_memory_format(training_device))
+    model = model.to(training_device).to(memory_format=preferred_memory_format(training_device))
     train_batches = TensorBatches(
         dataset.train_images,
         dataset.train_labels,

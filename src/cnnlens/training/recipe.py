@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-import numpy
+import numpy as np
 import torch
 from torch import nn
 from tqdm.auto import tqdm
@@ -71,7 +71,7 @@ def fit(
     )
     result = TrainResult([], [])
     saved = checkpoint.load() if checkpoint else None
-    if saved:
+    if checkpoint and saved:
         result = _resume(saved, model, optimizer, scheduler, train_batches, engine)
         print(f"resuming after epoch {len(result.history)} from {checkpoint.path}")
     step = TrainStep(model, optimizer, engine)
@@ -113,7 +113,7 @@ def current_lr(optimizer: torch.optim.Optimizer) -> float:
     """The learning rate for the history table. A CUDA graph's optimizer holds it as a float32 tensor:
     that is written as the shortest decimal that is the same float32 (0.001, not 0.0010000000474974513)."""
     lr = optimizer.param_groups[0]["lr"]
-    return float(str(numpy.float32(lr.item()))) if torch.is_tensor(lr) else float(lr)
+    return float(str(np.float32(lr.item()))) if torch.is_tensor(lr) else float(lr)
 
 
 def seconds_per_epoch(history: list[dict]) -> float:
@@ -156,7 +156,9 @@ def _train_epoch(
     model: nn.Module, step: TrainStep, batches: TensorBatches, progress: bool
 ) -> tuple[torch.Tensor, float]:
     model.train()
-    losses, correct, seen = [], 0, 0
+    losses: list[torch.Tensor] = []
+    correct: int | torch.Tensor = 0  # a device tensor after the first step: read once, at the end
+    seen = 0
     for inputs, labels in tqdm(batches, total=len(batches), desc="batches", leave=False, disable=not progress):
         loss, batch_correct = step(inputs, labels)
         losses.append(loss)
@@ -169,7 +171,9 @@ def _train_epoch(
 @torch.no_grad()
 def evaluate(model: nn.Module, batches: Iterable) -> tuple[float, float]:
     """Mean cross-entropy and accuracy over all batches, in eval mode (the caller's mode is restored)."""
-    total_loss, correct, seen = 0.0, 0, 0
+    total_loss: float | torch.Tensor = 0.0  # device tensors after the first batch: read once, at the end
+    correct: int | torch.Tensor = 0
+    seen = 0
     with eval_mode(model):
         for inputs, labels in batches:
             logits = model(inputs)
