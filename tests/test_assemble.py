@@ -1,8 +1,8 @@
 import re
 
-import matplotlib
+import matplotlib as mpl
 
-matplotlib.use("Agg")
+mpl.use("Agg")
 import nbformat
 import pytest
 import yaml

@@ -27,10 +27,14 @@ def t2_two_sided_p(t: float) -> float:
 @pytest.fixture
 def runs():
     plain = [0.80, 0.81, 0.82]
+    se_gains, cbam_gains = [0.01, 0.02, 0.03], [0.010, 0.011, 0.009]  # over plain, seed by seed
     return compare.runs_table(
         [metrics("plain", seed, acc) for seed, acc in enumerate(plain)]
-        + [metrics("se", seed, acc + diff, 120) for seed, (acc, diff) in enumerate(zip(plain, [0.01, 0.02, 0.03], strict=False))]
-        + [metrics("cbam", seed, acc + diff, 130) for seed, (acc, diff) in enumerate(zip(plain, [0.010, 0.011, 0.009], strict=False))]
+        + [metrics("se", seed, acc + gain, 120) for seed, (acc, gain) in enumerate(zip(plain, se_gains, strict=True))]
+        + [
+            metrics("cbam", seed, acc + gain, 130)
+            for seed, (acc, gain) in enumerate(zip(plain, cbam_gains, strict=True))
+        ]
     )
 
 

@@ -1,4 +1,5 @@
 import tarfile
+from typing import ClassVar
 from urllib.error import URLError
 
 import numpy as np
@@ -75,7 +76,7 @@ def test_truncated_tarball_names_the_archive(image_tarball, tmp_path):
 
 def test_undecodable_image_names_the_file(image_folder):
     (image_folder / "train" / "cat" / "bad.png").write_bytes(b"not an image")
-    with pytest.raises(DataError, match="cannot decode image train/cat/bad.png"):
+    with pytest.raises(DataError, match=r"cannot decode image train/cat/bad\.png"):
         load_image_folder(image_folder)
 
 
@@ -115,9 +116,9 @@ def test_corrupt_gzip_body_is_caught(image_tarball, tmp_path):
 class FakeCIFAR10:
     """Stands in for torchvision's CIFAR10 (whose download needs the internet)."""
 
-    classes = ["airplane", "automobile"]
+    classes: ClassVar[list[str]] = ["airplane", "automobile"]
 
-    def __init__(self, root, train, download):
+    def __init__(self, root, train, download):  # noqa: ARG002 torchvision's signature, download= passed by keyword
         count = 3 if train else 2
         self.data = np.arange(count * 32 * 32 * 3, dtype=np.uint8).reshape(count, 32, 32, 3)
         self.targets = [i % 2 for i in range(count)]

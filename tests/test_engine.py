@@ -153,8 +153,10 @@ def test_a_compiler_failure_in_the_warm_up_drops_the_compiler_then_a_failed_capt
         fallen_back = train(Engine(compile=True))
     assert attempts == ["compiled warm-up", "warm-up", "capture"]
     assert [str(warning.message) for warning in warned] == [
-        "torch.compile failed (inductor: no working C++ compiler); "
-        "training as a CUDA graph without torch.compile instead",
+        (
+            "torch.compile failed (inductor: no working C++ compiler); "
+            "training as a CUDA graph without torch.compile instead"
+        ),
         "CUDA graph capture failed (operation not permitted when stream is capturing); training eagerly instead",
     ]
     assert not fallen_back.step.compiled and not fallen_back.step.use_graph
@@ -168,8 +170,10 @@ def test_a_failed_capture_drops_the_graph_and_keeps_the_compiler(monkeypatch):
         fallen_back = train(Engine(compile=True))
     assert attempts == ["compiled warm-up", "compiled capture"]
     assert [str(warning.message) for warning in warned] == [
-        "CUDA graph capture failed (operation not permitted when stream is capturing); "
-        "training with torch.compile without a CUDA graph instead",
+        (
+            "CUDA graph capture failed (operation not permitted when stream is capturing); "
+            "training with torch.compile without a CUDA graph instead"
+        ),
     ]
     assert fallen_back.step.compiled and not fallen_back.step.use_graph
     assert_same_training(fallen_back, expected, rtol=0, atol=0)  # this stand-in compiler computes as eager does
@@ -192,7 +196,7 @@ def test_compiled_step_trains_like_the_eager_one(monkeypatch):
 def test_bf16_precision_runs_the_forward_pass_in_bfloat16():
     model = small_cnn()
     dtypes = []
-    model[-1].register_forward_hook(lambda module, inputs, output: dtypes.append(output.dtype))
+    model[-1].register_forward_hook(lambda _module, _inputs, output: dtypes.append(output.dtype))
     step = TrainStep(model, make_optimizer(model, 1e-2, CPU), Engine(compile=False, precision="bf16"))
     loss, _ = step(*batches()[0])
     assert dtypes == [torch.bfloat16] and loss.dtype == torch.float32

@@ -220,7 +220,7 @@ def test_cuda_request_without_a_gpu_is_explained(monkeypatch):
         pick_device("cuda")
 
 
-class Killed(Exception):
+class KilledError(Exception):
     pass
 
 
@@ -234,7 +234,7 @@ class KilledAfter(TensorBatches):
     def __iter__(self):
         for batch in super().__iter__():
             if self.batches_left == 0:
-                raise Killed
+                raise KilledError
             self.batches_left -= 1
             yield batch
 
@@ -256,7 +256,7 @@ def without_seconds(history):
 def test_a_run_killed_mid_epoch_resumes_from_its_checkpoint_bitwise(image_folder, tmp_path):
     reference_model, reference = train_plain_cnn(image_folder)
     checkpoint = EpochCheckpoint(tmp_path / "resume.pt", {"run": "a"})
-    with pytest.raises(Killed):  # in the third epoch: 3 batches per epoch
+    with pytest.raises(KilledError):  # in the third epoch: 3 batches per epoch
         train_plain_cnn(image_folder, checkpoint, KilledAfter, batches_left=2 * 3 + 1)
     assert len(torch.load(checkpoint.path, weights_only=True)["history"]) == 2
     # Another start seed: the resumed run must take its random streams from the checkpoint.
@@ -269,7 +269,7 @@ def test_a_run_killed_mid_epoch_resumes_from_its_checkpoint_bitwise(image_folder
 
 def test_a_checkpoint_of_another_run_is_ignored(image_folder, tmp_path, capsys):
     path = tmp_path / "resume.pt"
-    with pytest.raises(Killed):  # another run, killed in its second epoch, with other weights
+    with pytest.raises(KilledError):  # another run, killed in its second epoch, with other weights
         train_plain_cnn(image_folder, EpochCheckpoint(path, {"seed": 1}), KilledAfter, start_seed=5, batches_left=4)
     _, result = train_plain_cnn(image_folder, EpochCheckpoint(path, {"seed": 2}))
     _, fresh = train_plain_cnn(image_folder)
@@ -288,7 +288,7 @@ def test_an_unreadable_checkpoint_is_explained(image_folder, tmp_path):
 def save_as_a_gpu_run_does(state: dict, path, monkeypatch) -> None:
     """torch.save with every tensor marked as stored on cuda:0, which loads only where that device exists."""
     with monkeypatch.context() as patch:
-        patch.setattr(torch.serialization, "location_tag", lambda storage: "cuda:0")
+        patch.setattr(torch.serialization, "location_tag", lambda _storage: "cuda:0")
         torch.save(state, path)
 
 
@@ -303,7 +303,8 @@ def test_a_checkpoint_of_a_gpu_run_is_read_on_the_cpu(tmp_path, monkeypatch, cap
 @pytest.mark.parametrize(
     "saved_by",
     [
-        {"lr": torch.tensor, "fused": True, "capturable": True},  # a CUDA graph's (capturable Adam runs fused on the CPU)
+        # a CUDA graph's (capturable Adam runs fused on the CPU)
+        {"lr": torch.tensor, "fused": True, "capturable": True},
         {"lr": float, "fused": False, "capturable": False},
     ],
 )
@@ -313,11 +314,11 @@ def test_a_resumed_run_trains_with_its_own_engines_optimizer_settings(image_fold
         patch.setattr(
             train_module,
             "make_optimizer",
-            lambda model, lr, device, engine: torch.optim.Adam(
+            lambda model, lr, _device, _engine: torch.optim.Adam(
                 model.parameters(), lr=saved_by["lr"](lr), fused=saved_by["fused"], capturable=saved_by["capturable"]
             ),
         )
-        with pytest.raises(Killed):  # in the second epoch: 3 batches per epoch
+        with pytest.raises(KilledError):  # in the second epoch: 3 batches per epoch
             train_plain_cnn(image_folder, checkpoint, KilledAfter, batches_left=3 + 1)
     groups = []
 

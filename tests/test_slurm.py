@@ -41,7 +41,7 @@ SUBMITTED = re.compile(r"has been submitted with SLURM jobid (\d+) \(log: (\S+)\
 def cluster():
     if shutil.which("sbatch") is None:
         pytest.skip("no sbatch: start a local SLURM with tests/slurm/start-local-slurm.sh (as root)")
-    ping = subprocess.run(["scontrol", "ping"], capture_output=True, text=True)
+    ping = subprocess.run(["scontrol", "ping"], capture_output=True, text=True, check=False)  # the assert says why
     assert " is UP" in ping.stdout, f"sbatch is here but no slurmctld answers: {ping.stdout}{ping.stderr}"
 
 

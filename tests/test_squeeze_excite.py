@@ -28,7 +28,8 @@ def test_values_and_gradients_match_autograd(memory_format):
 
     assert fused.grad_fn.name() == "SqueezeExciteBackward" and reference.grad_fn.name() == "MulBackward0"
     torch.testing.assert_close(fused, reference, rtol=0, atol=0)
-    for got, expected in zip(gradients(fused, inputs, grad_output), gradients(reference, inputs, grad_output), strict=False):
+    expected_gradients = gradients(reference, inputs, grad_output)
+    for got, expected in zip(gradients(fused, inputs, grad_output), expected_gradients, strict=True):
         torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
 
 
@@ -76,7 +77,8 @@ def test_bf16_autocast_trains_through_the_fused_path():
     grad_output = torch.randn_like(fused)
     for got, expected in zip(
         gradients(fused, [x, *module.parameters()], grad_output),
-        gradients(reference, [x, *module.parameters()], grad_output), strict=False,
+        gradients(reference, [x, *module.parameters()], grad_output),
+        strict=True,
     ):
         torch.testing.assert_close(got.float(), expected.float(), rtol=2e-2, atol=2e-2)
 

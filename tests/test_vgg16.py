@@ -110,7 +110,7 @@ def _write_vgg_keys_with_wrong_shapes(path: Path) -> None:
 @pytest.mark.parametrize(
     ("write", "expected"),
     [
-        (lambda path: None, "does not exist"),
+        (lambda _path: None, "does not exist"),
         (lambda path: path.write_bytes(b"not a checkpoint " * 100), "cannot read"),
         (_write_truncated, "cannot read"),
         (lambda path: torch.save({"conv.weight": torch.zeros(2, 2)}, path), "32 missing keys, e.g. features.0.weight"),
