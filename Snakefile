@@ -1,17 +1,10 @@
 # cnnlens: train, look inside, report. `snakemake --cores all` runs everything; see README.md.
-import sys
 from pathlib import Path
 
-from cnnlens.config import ConfigError, check_config_file, validate_config
+from cnnlens.config import check_config_file, validate_config
 
 
-def stop_on_bad_config(check, *arguments, **options):
-    """Run a config check; on bad input, one line and exit 1 before any job is planned or anything written."""
-    try:
-        return check(*arguments, **options)
-    except ConfigError as error:
-        print(f"cnnlens: error: {error}", file=sys.stderr)
-        sys.exit(1)
+include: "workflow/rules/config_checks.smk"
 
 
 if Path("config.yaml").exists():

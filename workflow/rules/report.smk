@@ -1,4 +1,5 @@
 # The report: the effective config, one executed notebook per section (cnnlens.registry.SECTIONS), the HTML.
+import os
 
 
 rule effective_config:
@@ -64,7 +65,7 @@ rule report:
     params:
         titles=[title for title, _ in EXECUTED],
         repo=workflow.basedir,
-        comparison=COMPARISON,
+        comparison=lambda wildcards, input: os.path.dirname(input.comparison),  # the compare rule's folder
     shell:
         "cnnlens report --config {input.config:q} --notebooks {input.notebooks:q} --titles {params.titles:q}"
         " --metrics {input.metrics:q} --benchmarks {input.benchmarks:q} --repo {params.repo:q}"
