@@ -128,6 +128,7 @@ def test_train_writes_checkpoint_history_iterations_and_metrics(image_folder, tm
     assert names == ["confusion.csv", "history.csv", "iterations.csv", "metrics.json", "model.pt"]
 
 
+@pytest.mark.e2e  # three `cnnlens train` processes, one killed: test_recipe.py resumes in-process, in the unit tests
 def test_a_killed_training_job_resumes_and_ends_as_an_uninterrupted_one(tmp_path):
     from helpers import make_image_folder
 
@@ -159,12 +160,12 @@ def test_a_killed_training_job_resumes_and_ends_as_an_uninterrupted_one(tmp_path
         return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
     uninterrupted, killed = tmp_path / "uninterrupted", tmp_path / "killed"
-    assert train(uninterrupted).wait() == 0
-    job = train(killed)
+    reference, job = train(uninterrupted), train(killed)  # side by side: one thread each
     while not (killed / "resume.pt").exists() and job.poll() is None:
         time.sleep(0.01)
     job.send_signal(signal.SIGKILL)
     assert job.wait() == -signal.SIGKILL, "the job ended before it could be killed"
+    assert reference.wait() == 0
     assert not (killed / "model.pt").exists()
     assert len(torch.load(killed / "resume.pt", weights_only=True)["history"]) < 4
 
