@@ -58,9 +58,9 @@ def test_channel_weights_after_global_average_pooling_are_the_head_weights_over_
     model = tiny_model()
     x = torch.randn(2, 3, 6, 10)
     _, weights = grad_cam_raw(model, x, "3", target=1)
-    torch.testing.assert_close(weights, model[6].weight[1].detach().expand(2, -1) / (6 * 10))
+    torch.testing.assert_close(weights, model.get_parameter("6.weight")[1].detach().expand(2, -1) / (6 * 10))
     _, weights = grad_cam_raw(model, x, "3", target=torch.tensor([2, 0]))
-    torch.testing.assert_close(weights, model[6].weight[[2, 0]].detach() / (6 * 10))
+    torch.testing.assert_close(weights, model.get_parameter("6.weight")[[2, 0]].detach() / (6 * 10))
 
 
 def test_no_target_explains_the_predicted_class_and_an_int_means_every_image():
@@ -79,10 +79,41 @@ def test_maps_are_upsampled_to_non_square_inputs_and_scaled_per_image():
     cam = grad_cam(model, x, "4")
     assert cam.shape == (2, 8, 12)
     assert not cam.requires_grad and cam.grad_fn is None
-    scaled = (raw - raw.amin((1, 2), keepdim=True)) / (raw.amax((1, 2), keepdim=True) - raw.amin((1, 2), keepdim=True))
-    expected = F.interpolate(scaled[:, None], size=(8, 12), mode="bilinear", align_corners=False)[:, 0]
-    torch.testing.assert_close(cam, expected)
+    resized = F.interpolate(raw[:, None], size=(8, 12), mode="bilinear", align_corners=False)[:, 0]
+    low, high = resized.amin((1, 2), keepdim=True), resized.amax((1, 2), keepdim=True)
+    torch.testing.assert_close(cam, (resized - low) / (high - low))  # resized first, then scaled
     assert cam.min() >= 0 and cam.max() <= 1
+
+
+@pytest.mark.parametrize("name", ["plain", "attention"])
+def test_every_map_that_is_not_flat_reaches_exactly_one_and_zero(name):
+    # Scaled before resizing, an isolated peak would stop below 1: bilinear samples fall between the layer's cells.
+    torch.manual_seed(1)
+    model = build_model(name)
+    x = torch.randn(6, 3, 32, 32)
+    raw, _ = grad_cam_raw(model, x, "conv3")
+    not_flat = raw.amax((1, 2)) > raw.amin((1, 2))
+    assert not_flat.sum() >= 3
+    cam = grad_cam(model, x, "conv3")
+    assert torch.equal(cam[not_flat].amax((1, 2)), torch.ones(int(not_flat.sum())))
+    assert torch.equal(cam[not_flat].amin((1, 2)), torch.zeros(int(not_flat.sum())))
+    assert torch.equal(cam[~not_flat], torch.zeros_like(cam[~not_flat]))
+
+
+def test_a_map_flat_at_the_layer_stays_zeros_after_resizing():
+    # A constant map picks up rounding noise when resized, which min-max scaling would turn into a full 0..1 map.
+    model = tiny_model(pool=True)
+    with torch.no_grad():
+        model.get_parameter("0.weight").zero_()
+        model.get_parameter("0.bias").fill_(3.7)  # every channel of the pooled output (layer "2", 15x22) is constant
+        model.get_parameter("3.weight").abs_()  # and positive weights after it make the evidence positive everywhere
+        model.get_parameter("7.weight").abs_()
+    x = torch.randn(2, 3, 31, 45)
+    raw, _ = grad_cam_raw(model, x, "2", target=0)
+    assert (raw > 0).all() and torch.equal(raw.amax((1, 2)), raw.amin((1, 2)))
+    resized = F.interpolate(raw[:, None], size=(31, 45), mode="bilinear", align_corners=False)
+    assert (resized.amax((2, 3)) > resized.amin((2, 3))).any()  # the rounding wobble the guard is for
+    assert torch.equal(grad_cam(model, x, "2", target=0), torch.zeros(2, 31, 45))
 
 
 def test_flat_maps_give_zeros_not_nan():
@@ -92,7 +123,7 @@ def test_flat_maps_give_zeros_not_nan():
     assert torch.equal(scaled[:2], torch.zeros(2, 12, 20))
     torch.testing.assert_close(scaled[2], ramp[0] / 239)
     model = tiny_model()
-    nn.init.zeros_(model[6].weight)  # no class evidence anywhere
+    nn.init.zeros_(model.get_parameter("6.weight"))  # no class evidence anywhere
     cam = grad_cam(model, torch.randn(2, 3, 6, 10), "3")
     assert torch.equal(cam, torch.zeros(2, 6, 10))
 

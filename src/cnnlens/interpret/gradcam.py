@@ -23,6 +23,10 @@ Target = int | Sequence[int] | torch.Tensor | None
 def grad_cam(model: nn.Module, images: torch.Tensor, layer: str = "conv3", target: Target = None) -> torch.Tensor:
     """Grad-CAM heatmaps at the input's size, scaled to [0, 1] per image, ready to overlay on the images.
 
+    The map is resized first and scaled afterwards, as pytorch-grad-cam's ``GradCAM`` returns it: every map that is
+    not flat reaches exactly 1 at its strongest pixel and 0 at its weakest, so a colour bar's "1 = strongest
+    evidence" holds. (Scaling before resizing would let bilinear interpolation pull an isolated peak below 1.)
+
     Args:
         model: classifier returning pre-softmax logits ``(N, classes)``; its train/eval mode is restored.
         images: the model's (normalised) input, ``(N, C, H, W)``.
@@ -34,8 +38,10 @@ def grad_cam(model: nn.Module, images: torch.Tensor, layer: str = "conv3", targe
         ``(N, H, W)`` maps in [0, 1]; a flat map (evidence nowhere, or everywhere alike) gives zeros, not NaN.
     """
     raw, _ = grad_cam_raw(model, images, layer, target)
-    # Scale, then resize (as pytorch-grad-cam does): bilinear resizing keeps values in [0, 1].
-    return upsample(normalize_map(raw), (images.shape[-2], images.shape[-1]))
+    scaled = normalize_map(upsample(raw, (images.shape[-2], images.shape[-1])))
+    # Resizing a constant map wobbles by rounding, which scaling would blow up to the full range: keep it flat.
+    flat = raw.amax((-2, -1)) == raw.amin((-2, -1))
+    return torch.where(flat[:, None, None], torch.zeros_like(scaled), scaled)
 
 
 def grad_cam_raw(
