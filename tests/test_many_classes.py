@@ -1,8 +1,8 @@
 """A data set of 100 classes: the model, the tables and every class-indexed figure follow it and stay legible."""
 
-import matplotlib
+import matplotlib as mpl
 
-matplotlib.use("Agg")
+mpl.use("Agg")
 import numpy as np
 import pandas as pd
 import pytest
