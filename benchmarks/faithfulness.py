@@ -1,8 +1,8 @@
 """What measuring the explanations of one model costs: heatmaps, deletion and insertion, channel removal, sanity checks.
 
-For one model it runs, on the first ``--images`` test images, every heatmap method that applies to the model, the
-deletion and insertion curves with ``--steps`` steps and Average Drop / Increase in Confidence of each, and the
-channel removal of every block; then the cascading randomisation sanity check on the first ``--sanity-images``.
+For one model it runs, on ``--images`` test images (a seeded sample), every heatmap method that applies to the
+model, the deletion and insertion curves with ``--steps`` steps and Average Drop / Increase in Confidence of each, and
+the channel removal of every block; then the cascading randomisation sanity check on the first ``--sanity-images``.
 It prints the seconds of each part and the total. Without ``--data`` (or when the file is missing) the images are
 random 32x32 tensors with random labels; without ``--checkpoint`` the model has its random initial weights, which
 costs the same arithmetic as a trained one.
@@ -37,8 +37,10 @@ def load_inputs(data: Path | None, count: int) -> tuple[torch.Tensor, torch.Tens
     """Normalised test images, their labels, the number of classes, and where they came from."""
     if data is not None and data.exists():
         dataset = Dataset.load(data)
-        images = normalize(dataset.test_images[:count])
-        return images, dataset.test_labels[:count], len(dataset.classes), str(data)
+        # a seeded sample: an ImageFolder cache holds its test images class by class
+        chosen = torch.randperm(len(dataset.test_labels), generator=torch.Generator().manual_seed(0))[:count]
+        images = normalize(dataset.test_images[chosen])
+        return images, dataset.test_labels[chosen], len(dataset.classes), f"{data} (a seeded sample)"
     generator = torch.Generator().manual_seed(0)
     images = normalize(torch.randint(0, 256, (count, 3, 32, 32), dtype=torch.uint8, generator=generator))
     labels = torch.randint(0, CIFAR10_CLASSES, (count,), generator=generator)
@@ -72,7 +74,7 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=1000)
     parser.add_argument("--steps", type=int, default=STEPS)
     parser.add_argument("--sanity-images", type=int, default=100)
-    parser.add_argument("--batch-size", type=int, default=1024)
+    parser.add_argument("--batch-size", type=int, default=None, help="images per forward pass (the library's default)")
     parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args()
     keep_freed_memory()
@@ -88,13 +90,13 @@ def main() -> None:
 
     seconds: dict[str, tuple[float, float]] = {}
     with Timed("heatmaps (all methods)", seconds):
-        maps = heatmaps(model, images)
+        maps = heatmaps(model, images, batch_size=args.batch_size)
     with Timed(f"deletion, insertion, ADIC ({len(maps)} methods)", seconds):
         results = evaluate_faithfulness(model, images, steps=args.steps, batch_size=args.batch_size, maps=maps)
     with Timed("channel removal", seconds):
         removal = channel_removal(model, images, labels, batch_size=args.batch_size)
     with Timed(f"sanity checks ({min(args.sanity_images, len(images))} images)", seconds):
-        sanity = cascading_randomisation(model, images[: args.sanity_images])
+        sanity = cascading_randomisation(model, images[: args.sanity_images], batch_size=args.batch_size)
     wall, cpu = (sum(values) for values in zip(*seconds.values(), strict=True))
     print(f"{'total':<40} {wall:7.1f} s wall {cpu:7.1f} s CPU\n")
     print(faithfulness_table(results).to_string(index=False, float_format="%.3f"))

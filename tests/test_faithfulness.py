@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 import torch
 import torchvision.transforms.functional as TF
@@ -10,7 +11,7 @@ from cnnlens.interpret.channel_maps import activation_heatmaps, normalize_map, u
 from cnnlens.interpret.deconvnet import deconv_project
 from cnnlens.interpret.gradcam import grad_cam
 from cnnlens.interpret.hooks import capture
-from cnnlens.interpret.spatial_attention import spatial_attention_heatmap
+from cnnlens.interpret.spatial_attention import spatial_attention_heatmap, spatial_attention_maps, upsample_attention
 from cnnlens.models.cnn import Architecture, CifarCNN, build_model
 
 HEIGHT, WIDTH = 8, 10
@@ -302,7 +303,7 @@ def scores(method: str, deletion: list[float]) -> fa.MethodScores:
 def test_the_paired_comparison_is_a_wilcoxon_test_per_pair_with_holms_adjustment():
     a = [0.1, 0.2, 0.15, 0.3, 0.25, 0.05, 0.12, 0.22]
     b = [0.3, 0.35, 0.2, 0.5, 0.45, 0.25, 0.3, 0.4]
-    c = [0.11, 0.19, 0.16, 0.31, 0.24, 0.06, 0.13, 0.2]
+    c = [0.11, 0.18, 0.18, 0.315, 0.245, 0.075, 0.132, 0.18]  # a - c: distinct sizes, mostly negative
     results = {"a": scores("a", a), "b": scores("b", b), "c": scores("c", c)}
     table = fa.paired_comparison(results)
     assert list(zip(table["method_a"], table["method_b"], strict=True)) == [("a", "b"), ("a", "c"), ("b", "c")]
@@ -310,7 +311,7 @@ def test_the_paired_comparison_is_a_wilcoxon_test_per_pair_with_holms_adjustment
         first, second = results[row.method_a].deletion_auc, results[row.method_b].deletion_auc
         expected = stats.wilcoxon((first - second).double().numpy())
         assert row.p_value == pytest.approx(expected.pvalue) and row.statistic == pytest.approx(expected.statistic)
-        assert row.median_difference == pytest.approx((first - second).double().median().item())
+        assert row.median_difference == pytest.approx(np.median((first - second).double().numpy()))
     ordered = sorted(table["p_value"])
     holm = sorted(table["p_holm"])
     assert holm[0] == pytest.approx(min(1, 3 * ordered[0]))
@@ -319,7 +320,32 @@ def test_the_paired_comparison_is_a_wilcoxon_test_per_pair_with_holms_adjustment
     assert list(table["favours"]) == ["a", "a", "c"]  # lower deletion AUC is better
     insertion = fa.paired_comparison(results, "insertion_auc")  # 1 - deletion here: higher is better
     assert list(insertion["favours"]) == ["a", "a", "c"]
+    # The ranks decide, not the median: five small wins for a, four large ones for b.
+    split = {"a": scores("a", [0.49] * 5 + [1.0] * 4), "b": scores("b", [0.5] * 5 + [0.5, 0.4, 0.3, 0.2])}
+    row = fa.paired_comparison(split).iloc[0]
+    assert row.median_difference == pytest.approx(-0.01) and row.signed_ranks == pytest.approx(30 - 15)
+    assert row.favours == "b"
     same = fa.paired_comparison({"a": scores("a", a), "a2": scores("a2", a)})
     assert same.loc[0, "p_value"] == 1.0 and same.loc[0, "favours"] == ""
     with pytest.raises(CnnlensError, match="unknown metric 'accuracy'"):
         fa.paired_comparison(results, "accuracy")
+
+
+def test_batches_are_small_on_the_cpu_and_large_on_an_accelerator():
+    assert fa.default_batch_size(torch.device("cpu")) == 64
+    assert fa.default_batch_size(torch.device("cuda", 0)) == 1024
+    with pytest.raises(CnnlensError, match="batch size must be at least 1, got 0"):
+        fa.deletion_insertion(region_model(), region_images(2), patch_map(2), batch_size=0)
+
+
+def test_a_map_flat_at_its_own_resolution_stays_zeros_at_the_inputs():
+    model = random_cnn(Architecture(attention="cbam"))
+    model.fc1 = nn.Linear(128 * 3 * 5, 512)  # for 31x45 inputs, whose ca3 maps are 3x5
+    with torch.no_grad():
+        model.get_parameter("ca3.spatial.conv.weight").zero_()  # ca3's gate: 0.5 everywhere
+    images = torch.randn(2, 3, 31, 45)
+    gate = spatial_attention_maps(model, images)["ca3"]
+    assert torch.equal(gate, torch.full_like(gate, 0.5))
+    resized = upsample_attention(gate, (31, 45))
+    assert (resized.amax((1, 2)) > resized.amin((1, 2))).any()  # rounding that scaling would blow up to 0..1
+    assert torch.equal(fa.attention_heatmap(model, images), torch.zeros(2, 31, 45))

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from cnnlens.errors import CnnlensError
-from cnnlens.interpret.faithfulness import scoring_copy
+from cnnlens.interpret.faithfulness import default_batch_size, scoring_copy
 from cnnlens.interpret.hooks import capture
 from cnnlens.models.cnn import attention_gates
 from cnnlens.training.batches import preferred_memory_format
@@ -67,7 +67,7 @@ def channel_removal(
     *,
     fractions: Sequence[float] = FRACTIONS,
     seed: int = 0,
-    batch_size: int = 1024,
+    batch_size: int | None = None,
 ) -> pd.DataFrame:
     """Accuracy and true-class probability with each site's highest, lowest and random channels zeroed.
 
@@ -77,7 +77,8 @@ def channel_removal(
         fractions: fractions of a site's channels to zero; ``k = max(1, round(fraction * channels))``. The sets are
             nested: each image's ranking is cut at every ``k``, the random one too (one random order per image).
         seed: draws the random orders (on the CPU, so every device draws the same).
-        batch_size: images per forward pass, all conditions of an image in the same pass.
+        batch_size: images per forward pass, all conditions of an image in the same pass; by default
+            :func:`cnnlens.interpret.faithfulness.default_batch_size`.
 
     Returns:
         One row per site, ranking and fraction, with a ``reference`` row (nothing removed) per site:
@@ -95,6 +96,7 @@ def channel_removal(
         raise CnnlensError("the model has neither attention modules nor conv blocks to remove channels from")
     scorer = scoring_copy(model)
     device = next(scorer.parameters()).device
+    batch_size = batch_size or default_batch_size(device)
     images, labels = images.to(device), labels.to(device)
     rows = []
     for site in sites:

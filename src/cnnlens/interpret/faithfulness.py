@@ -27,6 +27,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
+import numpy as np
 import pandas as pd
 import torch
 import torchvision.transforms.v2.functional as TF
@@ -125,14 +126,16 @@ def heatmaps(
     methods: Sequence[str] | None = None,
     *,
     seed: int = 0,
-    batch_size: int = 250,
+    batch_size: int | None = None,
 ) -> dict[str, torch.Tensor]:
     """Each method's ``(N, H, W)`` maps in [0, 1] on the model's device, the model-based ones ``batch_size`` at a time.
 
-    ``methods`` defaults to :func:`available_methods`; ``seed`` draws the random baseline.
+    ``methods`` defaults to :func:`available_methods`; ``seed`` draws the random baseline; ``batch_size`` defaults to
+    :func:`default_batch_size`.
     """
     methods = _checked_methods(model, methods)
     images = images.to(_device(model))
+    batch_size = batch_size or default_batch_size(images.device)
     maps = {}
     for name in methods:
         if name == "random":
@@ -235,18 +238,19 @@ def deletion_insertion(
     steps: int = STEPS,
     baseline: str = "blur",
     seed: int = 0,
-    batch_size: int = 1024,
+    batch_size: int | None = None,
 ) -> Curves:
     """Deletion and insertion curves of ``maps`` (``(N, H, W)``, any scale: only the order counts) on ``images``.
 
-    ``seed`` breaks ties in the pixel order (:func:`pixel_ranks`); ``batch_size`` images go through one forward pass.
+    ``seed`` breaks ties in the pixel order (:func:`pixel_ranks`); ``batch_size`` images go through one forward pass
+    (:func:`default_batch_size` by default).
     """
     scoring = _Scoring.prepare(model, images, baseline, batch_size)
     return scoring.curves(maps, steps, seed)
 
 
 def average_drop_increase(
-    model: nn.Module, images: torch.Tensor, maps: torch.Tensor, *, batch_size: int = 1024
+    model: nn.Module, images: torch.Tensor, maps: torch.Tensor, *, batch_size: int | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-image Average Drop ``(N,)`` and Increase in Confidence ``(N,)`` (bool), as torch-cam computes them.
 
@@ -284,18 +288,18 @@ def evaluate_faithfulness(
     steps: int = STEPS,
     baseline: str = "blur",
     seed: int = 0,
-    batch_size: int = 1024,
-    map_batch_size: int = 250,
+    batch_size: int | None = None,
     maps: dict[str, torch.Tensor] | None = None,
 ) -> dict[str, MethodScores]:
     """Every method's maps for ``images``, scored by deletion, insertion, Average Drop and Increase in Confidence.
 
     The clean and filled images are scored once for all methods. ``seed`` draws the random baseline and breaks ties
-    in the pixel order (the same tie-break for every method). ``maps`` (method -> ``(N, H, W)`` in [0, 1]) are
+    in the pixel order (the same tie-break for every method); ``batch_size`` images go through one forward pass
+    (:func:`default_batch_size` by default). ``maps`` (method -> ``(N, H, W)`` in [0, 1]) are
     scored instead of computing :func:`heatmaps` (e.g. the ones a report also shows). Results are on the CPU.
     """
     if maps is None:
-        maps = heatmaps(model, images, methods, seed=seed, batch_size=map_batch_size)
+        maps = heatmaps(model, images, methods, seed=seed, batch_size=batch_size)
     scoring = _Scoring.prepare(model, images, baseline, batch_size)
     results = {}
     for name, method_maps in maps.items():
@@ -326,12 +330,14 @@ def paired_comparison(results: dict[str, MethodScores], metric: str = "deletion_
     """Wilcoxon signed-rank test of every pair of methods on their per-image ``metric``, over the same images.
 
     Methods are scored on the same images, so the test is paired. ``p_holm`` adjusts the p-values for the number of
-    pairs (Holm's step-down). ``favours`` names the method whose per-image values are better by the median of the
-    differences (lower for ``deletion_auc`` and ``average_drop``, higher otherwise), empty on a tie.
+    pairs (Holm's step-down). ``favours`` names the method the test's own statistic leans to: the sign of
+    ``signed_ranks``, the sum of the ranks of the positive differences (a - b) minus that of the negative ones, with
+    lower values better for ``deletion_auc`` and ``average_drop`` and higher ones otherwise; empty on a tie. (The means
+    and the median can lean the other way: a few large differences move the mean, the ranks move the test.)
 
     Returns:
-        One row per pair: ``method_a``, ``method_b``, their means, ``median_difference`` (a - b), ``statistic``,
-        ``p_value``, ``p_holm``, ``favours``, ``images``.
+        One row per pair: ``metric``, ``method_a``, ``method_b``, their means, ``median_difference`` (a - b),
+        ``signed_ranks``, ``statistic`` and ``p_value`` (scipy's two-sided test), ``p_holm``, ``favours``, ``images``.
     """
     lower_is_better = metric in ("deletion_auc", "average_drop")
     rows = []
@@ -343,8 +349,10 @@ def paired_comparison(results: dict[str, MethodScores], metric: str = "deletion_
         else:
             test = stats.wilcoxon(differences)
             statistic, p_value = float(test.statistic), float(test.pvalue)
-        median = float(torch.from_numpy(differences).median())
-        better_a = median < 0 if lower_is_better else median > 0
+        nonzero = differences[differences != 0]  # scipy's default drops zero differences too
+        ranks = stats.rankdata(np.abs(nonzero))
+        signed_ranks = float(ranks[nonzero > 0].sum() - ranks[nonzero < 0].sum())
+        better_a = signed_ranks < 0 if lower_is_better else signed_ranks > 0
         rows.append(
             {
                 "metric": metric,
@@ -352,10 +360,11 @@ def paired_comparison(results: dict[str, MethodScores], metric: str = "deletion_
                 "method_b": b,
                 "mean_a": first.mean().item(),
                 "mean_b": second.mean().item(),
-                "median_difference": median,
+                "median_difference": float(np.median(differences)),
+                "signed_ranks": signed_ranks,
                 "statistic": statistic,
                 "p_value": p_value,
-                "favours": "" if median == 0 else (a if better_a else b),
+                "favours": "" if signed_ranks == 0 else (a if better_a else b),
                 "images": len(differences),
             }
         )
@@ -381,14 +390,13 @@ class _Scoring:
     filled: torch.Tensor | None = None
 
     @classmethod
-    def prepare(cls, model: nn.Module, images: torch.Tensor, baseline: str | None, batch_size: int) -> _Scoring:
+    def prepare(cls, model: nn.Module, images: torch.Tensor, baseline: str | None, batch_size: int | None) -> _Scoring:
         if images.ndim != 4 or not images.is_floating_point():
             shape = tuple(images.shape)
             raise CnnlensError(f"faithfulness needs float images (N, C, H, W), got {images.dtype} {shape}")
-        if batch_size < 1:
-            raise CnnlensError(f"batch size must be at least 1, got {batch_size}")
         scorer = scoring_copy(model)
         images = images.to(_device(model))
+        batch_size = _checked_batch_size(batch_size, images.device)
         with torch.inference_mode():
             probabilities = torch.cat([scorer(chunk).softmax(1) for chunk in _batches(images, batch_size)])
         classes = probabilities.argmax(1)
@@ -438,6 +446,12 @@ class _Scoring:
             raise CnnlensError(f"heatmaps must be (N, H, W) = {expected} for these images, got {tuple(maps.shape)}")
 
 
+def default_batch_size(device: torch.device) -> int:
+    """Images per forward pass: 64 on the CPU, whose per-core caches then hold a batch's activations (larger
+    batches run slower there, benchmarks/faithfulness.py), 1024 on an accelerator."""
+    return 64 if device.type == "cpu" else 1024
+
+
 def scoring_copy(model: ModelType) -> ModelType:
     """A copy of ``model`` for scoring many images: eval mode, BatchNorm folded into the conv before it, and
     channels_last on the CPU. Same outputs up to rounding; the caller's model is not touched."""
@@ -449,6 +463,14 @@ def scoring_copy(model: ModelType) -> ModelType:
                 setattr(scorer, name, fold_batchnorm(module, following).requires_grad_(False))
                 setattr(scorer, next_name, nn.Identity())
     return scorer.to(memory_format=preferred_memory_format(_device(scorer)))
+
+
+def _checked_batch_size(batch_size: int | None, device: torch.device) -> int:
+    if batch_size is None:
+        return default_batch_size(device)
+    if batch_size < 1:
+        raise CnnlensError(f"batch size must be at least 1, got {batch_size}")
+    return batch_size
 
 
 def _foldable(bn: nn.BatchNorm2d) -> bool:

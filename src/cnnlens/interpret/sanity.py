@@ -97,7 +97,7 @@ def cascading_randomisation(
     *,
     seed: int = 0,
     threshold: float = SPEARMAN_THRESHOLD,
-    batch_size: int = 250,
+    batch_size: int | None = None,
 ) -> SanityResult:
     """Compare each method's maps of ``model`` with those after every cumulative randomisation step.
 
@@ -107,7 +107,7 @@ def cascading_randomisation(
         methods: names of :data:`cnnlens.interpret.faithfulness.METHODS`; all that apply by default.
         seed: the random baseline's seed and the base of the re-initialisation seeds.
         threshold: the failing criterion (see the module's docstring).
-        batch_size: images per map computation.
+        batch_size: images per map computation (:func:`cnnlens.interpret.faithfulness.heatmaps`'s default).
     """
     if min(images.shape[-2:]) < SSIM_WINDOW:
         raise CnnlensError(f"sanity checks need images of at least {SSIM_WINDOW} pixels a side for SSIM")
