@@ -33,7 +33,7 @@ quick: setup  ## the pipeline for 2 epochs (config/quick.yaml; CONFIG= as for ru
 test: setup  ## all tests with coverage: python -m pytest (the slurm ones need a SLURM, or they skip)
 	python -m pytest
 
-test-fast: setup  ## the unit tests only (no end-to-end or SLURM ones, no coverage): under 2 minutes on 2 cores
+test-fast: setup  ## the unit tests only (no end-to-end or SLURM ones, no coverage)
 	python -m pytest --no-cov -m "not e2e and not slurm"  # coverage's tracing costs the torch tests about half again
 
 lint: setup  ## ruff (lint, format, import order), snakefmt, mypy on src/, snakemake --lint

@@ -38,9 +38,11 @@ localrules:
     compare,
     notebook,
     report,
+    pdf,
 
 
 rule all:
     default_target: True
     input:
-        report=REPORT,
+        reports=REPORTS,
+        pdfs=PDFS,

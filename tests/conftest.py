@@ -1,4 +1,5 @@
-"""Fixtures: tiny image folders made on the fly (the helpers that make them are in helpers.py)."""
+"""Fixtures: tiny image folders made on the fly, and one end-to-end run shared by the tests that read its files
+(the helpers that make them are in helpers.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import make_image_folder
+from helpers import make_image_folder, snakemake, tiny_workdir
 
 
 @pytest.fixture
@@ -22,3 +23,19 @@ def image_tarball(image_folder: Path, tmp_path: Path) -> Path:
         for split in ("train", "test"):
             tar.add(image_folder / split, arcname=split)
     return archive
+
+
+@pytest.fixture(scope="session")
+def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny pipeline run once for the session (3 variants, 2 seeds, both editions printed): tests read its files
+    and dry-run it with other configs, but change nothing in it."""
+    workdir = tiny_workdir(
+        tmp_path_factory.mktemp("pipeline"),
+        seeds=[0, 1],
+        models=["plain", "attention", "cbam"],
+        variants={"cbam": {"attention": "cbam", "blocks": [3]}},
+        report={"pdf": True},
+    )
+    first = snakemake(workdir)
+    assert first.returncode == 0, first.stderr[-3000:]
+    return workdir

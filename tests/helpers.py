@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
+import torch
 import yaml
 from PIL import Image
 from snakemake.utils import update_config
+
+from cnnlens.artifacts import Faithfulness
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
@@ -43,14 +47,15 @@ def make_image_folder(
 def tiny_workdir(workdir: Path, classes: tuple[str, ...] = CLASSES, **config) -> Path:
     """A working directory for the real pipeline on tiny generated data: ``images/`` and ``tiny.yaml``.
 
-    tiny.yaml: the images, 1 epoch of batch 8, random VGG16 weights; ``config`` is merged in as Snakemake
-    merges config files (nested keys one by one).
+    tiny.yaml: the images, 1 epoch of batch 8, random VGG16 weights, no PDF (the shared end-to-end run prints
+    them); ``config`` is merged in as Snakemake merges config files (nested keys one by one).
     """
     make_image_folder(workdir / "images", {"train": 6, "test": 2}, classes=classes)
     tiny = {
         "data": {"source": "imagefolder", "path": "images"},
         "train": {"epochs": 1, "batch_size": 8},
         "vgg": {"weights": "none"},
+        "report": {"pdf": False},
     }
     update_config(tiny, config)
     (workdir / "tiny.yaml").write_text(yaml.safe_dump(tiny))
@@ -91,3 +96,93 @@ def snakemake(
     ]
     # check=False: the callers assert on the return code and the output, failures included
     return subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True, check=False)
+
+
+def faithfulness_artifact(
+    model: str = "plain",
+    seed: int = 0,
+    deletion: dict[str, list[float]] | None = None,
+    paired: list[dict] | None = None,
+) -> Faithfulness:
+    """A hand-made Faithfulness artifact of two 8×8 images, two deletion steps and two randomisation steps.
+
+    ``deletion``: method -> per-image deletion AUCs; the other scores follow from them (insertion AUC 1 - deletion,
+    Average Drop half of it, the mean curves end at the mean AUC). ``paired``: rows of the paired tests (method_a,
+    method_b, p_holm, favours, ...); by default every pair with p_holm 1 and favouring none.
+    """
+    deletion = deletion or {"gradcam": [0.2, 0.4], "random": [0.5, 0.5]}
+    scores = {
+        method: {
+            "deletion_auc": torch.tensor(values),
+            "insertion_auc": 1 - torch.tensor(values),
+            "average_drop": torch.tensor(values) / 2,
+            "increase": torch.tensor([True, False]),
+            "deletion": torch.tensor([1.0, 0.5, float(np.mean(values))]),
+            "insertion": torch.tensor([0.0, 0.5, 1 - float(np.mean(values))]),
+        }
+        for method, values in deletion.items()
+    }
+    if paired is None:
+        paired = [
+            {"method_a": a, "method_b": b, "p_holm": 1.0, "favours": ""} for a, b in itertools.combinations(deletion, 2)
+        ]
+    columns = ["metric", "method_a", "method_b", "mean_a", "mean_b", "median_difference", "signed_ranks"]
+    columns += ["statistic", "p_value", "p_holm", "favours", "images"]
+    defaults = {"metric": "deletion_auc", "mean_a": 0.0, "mean_b": 0.0, "median_difference": 0.0, "signed_ranks": 0.0}
+    defaults |= {"statistic": 0.0, "p_value": 1.0, "favours": "", "images": 2}
+    rows = [{**defaults, **row} for row in paired]
+    steps = ["fc2", "fc2+fc1"]
+    return Faithfulness(
+        model=model,
+        seed=seed,
+        baseline="blur",
+        image_indices=torch.tensor([5, 3]),
+        fractions=torch.tensor([0.0, 0.5, 1.0]),
+        scores=scores,
+        paired={column: [row[column] for row in rows] for column in columns},
+        removal={
+            "site": ["relu1"] * 4,
+            "ranked_by": ["mean activation"] * 4,
+            "ranking": ["reference", "highest", "lowest", "random"],
+            "fraction": [0.0, 0.5, 0.5, 0.5],
+            "removed": [0, 2, 2, 2],
+            "channels": [4] * 4,
+            "accuracy": [1.0, 0.0, 1.0, 0.5],
+            "true_class_probability": [0.9, 0.2, 0.8, 0.5],
+            "images": [2] * 4,
+        },
+        sanity={
+            "method": [method for _ in steps for method in deletion],
+            "step": [step for step in (1, 2) for _ in deletion],
+            "randomised": [name for name in steps for _ in deletion],
+            "spearman": [0.5 if method == "random" else 0.1 * step for step in (1, 2) for method in deletion],
+            "spearman_std": [0.0] * 2 * len(deletion),
+            "ssim": [0.9] * 2 * len(deletion),
+            "ssim_std": [0.0] * 2 * len(deletion),
+            "flat_maps": [0] * 2 * len(deletion),
+            "images": [2] * 2 * len(deletion),
+        },
+        sanity_verdict={
+            "method": list(deletion),
+            "spearman": [1.0 if method == "random" else 0.2 for method in deletion],
+            "ssim": [0.9] * len(deletion),
+            "threshold": [0.5] * len(deletion),
+            "fails": [method == "random" for method in deletion],
+        },
+        gallery_images=torch.zeros(2, 3, 8, 8, dtype=torch.uint8),
+        gallery={method: torch.rand(3, 2, 8, 8, generator=torch.Generator().manual_seed(0)) for method in deletion},
+        gallery_steps=["original", *steps],
+    )
+
+
+def with_trained_batchnorm(model: torch.nn.Module, mean_range: float = 0.5) -> torch.nn.Module:
+    """``model`` with BatchNorm statistics and affine parameters far from their initial values, as a trained
+    model's are (an identity BatchNorm would hide mistakes in eval mode); the global seed decides them."""
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.get_buffer("running_mean").uniform_(-mean_range, mean_range)
+                module.get_buffer("running_var").uniform_(0.5, 2)
+                module.weight.uniform_(0.5, 1.5)
+                module.bias.uniform_(-0.5, 0.5)
+    return model

@@ -17,6 +17,7 @@ def attention_weights() -> AttentionWeights:
         weights={"ca1": torch.rand(4, 32)},
         labels=torch.arange(4),
         classes=["a", "b", "c", "d"],
+        spatial={},
     )
 
 
@@ -30,18 +31,19 @@ def test_an_artifact_loads_as_it_was_saved(tmp_path):
 
 def test_an_outdated_artifact_names_the_file_and_the_rule(tmp_path, monkeypatch):
     attention_weights().save(tmp_path / "attention.pt")
-    monkeypatch.setattr(AttentionWeights, "VERSION", 2)
+    monkeypatch.setattr(AttentionWeights, "VERSION", AttentionWeights.VERSION + 1)
     with pytest.raises(ArtifactError) as raised:
         AttentionWeights.load(tmp_path / "attention.pt")
     message = str(raised.value)
     assert "\n" not in message and str(tmp_path / "attention.pt") in message
-    assert "AttentionWeights version 1, not AttentionWeights version 2" in message
+    current = AttentionWeights.VERSION
+    assert f"AttentionWeights version {current - 1}, not AttentionWeights version {current}" in message
     assert "rebuild it with the analysis (attention) rule" in message
 
 
 def test_another_artifact_or_a_plain_torch_file_is_refused(tmp_path):
     attention_weights().save(tmp_path / "attention.pt")
-    with pytest.raises(ArtifactError, match="holds AttentionWeights version 1, not DepthStatistics version 1"):
+    with pytest.raises(ArtifactError, match="holds AttentionWeights version 2, not DepthStatistics version 1"):
         DepthStatistics.load(tmp_path / "attention.pt")
     torch.save({"weights": {}}, tmp_path / "old.pt")  # what the rules wrote before artifacts had a format
     with pytest.raises(ArtifactError, match="holds no cnnlens format"):

@@ -8,9 +8,11 @@ import pytest
 import yaml
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 
+from cnnlens.artifacts import RUN_METRICS
 from cnnlens.config import validate_config
 from cnnlens.reporting import assemble as report
 from cnnlens.reporting import comparison as compare
+from cnnlens.reporting import header
 from cnnlens.reporting.captions import caption
 from cnnlens.reporting.comparison import Comparison
 
@@ -50,7 +52,7 @@ def metrics(model, accuracy):
 
 def test_summary_table_shows_mean_and_std_in_percent():
     runs = compare.runs_table([metrics("plain", 0.81), {**metrics("plain", 0.83), "seed": 1}])
-    row = report.summary_table(compare.summarize(runs)).iloc[0]
+    row = header.summary_table(compare.summarize(runs)).iloc[0]
     assert row["final test accuracy (%)"] == "82.00 ± 1.41" and row["seeds"] == 2
 
 
@@ -61,14 +63,17 @@ def html(tmp_path):
         report.ExecutedSection("Training", executed_notebook(tmp_path / "a.ipynb", "first")),
         report.ExecutedSection("Feature maps", executed_notebook(tmp_path / "b.ipynb", "second")),
     ]
-    vgg = {"kind": "none", "source": "random initialisation", "degraded": True, "banner": "VGG16 has random weights"}
-    facts = report.RunFacts(commit="abc1234", compute_seconds=90.0, config_path="c.yaml", vgg_weights=vgg)
-    runs = compare.runs_table([metrics("plain", 0.4567), metrics("attention", 0.5123)])
-    comparison = Comparison(runs, compare.summarize(runs), compare.paired_tests(runs, "plain"))
-    notebook = report.assemble(
-        sections, [metrics("plain", 0.4567), metrics("attention", 0.5123)], config, facts, comparison
-    )
-    return report.render_html(notebook)
+    vgg = {"kind": "none", "source": "random initialisation", "degraded": True}
+    facts = header.RunFacts(commit="abc1234", compute_seconds=90.0, config_path="c.yaml", vgg_weights=vgg)
+    return report.render_html(report.assemble(sections, config, facts, verdicts([0.4567, 0.5123])))
+
+
+def verdicts(accuracies, sentences=()):
+    """The verdicts of a plain and an attention run of the given accuracies, and the heatmaps' ``sentences``."""
+    runs = [metrics("plain", accuracies[0]), metrics("attention", accuracies[1])]
+    table = compare.runs_table(runs)
+    comparison = Comparison(table, compare.summarize(table), compare.paired_tests(table, "plain"))
+    return header.Verdicts(runs, comparison, sentences)
 
 
 def test_report_has_numbered_sections_and_a_working_table_of_contents(html):
@@ -100,12 +105,87 @@ def test_header_shows_results_banners_and_config(html):
 
 def test_config_in_report_round_trips(tmp_path):
     config = validate_config({}, SCHEMA)
-    text = report._reproduce(config, "c.yaml", 5)
+    text = header.reproduce(config, "c.yaml", 5, short=False)
     block = text.split("```yaml\n")[1].split("```")[0]
     assert yaml.safe_load(block) == config
 
 
 def test_git_commit_names_the_checkout(tmp_path):
-    assert report.git_commit(tmp_path) == "unknown"  # not a repository
-    commit = report.git_commit(REPO)
+    assert header.git_commit(tmp_path) == "unknown"  # not a repository
+    commit = header.git_commit(REPO)
     assert re.fullmatch(r"[0-9a-f]{7,}(-dirty)?", commit)
+
+
+def test_header_shows_the_heatmaps_verdict_under_the_accuracy_verdicts(tmp_path):
+    config = validate_config({"seeds": [3, 4], "compare": {"alpha": 0.01}}, SCHEMA)
+    facts = header.RunFacts(commit="abc1234", compute_seconds=1.0, config_path="c.yaml")
+    sentences = ["plain CNN: Grad-CAM <wins>.", "attention CNN: no heatmap beats the random map."]
+    html = report.render_html(report.assemble([], config, facts, verdicts([0.4, 0.5], sentences)))
+    lead = html.index("A method beats the random map")
+    assert "Wilcoxon test of the two on seed 3 is significant in its favour, p below 0.01" in html
+    assert html.index("attention vs plain") < lead < html.index("plain CNN: Grad-CAM &lt;wins&gt;.")
+    assert html.index("attention CNN: no heatmap beats") < html.index("<strong>Contents</strong>")
+    without = report.render_html(report.assemble([], config, facts, verdicts([0.4, 0.5])))
+    assert "A method beats the random map" not in without
+
+
+def tagged_notebook(path, captions, tags=("short",)):
+    """An executed notebook of one cell (tagged ``tags``) that draws a captioned figure per caption."""
+    cell = new_code_cell("plot()")
+    cell.metadata["tags"] = list(tags)
+    cell.outputs = [
+        output
+        for words in captions
+        for output in (
+            new_output("display_data", {"image/png": PNG}),
+            new_output("display_data", {"text/html": caption(words)}),
+        )
+    ]
+    nbformat.write(new_notebook(cells=[cell]), path)
+    return path
+
+
+def test_the_short_edition_shows_the_first_figure_of_each_tagged_cell_and_points_to_the_full_report(tmp_path):
+    config = validate_config({"train": {"epochs": 2}}, SCHEMA)
+    sections = [
+        report.ExecutedSection("Tagged", tagged_notebook(tmp_path / "a.ipynb", ["figure-one", "figure-two"]), "a"),
+        report.ExecutedSection("Untagged", tagged_notebook(tmp_path / "b.ipynb", ["figure-three"], tags=()), "b"),
+        report.ExecutedSection("Second model", tagged_notebook(tmp_path / "c.ipynb", ["figure-four"]), "a"),
+    ]
+    facts = header.RunFacts(commit="abc1234", compute_seconds=1.0, config_path="c.yaml")
+    short = report.render_html(report.assemble(sections, config, facts, verdicts([0.4, 0.5]), "short"))
+    full = report.render_html(report.assemble(sections, config, facts, verdicts([0.4, 0.5]), "full"))
+    assert "<b>Figure 1</b>. figure-one" in short and "figure-two" not in short and "figure-three" not in short
+    assert "2. Tagged" in short and "Untagged" not in short and "3. Reproduce" in short
+    assert "figure-four" not in short  # one figure per analysis: the first model's
+    assert "short edition" in short and "report.html" in short and "```yaml" not in short
+    assert "<b>Figure 2</b>. figure-two" in full and "<b>Figure 3</b>. figure-three" in full
+    assert "<b>Figure 4</b>. figure-four" in full and "5. Reproduce" in full
+    assert "short edition" not in full
+
+
+@pytest.mark.parametrize("editions", [["full"], ["short"], ["full", "short"]])
+def test_the_report_job_writes_the_editions_the_config_asks_for(tmp_path, editions):
+    config = validate_config({"report": {"editions": editions}}, SCHEMA)
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    runs = [metrics("plain", 0.4), metrics("attention", 0.5)]
+    for run in runs:
+        RUN_METRICS.save(
+            run | dict.fromkeys(("recipe", "engine", "architecture", "torch")), tmp_path / f"{run['model']}.json"
+        )
+    compare.compare_runs([tmp_path / "plain.json", tmp_path / "attention.json"], "plain", 0.05, tmp_path / "cmp")
+    section = report.ExecutedSection("Tagged", tagged_notebook(tmp_path / "a.ipynb", ["first"]))
+    written = report.build_report(
+        [section],
+        [tmp_path / "plain.json", tmp_path / "attention.json"],
+        tmp_path / "config.yaml",
+        tmp_path / "cmp",
+        None,
+        [],
+        tmp_path,
+        tmp_path / "out",
+    )
+    expected = [tmp_path / "out" / f"{report.EDITION_FILES[edition]}.html" for edition in editions]
+    assert written == expected and sorted((tmp_path / "out").iterdir()) == sorted(expected)
+    for path, edition in zip(written, editions, strict=True):
+        assert ("short edition" in path.read_text()) == (edition == "short")

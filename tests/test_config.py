@@ -1,7 +1,7 @@
 import pytest
 import yaml
 
-from cnnlens.config import ConfigError, validate_config
+from cnnlens.config import ConfigError, representative_seed, validate_config
 
 from helpers import REPO, SCHEMA
 
@@ -124,3 +124,8 @@ def test_docs_config_md_is_the_schema_reference():
     from cnnlens.config import reference
 
     assert (REPO / "docs" / "config.md").read_text() == reference(SCHEMA)
+
+
+def test_the_representative_seed_is_visualise_seed_or_the_first_seed():
+    assert representative_seed({"seeds": [4, 2], "visualise": {"seed": None}}) == 4
+    assert representative_seed({"seeds": [4, 2], "visualise": {"seed": 2}}) == 2

@@ -14,6 +14,8 @@ from cnnlens.interpret.hooks import capture
 from cnnlens.interpret.spatial_attention import spatial_attention_heatmap, spatial_attention_maps, upsample_attention
 from cnnlens.models.cnn import Architecture, CifarCNN, build_model
 
+from helpers import with_trained_batchnorm
+
 HEIGHT, WIDTH = 8, 10
 
 
@@ -47,14 +49,7 @@ def patch_map(count: int, inverted: bool = False) -> torch.Tensor:
 def random_cnn(name: str | Architecture = "plain") -> CifarCNN:
     torch.manual_seed(0)
     model = build_model(name)
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, nn.BatchNorm2d):
-                module.get_buffer("running_mean").uniform_(-0.5, 0.5)
-                module.get_buffer("running_var").uniform_(0.5, 2)
-                module.weight.uniform_(0.5, 1.5)
-                module.bias.uniform_(-0.5, 0.5)
-    return model
+    return with_trained_batchnorm(model)
 
 
 def hook_count(model: nn.Module) -> int:

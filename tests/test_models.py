@@ -10,7 +10,6 @@ from cnnlens.models.cnn import (
     attention_gates,
     build_model,
     count_parameters,
-    describe_layer,
 )
 
 
@@ -109,12 +108,6 @@ def test_attention_can_be_limited_to_some_blocks():
 def test_bad_architecture_is_explained(options, message):
     with pytest.raises(CnnlensError, match=message):
         Architecture(**options)
-
-
-def test_layers_are_described_for_captions():
-    assert describe_layer("conv2") == "conv output, before BatchNorm and ReLU"
-    assert describe_layer("relu3") == "ReLU output" and describe_layer("pool1") == "max-pool output"
-    assert describe_layer("fc1") == "fc1 output"
 
 
 def test_the_output_layer_has_one_unit_per_class():

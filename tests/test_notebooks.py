@@ -17,10 +17,19 @@ import pytest
 import yaml
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from cnnlens.registry import ANALYSES, SECTIONS, WHOLE_RUN_INPUTS, Section, section_models
+from cnnlens.artifacts import RUNS, TESTS
+from cnnlens.registry import (
+    ANALYSES,
+    EVERY_SECTION_SETTINGS,
+    SECTIONS,
+    WHOLE_RUN_INPUTS,
+    Section,
+    section_models,
+    setting_path,
+)
 from cnnlens.reporting.captions import FIGURE_MARKER, banner, caption, heading, paragraph
 from cnnlens.reporting.captions import table as html_table
-from cnnlens.texts import table
+from cnnlens.texts import CIFAR10_CLASS_NAMES, table
 
 from helpers import REPO
 
@@ -66,21 +75,26 @@ def quick_run_parameters(section: Section) -> dict:
     attention = [model for model in config["models"] if config["variants"][model]["attention"] != "none"]
     models = section_models(section, config["models"], attention) if section.per_model else config["models"]
 
-    def analysis(model: str, name: str) -> str:
-        return f"{results}/analysis/{model}-seed{seed}/{name}.pt"
+    def analysis(model: str, name: str, run_seed: int = seed) -> str:
+        return f"{results}/analysis/{model}-seed{run_seed}/{name}.pt"
+
+    def every_run(name: str) -> list[str]:
+        seeds = config["seeds"] if ANALYSES[name].every_seed else [seed]
+        return [analysis(model, name, each) for model in models for each in seeds]
 
     whole_run = {
         "runs": [f"{results}/models/{model}/seed{each}" for model in config["models"] for each in config["seeds"]],
         "comparison": f"{results}/comparison",
         "vgg": f"{results}/vgg/vgg.pt",
     }
-    expected: dict = {key: config["visualise"][key] for key in section.settings}
+    settings = (*section.settings, *EVERY_SECTION_SETTINGS)
+    expected: dict = {key: config[part][key] for part, key in map(setting_path, settings)}
     for name in section.reads:
         if name in WHOLE_RUN_INPUTS:
             expected[name] = whole_run[name]
         else:
             assert name in ANALYSES
-            expected[name] = analysis(models[0], name) if section.per_model else [analysis(m, name) for m in models]
+            expected[name] = analysis(models[0], name) if section.per_model else every_run(name)
     return expected
 
 
@@ -277,6 +291,10 @@ def test_the_texts_that_code_names_are_in_the_english_table_and_every_text_is_us
     keys = set(table("en"))
     sections = {key.split(".")[0] for key in keys}
     named = {key for key in named if key.split(".")[0] in sections}
+    # keys the code builds from names: section.<notebook>, table.<compare column>, classes.cifar10.<class>
+    named |= {f"section.{section.notebook}" for section in SECTIONS}
+    named |= {f"table.{column}" for column in (*RUNS.columns, *TESTS.columns) if column != "verdict"}
+    named |= {f"classes.cifar10.{name}" for name in CIFAR10_CLASS_NAMES}
     assert named - keys == set(), "named in code, missing from en.yaml"
     assert keys - named == set(), "in en.yaml, named by no code"
 
@@ -292,7 +310,7 @@ def test_what_notebooks_display_is_escaped_html():
 # A notebook that breaks each rule, made from a good one: every check must see it.
 
 ACTIVATIONS = 'activations = "../results/analysis/plain-seed0/activations.pt"'
-PARAMETERS = "\n".join([ACTIVATIONS, "channels = 9", 'channel_modes = ["first", "last", "top"]'])
+PARAMETERS = "\n".join([ACTIVATIONS, "channels = 9", 'channel_modes = ["first", "last", "top"]', 'language = "en"'])
 SETUP = """import matplotlib.pyplot as plt
 from IPython.display import HTML, display
 

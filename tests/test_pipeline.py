@@ -2,8 +2,12 @@
 
 import json
 import re
+import shutil
 import statistics
+import subprocess
+import zipfile
 from html import escape as html_escape
+from html import unescape as html_unescape
 
 import pandas as pd
 import pytest
@@ -12,32 +16,24 @@ import yaml
 from PIL import Image
 from snakemake.utils import update_config
 
-from cnnlens.artifacts import Activations, AttentionWeights, DepthStatistics, VggDepth
+from cnnlens.artifacts import Activations, AttentionWeights, DepthStatistics, Faithfulness, VggDepth
+from cnnlens.plots.faithfulness import score_table
 from cnnlens.registry import report_sections
+from cnnlens.reporting.faithfulness import faithfulness_verdicts
+from cnnlens.reporting.summaries import faithfulness_scores, over_seeds
+from cnnlens.texts import table
 
 from helpers import CLASSES, REPO, snakemake, tiny_workdir
 
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture(scope="module")
-def pipeline(tmp_path_factory):
-    workdir = tiny_workdir(
-        tmp_path_factory.mktemp("pipeline"),
-        seeds=[0, 1],
-        models=["plain", "attention", "cbam"],
-        variants={"cbam": {"attention": "cbam", "blocks": [3]}},
-    )
-    first = snakemake(workdir)
-    assert first.returncode == 0, first.stderr[-3000:]
-    return workdir
-
-
 def test_report_has_every_section_with_measured_accuracies(pipeline):
     html = (pipeline / "results" / "report" / "report.html").read_text()
     sections = [title for title, _ in report_sections(["plain", "attention", "cbam"], ["attention", "cbam"], 0)]
     headings = [f"{number}. {title}" for number, title in enumerate(["Verdict", *sections, "Reproduce"], start=1)]
-    assert headings[4] == "5. Feature maps: attention CNN (seed 0)" and len(headings) == 13
+    assert headings[4] == "5. Feature maps: attention CNN (seed 0)" and len(headings) == 14
+    assert headings[-2:] == ["13. How faithful are the heatmaps?", "14. Reproduce"]
     positions = [html.index(heading) for heading in headings]
     assert positions == sorted(positions)
     for model in ("plain", "attention", "cbam"):
@@ -59,6 +55,27 @@ def test_report_has_every_section_with_measured_accuracies(pipeline):
     assert [int(n) for n in re.findall(r"<b>Figure (\d+)</b>", html)] == list(range(1, figures + 1))
     assert "Quick run: 1 epoch(s)" in html and "VGG16 has random weights" in html
     assert not re.search(r"""<(script|link|img)[^>]+(src|href)=["']?(https?:)?//""", html)
+
+
+def test_report_shows_the_faithfulness_measured_in_the_runs_files(pipeline):
+    html = (pipeline / "results" / "report" / "report.html").read_text()
+    runs = [
+        Faithfulness.load(pipeline / "results" / "analysis" / f"{model}-seed{seed}" / "faithfulness.pt")
+        for model in ("plain", "attention", "cbam")
+        for seed in (0, 1)
+    ]
+    assert [len(run.image_indices) for run in runs] == [2 * len(CLASSES)] * 6  # images: 1000 takes all 6
+    assert "spatial_attention" in runs[4].scores and "spatial_attention" not in runs[2].scores
+    scores = score_table(over_seeds(faithfulness_scores(runs)))
+    cbam_gradcam = scores[(scores["model"] == "cbam") & (scores["method"] == "Grad-CAM")].iloc[0]
+    deletion = cbam_gradcam["deletion AUC ↓"]
+    assert " ± " in deletion and f"<td>{deletion}</td>" in html
+    section = html.index("13. How faithful are the heatmaps?")
+    assert section < html.index(f"<td>{deletion}</td>") < html.index("14. Reproduce")
+    sentences = faithfulness_verdicts(runs, 0, 0.05)
+    assert [sentence.split(" CNN:")[0] for sentence in sentences] == ["plain", "attention", "cbam"]
+    for sentence in sentences:  # the verdict leads, under the accuracy verdicts
+        assert html.index(html_escape(sentence, quote=False)) < html.index("2. Comparison")
 
 
 def test_activation_file_holds_the_configured_layers(pipeline):
@@ -90,6 +107,8 @@ def test_analyses_measure_the_configured_layers_over_the_test_set(pipeline):
     assert (analysis / "attention-seed0" / "attention.pt").exists()
     cbam = AttentionWeights.load(analysis / "cbam-seed0" / "attention.pt")
     assert list(cbam.weights) == ["ca3"] and cbam.weights["ca3"].shape == (2 * len(CLASSES), 128)
+    assert cbam.spatial["ca3"].shape == (len(CLASSES), 8, 8)
+    assert Activations.load(analysis / "cbam-seed0" / "activations.pt").layers["ca3.spatial"].shape == (3, 8, 8)
     assert not (analysis / "plain-seed0" / "attention.pt").exists()  # no attention modules, no such job
     vgg = VggDepth.load(pipeline / "results" / "vgg" / "vgg.pt")
     assert vgg.weights["kind"] == "none" and vgg.indices == [0, 10, 20]
@@ -106,25 +125,28 @@ def planned_jobs(result) -> dict[str, int]:
     return {rule: int(count) for rule, count in counts.items() if rule not in ("all", "total")}
 
 
-ALWAYS = {"effective_config": 1, "report": 1}  # the config this run used, and the report that shows it
+# the config this run used, and the report that shows it: both editions, printed
+ALWAYS = {"effective_config": 1, "report": 1, "pdf": 2}
 PER_MODEL_NOTEBOOKS = 3 + 2 + 3  # feature maps and Grad-CAM for 3 models, attention for the 2 attention models
-# `analysis` jobs: activations, explain and depth of 3 models, attention of 2; `notebook`: comparison, training, depth
+# `analysis` jobs: activations, explain and depth of 3 models, attention of 2, faithfulness of 3 models × 2 seeds;
+# `notebook`: comparison, training, depth, faithfulness
 VISUALISED = {"analysis": 3 + 3, "notebook_per_model": PER_MODEL_NOTEBOOKS, "notebook": 1}
 EXPLAINED = {"analysis": 3, "notebook_per_model": 3}
 RETRAINED = {
     "train": 6,
     "compare": 1,
-    "analysis": 3 + 3 + 3 + 2,
+    "analysis": 3 + 3 + 3 + 2 + 6,
     "notebook_per_model": PER_MODEL_NOTEBOOKS,
-    "notebook": 3,
+    "notebook": 4,
 }
 VGG = {"vgg": 1, "notebook": 1}
 COMPARED = {"compare": 1, "notebook": 1}
+FAITHFULNESS = {"analysis": 6, "notebook": 1}
 
 # Each key in turn: the jobs that use it and what depends on their outputs (pipeline fixture: plain,
 # attention and cbam, seeds 0 and 1, per-model analyses of seed 0).
 RERUNS = [
-    ({"visualise": {"seed": 1}}, {**VISUALISED, "analysis": 3 + 3 + 3 + 2}),
+    ({"visualise": {"seed": 1}}, {**VISUALISED, "analysis": 3 + 3 + 3 + 2, "notebook": 2}),  # + faithfulness
     ({"visualise": {"images_per_class": 2}}, VISUALISED),
     ({"visualise": {"max_images": 2}}, VISUALISED),
     ({"visualise": {"layers": ["conv1", "conv2"]}}, VISUALISED),
@@ -134,7 +156,7 @@ RERUNS = [
     ({"visualise": {"zfnet_channels": 2}}, EXPLAINED),
     ({"visualise": {"zfnet_images": 2}}, EXPLAINED),
     ({"visualise": {"depth_layers": ["relu1"]}}, {"analysis": 3, "notebook": 1}),
-    ({"compare": {"alpha": 0.1}}, COMPARED),
+    ({"compare": {"alpha": 0.1}}, {**COMPARED, "notebook": 2}),  # the faithfulness section's tests too
     ({"compare": {"baseline": "attention"}}, COMPARED),
     *[
         ({"train": {key: value}}, RETRAINED)
@@ -152,14 +174,27 @@ RERUNS = [
             ("threads", 1),
         ]
     ],
+    *[
+        ({"faithfulness": {key: value}}, FAITHFULNESS)
+        for key, value in [
+            ("images", 4),
+            ("steps", 4),
+            ("baseline", "mean"),
+            ("removal_fractions", [0.5]),
+            ("sanity_images", 2),
+        ]
+    ],
     ({"vgg": {"weights": "imagenet"}}, VGG),
     ({"vgg": {"layers": [0, 5]}}, VGG),
-    ({"seeds": [0, 1, 2]}, {"train": 3, "compare": 1, "notebook": 2}),
+    ({"seeds": [0, 1, 2]}, {"train": 3, "compare": 1, "analysis": 3, "notebook": 3}),
     (
         {"variants": {"cbam": {"reduction": 8}}},
-        {"train": 2, "compare": 1, "analysis": 4, "notebook_per_model": 3, "notebook": 3},
+        {"train": 2, "compare": 1, "analysis": 4 + 2, "notebook_per_model": 3, "notebook": 4},
     ),
     ({"variants": {"unused": {"attention": "se"}}}, {}),
+    ({"report": {"language": "zh"}}, {"notebook_per_model": PER_MODEL_NOTEBOOKS, "notebook": 4}),
+    ({"report": {"editions": ["short"]}}, {"pdf": 1}),
+    ({"report": {"pdf": False}}, {"pdf": 0}),
 ]
 
 
@@ -167,7 +202,7 @@ RERUNS = [
 def test_changing_one_key_reruns_exactly_the_jobs_that_use_it(pipeline, change, expected):
     (pipeline / "change.yaml").write_text(yaml.safe_dump(change))
     planned = planned_jobs(snakemake(pipeline, "--dry-run", configfiles=("tiny.yaml", "change.yaml")))
-    assert planned == {**ALWAYS, **expected}
+    assert planned == {rule: count for rule, count in {**ALWAYS, **expected}.items() if count}
 
 
 def test_a_photo_for_vgg16_reruns_only_vgg16(pipeline):
@@ -208,3 +243,89 @@ def test_the_models_and_every_table_follow_the_data_sets_classes(tmp_path, count
     assert activations.classes == list(classes) and len(activations.logits[0]) == count
     html = (results / "report" / "report.html").read_text()
     assert "Figure" in html and html.count('src="data:image/png;base64,') > 10
+
+
+def test_snakemakes_provenance_report_holds_every_flagged_output(pipeline):
+    made = snakemake(pipeline, "--report", "results/provenance.zip")
+    assert made.returncode == 0, made.stderr[-3000:]
+    with zipfile.ZipFile(pipeline / "results" / "provenance.zip") as archive:
+        names = archive.namelist()
+        pages = "".join(archive.read(name).decode(errors="replace") for name in names if name.endswith(".html"))
+    flagged = {"report.html": 1, "report-short.html": 1, "report.pdf": 1, "report-short.pdf": 1, "config.yaml": 1}
+    flagged |= {"metrics.json": 6, "history.csv": 6}
+    flagged |= {"runs.csv": 1, "summary.csv": 1, "tests.csv": 1}
+    included = [name.rpartition("/")[2] for name in names if "/data/raw/" in name]  # the flagged files themselves
+    assert {file: included.count(file) for file in set(included)} == flagged
+    # the captions of workflow/report/, rendered with each file's wildcards
+    assert "cnnlens&#39;s own report" in pages or "cnnlens's own report" in pages
+    assert "variant **cbam**" not in pages and "variant <strong>cbam</strong>" in pages
+
+
+@pytest.fixture(scope="module")
+def chinese(pipeline, tmp_path_factory):
+    """A copy of the end-to-end run with `report.language: zh`: its notebooks, reports and PDFs rerun."""
+    workdir = tmp_path_factory.mktemp("chinese") / "run"
+    shutil.copytree(pipeline, workdir, symlinks=True)
+    (workdir / "zh.yaml").write_text(yaml.safe_dump({"report": {"language": "zh"}}))
+    result = snakemake(workdir, configfiles=("tiny.yaml", "zh.yaml"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    return workdir / "results" / "report"
+
+
+def visible_text(page: str) -> str:
+    """What a reader reads of a report page: no styles, no scripts, no tags, no code blocks (config, commands)."""
+    page = re.sub(r"<(style|script|pre)\b.*?</\1>", " ", page, flags=re.S)
+    return html_unescape(re.sub(r"<[^>]+>", " ", page))
+
+
+def english_phrases() -> set[str]:
+    """The parts of every English text between its fields that hold three words or more."""
+    parts = (part.strip() for template in table("en").values() for part in re.split(r"\{[^}]*\}", template))
+    return {part for part in parts if len(re.findall(r"[A-Za-z]{2,}", part)) >= 3}
+
+
+def test_the_chinese_report_shows_no_english_text_and_prints_its_font(chinese):
+    page = visible_text((chinese / "report.html").read_text())
+    assert [phrase for phrase in english_phrases() if phrase in page] == []
+    zh = table("zh")
+    for key in ("section.comparison", "section.faithfulness", "header.verdict_title", "header.reproduce_title"):
+        assert zh[key] in page
+    assert all(name in page for name in CLASSES)  # an ImageFolder set keeps its folder names
+    printed = subprocess.run(["pdftotext", chinese / "report.pdf", "-"], capture_output=True, text=True, check=True)
+    assert zh["section.faithfulness"] in printed.stdout and zh["header.verdict_title"] in printed.stdout
+    fonts = subprocess.run(["pdffonts", chinese / "report-short.pdf"], capture_output=True, text=True, check=True)
+    assert re.search(r"cnnlens-CJK.*\byes\b", fonts.stdout)  # embedded
+
+
+def test_the_short_edition_fits_twelve_pages_and_holds_a_figure_of_each_analysis(pipeline):
+    folder = pipeline / "results" / "report"
+    short, full = (folder / "report-short.html").read_text(), (folder / "report.html").read_text()
+    pages = subprocess.run(["pdfinfo", folder / "report-short.pdf"], capture_output=True, text=True, check=True)
+    assert int(re.search(r"Pages:\s+(\d+)", pages.stdout)[1]) <= 12
+    figures = re.findall(r"<b>Figure \d+</b>", short)
+    # of the first model: feature maps and the activation heatmap, Grad-CAM and deconvnet; SE weights of the first
+    # attention model; VGG16, the learning curves, deletion and insertion
+    assert len(figures) == 2 + 2 + 1 + 3
+    assert len(re.findall(r"<b>Figure \d+</b>", full)) > 2 * len(figures)
+    assert "report.html" in visible_text(short)
+
+
+@pytest.mark.parametrize("edition", ["report", "report-short"])
+def test_each_pdf_holds_the_headings_and_figure_labels_of_its_html_in_order(pipeline, edition):
+    folder = pipeline / "results" / "report"
+    page = (folder / f"{edition}.html").read_text()
+    # headings and "Figure N." labels in reading order
+    found = re.findall(r"<h2[^>]*>(.*?)</h2>|<b>(Figure \d+)</b>\.", page, re.S)
+    expected = [re.sub(r"<[^>]+>|¶", "", heading) if heading else f"{label}." for heading, label in found]
+    expected = [" ".join(html_unescape(text).split()) for text in expected]
+    printed = subprocess.run(["pdftotext", folder / f"{edition}.pdf", "-"], capture_output=True, text=True, check=True)
+    pages = [" ".join(text.split()) for text in printed.stdout.split("\f")]
+    contents = next(number for number, text in enumerate(pages) if text.startswith("Contents"))
+    # the verdict before the contents page, every later heading and label after it, in order
+    assert expected[0] == "1. Verdict" and any(expected[0] in text for text in pages[:contents])
+    body, position, missing = " ".join(pages[contents + 1 :]), 0, []
+    for text in expected[1:]:
+        at = body.find(text, position)
+        missing += [text] if at < 0 else []
+        position = max(position, at + 1)
+    assert missing == [] and len(expected) > 5

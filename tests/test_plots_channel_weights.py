@@ -126,3 +126,46 @@ def test_class_heatmap_caption_reports_the_drawn_range_and_the_spread():
     assert f"{spread.max():.3f} for the most class-dependent channel, {spread.median():.3f} for the median" in caption
     shown = plots.class_channel_heatmap(means, plots.class_heatmap_title("ca3")).axes[0].images[0]
     assert shown.get_clim() == pytest.approx((0.2, 0.8)) and shown.get_cmap().name == plots.CLASS_CMAP
+
+
+def test_spatial_overlays_draw_each_blocks_gate_upsampled_on_the_fixed_range():
+    gates = {"ca2": np.full((2, 4, 4), 0.25), "ca3": np.zeros((2, 2, 2))}
+    gates["ca3"][1] = [[0.0, 1.0], [0.0, 1.0]]  # the right half of image 1 passes whole
+    figure = plots.spatial_overlays(np.zeros((2, 8, 8, 3), dtype=np.uint8), ["a", "b"], gates)
+    panels = [axes for axes in figure.axes if axes.get_label() != "<colorbar>"]
+    assert len(panels) == 2 * 3
+    assert [panel.get_title() for panel in panels[1:3]] == ["ca2 spatial (4×4)", "ca3 spatial (2×2)"]
+    overlay = panels[5].images[1]
+    assert overlay.get_array().shape == (8, 8) and overlay.get_clim() == (0, 1)
+    assert overlay.get_cmap().name == plots.OVERLAY_CMAP and overlay.get_alpha() == plots.OVERLAY_ALPHA
+    values = overlay.get_array()
+    assert values[:, 0].max() == 0 and values[:, -1].min() == 1  # upsampled, not rescaled: the edges keep 0 and 1
+    np.testing.assert_allclose(panels[1].images[1].get_array(), 0.25)  # a flat gate stays at its value
+    colorbar = next(axes for axes in figure.axes if axes.get_label() == "<colorbar>")
+    assert colorbar.get_ylim() == (0, 1) and colorbar.get_ylabel() == "spatial gate (factor on every channel)"
+
+
+def test_class_spatial_maps_one_panel_per_class_on_the_range_drawn():
+    means = np.linspace(0.4, 0.6, 12 * 4).reshape(12, 2, 2)
+    classes = [f"class{index}" for index in range(12)]
+    figure = plots.class_spatial_maps(means, classes, "ca3")
+    panels = [axes for axes in figure.axes if axes.get_label() != "<colorbar>"]
+    assert len(panels) == 2 * plots.CLASSES_PER_ROW  # 12 classes wrap onto a second row of 10
+    assert [panel.get_title() for panel in panels[:2]] == ["class0", "class1"] and not panels[-1].images
+    assert {panel.images[0].get_clim() for panel in panels[:12]} == {(0.4, 0.6)}
+    assert figure.get_suptitle() == "ca3: mean spatial gate per class (2×2)"
+
+
+def test_spatial_captions_name_blocks_sizes_and_the_drawn_range():
+    gates = {"ca2": np.zeros((3, 16, 16)), "ca3": np.zeros((3, 8, 8))}
+    caption = plots.spatial_overlays_caption(gates, "cbam", 1, [0, 4])
+    assert caption.startswith(
+        "Spatial attention of CBAM blocks ca2, ca3 of the cbam CNN (seed 1) for test images #0, #4"
+    )
+    assert "sigmoid map (ca2 16×16, ca3 8×8)" in caption
+    assert "(jet, alpha 0.5) on the gate's fixed range 0 to 1, not rescaled" in caption
+    means = np.array([[[0.4, 0.5]], [[0.55, 0.6123]]])
+    caption = plots.class_spatial_caption("ca3", "cbam", 0, (2, 3), means)
+    assert "of ca3, a CBAM block of the cbam CNN (seed 0), per true class" in caption
+    assert "2 to 3 test images per class" in caption and "resolution (1×2)" in caption
+    assert "(viridis, colour bar), from the lowest to the highest mean gate drawn, 0.400 to 0.612" in caption

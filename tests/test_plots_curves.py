@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from cnnlens.plots import curves as plots
+from cnnlens.texts import set_language
 
 
 @pytest.fixture(autouse=True)
@@ -67,6 +68,16 @@ def test_seed_and_class_captions_name_variants_and_seeds():
     assert "of plain, pooled over seeds 3." in plots.per_class_caption(["plain"], [3])
 
 
-def test_tests_table_leaves_the_verdict_to_the_header():
+def test_tests_table_leaves_the_verdict_to_the_header_and_heads_columns_for_readers():
     tests = pd.DataFrame({"variant": ["se"], "p_value": [0.2], "verdict": ["a tie"]})
-    assert list(plots.tests_table(tests).columns) == ["variant", "p_value"]
+    assert list(plots.tests_table(tests).columns) == ["variant", "paired t-test p"]
+
+
+def test_the_runs_table_is_headed_in_the_chosen_language():
+    runs = pd.DataFrame({"variant": ["se"], "seconds_per_epoch": [1.5]})
+    assert list(plots.runs_table(runs).columns) == ["variant", "s/epoch"]
+    set_language("zh")
+    try:
+        assert list(plots.runs_table(runs).columns) == ["变体", "s/轮"]
+    finally:
+        set_language("en")

@@ -1,5 +1,7 @@
 """What figures and captions share: the words for numbers, lists, runs and images."""
 
+import warnings
+
 import pytest
 
 from cnnlens.plots import style
@@ -38,3 +40,30 @@ def test_image_labels_name_index_true_and_predicted_class():
 
 def test_layer_kinds_say_what_each_output_is():
     assert style.layer_kinds(["conv1", "relu2"]) == "conv1: conv output, before BatchNorm and ReLU; relu2: ReLU output"
+
+
+def test_layers_are_described_for_captions():
+    assert style.describe_layer("conv2") == "conv output, before BatchNorm and ReLU"
+    assert style.describe_layer("relu3") == "ReLU output" and style.describe_layer("pool1") == "max-pool output"
+    assert style.describe_layer("fc1") == "fc1 output"
+
+
+def test_the_report_style_makes_a_missing_glyph_an_error_not_a_box(tmp_path):
+    import matplotlib.pyplot as plt
+
+    from cnnlens.texts import set_language, text
+
+    try:
+        with warnings.catch_warnings():
+            style.use_report_style("zh")
+            assert text("header.verdict_title") == "结论" and plt.rcParams["figure.dpi"] == 80
+            figure, axes = plt.subplots()
+            axes.set_title("卷积 conv1")  # in the CJK font: drawn
+            figure.savefig(tmp_path / "drawn.png")
+            axes.set_title("\U0001d11e")  # a musical symbol that no bundled font has: a box
+            with pytest.raises(UserWarning, match="missing from font"):
+                figure.savefig(tmp_path / "boxed.png")
+            plt.close(figure)
+    finally:
+        set_language("en")
+        style.use_fonts("en")

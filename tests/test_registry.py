@@ -2,8 +2,9 @@
 
 import inspect
 
+from cnnlens.config import validate_config
 from cnnlens.interpret.steps import STEPS
-from cnnlens.registry import ANALYSES, SECTIONS, WHOLE_RUN_INPUTS, report_sections
+from cnnlens.registry import ANALYSES, SECTIONS, WHOLE_RUN_INPUTS, report_sections, section_of, setting_path
 
 from helpers import SCHEMA
 
@@ -20,11 +21,12 @@ def test_every_analysis_has_a_step_that_takes_exactly_its_settings():
         assert keywords == list(analysis.settings), name
 
 
-def test_settings_are_visualise_keys_and_sections_read_what_exists():
-    visualise = SCHEMA.read_text().split("  visualise:")[1].split("\n  vgg:")[0]
-    for entry in [*ANALYSES.values(), *SECTIONS]:
-        assert all(f"      {key}:" in visualise for key in entry.settings), entry
+def test_settings_are_config_keys_with_defaults_and_sections_read_what_exists():
+    defaults = validate_config({}, SCHEMA)
+    for analysis in ANALYSES.values():
+        assert set(analysis.settings) <= set(defaults[analysis.config_section]), analysis
     for section in SECTIONS:
+        assert all(key in defaults[part] for part, key in map(setting_path, section.settings)), section
         assert set(section.reads) <= set(ANALYSES) | set(WHOLE_RUN_INPUTS), section
 
 
@@ -39,6 +41,7 @@ def test_report_sections_in_reading_order():
         "Grad-CAM and deconvnet: plain CNN (seed 3)",
         "Grad-CAM and deconvnet: se CNN (seed 3)",
         "VGG16 and the trained CNNs by depth",
+        "How faithful are the heatmaps?",
     ]
     assert [name for _, name in report_sections(["plain"], [], 0)] == [
         "comparison",
@@ -46,4 +49,26 @@ def test_report_sections_in_reading_order():
         "feature_maps-plain",
         "explain-plain",
         "depth",
+        "faithfulness",
+    ]
+
+
+def test_a_section_setting_is_a_visualise_key_or_names_its_config_section():
+    assert setting_path("channels") == ("visualise", "channels")
+    assert setting_path("compare.alpha") == ("compare", "alpha")
+
+
+def test_every_executed_notebook_names_its_section_whatever_the_model_is_called():
+    assert all("-" not in section.notebook for section in SECTIONS)
+    executed = [name for _, name in report_sections(["plain", "se-16"], ["se-16"], 0)]
+    assert [section_of(name).notebook for name in executed] == [
+        "comparison",
+        "training",
+        "feature_maps",
+        "feature_maps",
+        "attention",
+        "explain",
+        "explain",
+        "depth",
+        "faithfulness",
     ]

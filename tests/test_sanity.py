@@ -6,6 +6,7 @@ from skimage.metrics import structural_similarity
 from torch import nn
 
 from cnnlens.errors import CnnlensError
+from cnnlens.interpret.faithfulness import heatmaps
 from cnnlens.interpret.sanity import (
     SPEARMAN_THRESHOLD,
     cascading_randomisation,
@@ -16,19 +17,14 @@ from cnnlens.interpret.sanity import (
 )
 from cnnlens.models.cnn import Architecture, build_model
 
+from helpers import with_trained_batchnorm
+
 
 def trained_looking(architecture: str | Architecture = "attention") -> nn.Module:
     """Random weights with BatchNorm statistics and affine parameters far from their initial values."""
     torch.manual_seed(0)
     model = build_model(architecture)
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, nn.BatchNorm2d):
-                module.get_buffer("running_mean").uniform_(-0.5, 0.5)
-                module.get_buffer("running_var").uniform_(0.5, 2)
-                module.weight.uniform_(0.5, 1.5)
-                module.bias.uniform_(-0.5, 0.5)
-    return model
+    return with_trained_batchnorm(model)
 
 
 def test_the_cascade_goes_from_the_classifier_down_with_attention_and_batchnorm_in_their_block():
@@ -156,3 +152,17 @@ def test_the_threshold_decides_the_verdict():
 def test_images_smaller_than_the_ssim_window_are_refused():
     with pytest.raises(CnnlensError, match="at least 7 pixels a side"):
         cascading_randomisation(build_model("plain"), torch.randn(1, 3, 6, 32))
+
+
+def test_the_gallery_holds_the_first_images_maps_at_every_step():
+    torch.manual_seed(0)
+    model = build_model("plain").eval()
+    images = torch.randn(5, 3, 32, 32)
+    result = cascading_randomisation(model, images, ["gradcam", "random"], gallery=2)
+    steps = len(randomisation_steps(model))
+    assert result.gallery_steps == ["original", *dict.fromkeys(result.steps["randomised"])]
+    assert len(result.gallery_steps) == steps + 1
+    assert result.gallery["gradcam"].shape == (steps + 1, 2, 32, 32)
+    torch.testing.assert_close(result.gallery["gradcam"][0], heatmaps(model, images[:2], ["gradcam"])["gradcam"])
+    assert not torch.equal(result.gallery["gradcam"][0], result.gallery["gradcam"][-1])  # the weights changed
+    assert cascading_randomisation(model, images, ["random"]).gallery == {}

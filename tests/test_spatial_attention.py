@@ -13,6 +13,8 @@ from cnnlens.interpret.spatial_attention import (
 )
 from cnnlens.models.cnn import Architecture, build_model
 
+from helpers import with_trained_batchnorm
+
 
 def cbam_model(blocks: tuple[int, ...] = (1, 2, 3)) -> nn.Module:
     """A CBAM CNN for 32x48 inputs with random weights, BatchNorm statistics that are not the identity, and spatial
@@ -20,13 +22,8 @@ def cbam_model(blocks: tuple[int, ...] = (1, 2, 3)) -> nn.Module:
     torch.manual_seed(0)
     model = build_model(Architecture(attention="cbam", blocks=blocks))
     model.fc1 = nn.Linear(128 * 4 * 6, 512)
+    with_trained_batchnorm(model, mean_range=1)
     with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, nn.BatchNorm2d):
-                module.get_buffer("running_mean").uniform_(-1, 1)
-                module.get_buffer("running_var").uniform_(0.5, 2)
-                module.weight.uniform_(0.5, 1.5)
-                module.bias.uniform_(-0.5, 0.5)
         for name, module in model.named_modules():
             if name.endswith("spatial.conv"):
                 module.weight.normal_(0, 0.3)

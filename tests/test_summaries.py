@@ -11,6 +11,8 @@ from cnnlens.interpret.channel_maps import pca_rgb
 from cnnlens.reporting import summaries
 from cnnlens.reporting.comparison import TrainedRun
 
+from helpers import faithfulness_artifact
+
 
 def activations(model: str = "plain", layers: dict | None = None, indices=(7, 3), predictions=(1, 0)) -> Activations:
     count = len(indices)
@@ -117,6 +119,22 @@ def test_class_channel_means_keep_channel_order_between_equal_spreads():
     assert list(means.columns) == list(range(0, 20, 2)) + list(range(1, 20, 2))
 
 
+def test_spatial_maps_are_the_cbam_layers_by_block_and_none_for_se():
+    spatial = torch.tensor([[[0.25, 0.5], [0.75, 1.0]]], dtype=torch.float16)
+    stored = activations(layers={"conv2": torch.ones(1, 4, 2, 2), "ca2": torch.ones(1, 4), "ca2.spatial": spatial})
+    maps = summaries.spatial_maps(stored)
+    assert list(maps) == ["ca2"] and maps["ca2"].dtype == np.float32
+    np.testing.assert_array_equal(maps["ca2"], [[[0.25, 0.5], [0.75, 1.0]]])
+    assert summaries.spatial_maps(activations(layers={"ca2": torch.ones(1, 4)})) == {}
+
+
+def test_class_spatial_maps_leave_out_classes_without_images():
+    means = torch.arange(3 * 2 * 2, dtype=torch.float32).reshape(3, 2, 2)  # cat, dog, ship
+    classes, maps = summaries.class_spatial_maps({"ca3": means}, torch.tensor([0, 2, 2]), ["cat", "dog", "ship"])
+    assert classes == ["cat", "ship"]
+    np.testing.assert_array_equal(maps["ca3"], means[[0, 2]].numpy())
+
+
 def test_images_per_class_count_classes_without_images_as_zero():
     assert summaries.images_per_class(np.array([0, 0, 1, 1]), 2) == (2, 2)
     assert summaries.images_per_class(np.array([0, 0, 0, 1]), 3) == (0, 3)
@@ -203,3 +221,104 @@ def test_depth_table_stacks_models_and_table_runs_lists_them_once():
     assert list(table["sparsity_mean"]) == [0.1, 0.2, 0.1, 0.2]
     assert list(table.index) == [0, 1, 2, 3]
     assert summaries.table_runs(table) == [("plain", 0), ("se", 1)]
+
+
+# Faithfulness
+
+
+def test_faithfulness_scores_are_each_runs_means_over_its_images():
+    runs = [faithfulness_artifact("plain", 0), faithfulness_artifact("se", 1, {"gradcam": [0.1, 0.3]})]
+    scores = summaries.faithfulness_scores(runs)
+    assert list(zip(scores["model"], scores["seed"], scores["method"], strict=True)) == [
+        ("plain", 0, "gradcam"),
+        ("plain", 0, "random"),
+        ("se", 1, "gradcam"),
+    ]
+    first = scores.iloc[0]
+    assert first["deletion_auc"] == pytest.approx(0.3) and first["insertion_auc"] == pytest.approx(0.7)
+    assert first["average_drop"] == pytest.approx(0.15)
+    assert first["increase_in_confidence"] == 0.5 and first["images"] == 2  # one image of two rose
+    assert scores.iloc[2]["deletion_auc"] == pytest.approx(0.2)
+
+
+def test_over_seeds_gives_the_mean_and_sample_std_per_model_and_method():
+    runs = [
+        faithfulness_artifact("se", 0, {"gradcam": [0.2, 0.4], "random": [0.5, 0.5]}),
+        faithfulness_artifact("se", 1, {"gradcam": [0.4, 0.6], "random": [0.5, 0.7]}),
+        faithfulness_artifact("plain", 0, {"gradcam": [0.1, 0.1], "random": [0.5, 0.5]}),
+    ]
+    table = summaries.over_seeds(summaries.faithfulness_scores(runs))
+    assert list(zip(table["model"], table["method"], strict=True)) == [
+        ("se", "gradcam"),
+        ("se", "random"),
+        ("plain", "gradcam"),
+        ("plain", "random"),
+    ]
+    se_gradcam = table.iloc[0]
+    assert se_gradcam["deletion_auc_mean"] == pytest.approx(0.4)  # seed means 0.3 and 0.5
+    assert se_gradcam["deletion_auc_std"] == pytest.approx(np.std([0.3, 0.5], ddof=1))
+    assert se_gradcam["insertion_auc_mean"] == pytest.approx(0.6)
+    assert se_gradcam["seeds"] == 2 and se_gradcam["images"] == 2
+    assert table.iloc[2]["seeds"] == 1 and np.isnan(table.iloc[2]["deletion_auc_std"])
+
+
+def test_mean_curves_average_the_runs_curves_over_seeds():
+    runs = [
+        faithfulness_artifact("se", 0, {"gradcam": [0.2, 0.4]}),
+        faithfulness_artifact("se", 1, {"gradcam": [0.4, 0.6]}),
+    ]
+    curves = summaries.mean_curves(runs)
+    deletion = curves[curves["curve"] == "deletion"]
+    assert list(deletion["fraction"]) == [0.0, 0.5, 1.0]
+    np.testing.assert_allclose(deletion["probability"], [1.0, 0.5, 0.4])  # the last points: 0.3 and 0.5
+    insertion = curves[curves["curve"] == "insertion"]
+    np.testing.assert_allclose(insertion["probability"], [0.0, 0.5, 0.6])
+
+
+def test_representative_runs_take_the_seed_or_each_models_first_run():
+    runs = [faithfulness_artifact("se", 1), faithfulness_artifact("se", 0), faithfulness_artifact("plain", 0)]
+    assert [(run.model, run.seed) for run in summaries.representative_runs(runs, 0)] == [("se", 0), ("plain", 0)]
+    assert [(run.model, run.seed) for run in summaries.representative_runs(runs, None)] == [("se", 1), ("plain", 0)]
+    with pytest.raises(CnnlensError, match="no faithfulness file of seed 1 for plain"):
+        summaries.representative_runs(runs, 1)
+
+
+def test_run_tables_stack_a_table_of_every_run_with_its_model_and_seed():
+    runs = [
+        faithfulness_artifact("se", 3),
+        faithfulness_artifact("plain", 0, {"gradcam": [0.1, 0.2], "gaussian": [0.3, 0.3]}),
+    ]
+    paired = summaries.run_tables(runs, "paired")
+    assert list(paired.columns[:4]) == ["model", "seed", "metric", "method_a"]
+    assert list(zip(paired["model"], paired["seed"], paired["method_b"], strict=True)) == [
+        ("se", 3, "random"),
+        ("plain", 0, "gaussian"),
+    ]
+    assert len(summaries.run_tables(runs, "sanity")) == 4 + 4
+
+
+def test_removal_over_seeds_averages_each_condition():
+    first, second = faithfulness_artifact("se", 0), faithfulness_artifact("se", 1)
+    second.removal["accuracy"] = [0.5, 0.5, 0.5, 0.5]
+    table = summaries.removal_over_seeds(summaries.run_tables([first, second], "removal"))
+    assert list(table["ranking"]) == ["reference", "highest", "lowest", "random"]
+    np.testing.assert_allclose(table["accuracy"], [0.75, 0.25, 0.75, 0.5])
+    np.testing.assert_allclose(table["true_class_probability"], [0.9, 0.2, 0.8, 0.5])
+    assert (table["seeds"] == 2).all() and (table["images"] == 2).all()
+
+
+def test_gallery_maps_keep_the_methods_that_use_the_model_and_the_first_images():
+    run = faithfulness_artifact(deletion={"gradcam": [0.1, 0.2], "random": [0.5, 0.5], "gaussian": [0.4, 0.4]})
+    maps = summaries.gallery_maps(run, 1)
+    assert list(maps) == ["gradcam"] and maps["gradcam"].shape == (3, 1, 8, 8)
+    np.testing.assert_array_equal(maps["gradcam"][:, 0], run.gallery["gradcam"][:, 0].numpy())
+
+
+def test_faithfulness_setup_is_what_every_run_measured():
+    runs = [faithfulness_artifact("se", 1), faithfulness_artifact("plain", 0)]
+    setup = summaries.faithfulness_setup(runs)
+    assert (setup.models, setup.seeds, setup.images, setup.steps) == (["se", "plain"], [0, 1], 2, 2)
+    assert (setup.baseline, setup.size, setup.sanity_images) == ("blur", (8, 8), 2)
+    runs[1].baseline = "mean"
+    with pytest.raises(CnnlensError, match="made with different settings"):
+        summaries.faithfulness_setup(runs)

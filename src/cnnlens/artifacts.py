@@ -212,6 +212,7 @@ class Activations(RunArtifact):
     """Layer outputs of the visualised test images (the first ``images_per_class`` of each class)."""
 
     RULE: ClassVar[str] = "analysis (activations)"
+    VERSION: ClassVar[int] = 2  # 2: CBAM's spatial attention maps among the layers
 
     image_indices: torch.Tensor  # (N,) indices into the test split
     images: torch.Tensor  # (N, 3, H, W) uint8
@@ -219,7 +220,8 @@ class Activations(RunArtifact):
     classes: list[str]
     logits: torch.Tensor  # (N, classes)
     predictions: torch.Tensor  # (N,)
-    layers: dict[str, torch.Tensor]  # layer -> (N, C, h, w); attention module (ca1) -> (N, C) channel weights
+    # layer -> (N, C, h, w); attention module (ca1) -> (N, C) channel weights; CBAM block (ca1.spatial) -> (N, h, w)
+    layers: dict[str, torch.Tensor]
 
 
 @dataclass
@@ -245,10 +247,12 @@ class AttentionWeights(RunArtifact):
     """Every attention module's channel weights (sigmoid outputs) for every test image."""
 
     RULE: ClassVar[str] = "analysis (attention)"
+    VERSION: ClassVar[int] = 2  # 2: CBAM's spatial maps, averaged per class
 
     weights: dict[str, torch.Tensor]  # module (ca1) -> (N, C)
     labels: torch.Tensor  # (N,)
     classes: list[str]
+    spatial: dict[str, torch.Tensor]  # CBAM block (ca1) -> (classes, h, w) mean spatial map of each class's images
 
 
 @dataclass
@@ -278,3 +282,25 @@ class VggDepth(Artifact):
     layer_names: dict[int, str]
     channel_means: dict[int, torch.Tensor]  # index -> (P, h, w)
     deconv: dict[int, torch.Tensor]  # index -> (P, 3, 224, 224)
+
+
+@dataclass
+class Faithfulness(RunArtifact):
+    """How faithful each heatmap method is on one run: deletion and insertion, Average Drop and Increase in
+    Confidence per image, paired tests between methods, channel removal, and the cascading-randomisation checks."""
+
+    RULE: ClassVar[str] = "analysis (faithfulness)"
+
+    baseline: str  # what deleted pixels became: blur or mean
+    image_indices: torch.Tensor  # (N,) the scored test images
+    fractions: torch.Tensor  # (K + 1,) fraction of the pixels deleted (inserted) at each point
+    # method -> deletion_auc, insertion_auc, average_drop (N,), increase (N,) bool, deletion and insertion (K + 1,)
+    # mean curves over the images
+    scores: dict[str, dict[str, torch.Tensor]]
+    paired: dict[str, list]  # the paired tests of every two methods on deletion AUC, as table columns
+    removal: dict[str, list]  # channel removal, as table columns
+    sanity: dict[str, list]  # similarity of each method's maps after each randomisation step, as table columns
+    sanity_verdict: dict[str, list]  # per method: similarity at full randomisation, threshold, fails
+    gallery_images: torch.Tensor  # (G, 3, H, W) uint8 test images shown with their maps
+    gallery: dict[str, torch.Tensor]  # method -> (steps + 1, G, H, W): the maps, then after each randomisation step
+    gallery_steps: list[str]  # "original", then the layers randomised so far at each step

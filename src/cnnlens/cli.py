@@ -84,11 +84,32 @@ def notebook(args: argparse.Namespace) -> None:
 
 
 def report(args: argparse.Namespace) -> None:
+    from cnnlens.registry import section_of
     from cnnlens.reporting.assemble import ExecutedSection, build_report
 
-    sections = [ExecutedSection(title, Path(path)) for title, path in zip(args.titles, args.notebooks, strict=True)]
-    build_report(sections, args.metrics, args.config, args.comparison, args.vgg, args.benchmarks, args.repo, args.out)
-    print(f"report -> {args.out}")
+    sections = [
+        ExecutedSection(title, Path(path), section_of(Path(path).stem).notebook)
+        for title, path in zip(args.titles, args.notebooks, strict=True)
+    ]
+    written = build_report(
+        sections,
+        args.metrics,
+        args.config,
+        args.comparison,
+        args.vgg,
+        args.benchmarks,
+        args.repo,
+        args.out_dir,
+        args.faithfulness,
+    )
+    print("report -> " + " ".join(map(str, written)))
+
+
+def pdf(args: argparse.Namespace) -> None:
+    from cnnlens.reporting.pdf import write_pdf
+
+    write_pdf(args.html, args.out)
+    print(f"{args.html} -> {args.out}")
 
 
 def check_config(args: argparse.Namespace) -> None:
@@ -166,7 +187,7 @@ def _report_steps(steps: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     step.add_argument("--out", required=True)
     step.set_defaults(run=notebook)
 
-    step = steps.add_parser("report", help="merge executed notebooks into one HTML report")
+    step = steps.add_parser("report", help="merge executed notebooks into one HTML report per edition")
     step.add_argument("--notebooks", nargs="+", required=True)
     step.add_argument("--titles", nargs="+", required=True)
     step.add_argument("--metrics", nargs="+", required=True)
@@ -175,8 +196,16 @@ def _report_steps(steps: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     step.add_argument("--repo", default=".", help="the workflow's checkout, whose commit the report names")
     step.add_argument("--comparison", required=True, help="the compare rule's folder (summary.csv, tests.csv)")
     step.add_argument("--vgg", help="the vgg rule's file, for a banner when VGG16's weights were random")
-    step.add_argument("--out", required=True)
+    step.add_argument(
+        "--faithfulness", nargs="*", default=[], help="every faithfulness file (all models and seeds), for the verdict"
+    )
+    step.add_argument("--out-dir", required=True, help="the folder of report.html and report-short.html")
     step.set_defaults(run=report)
+
+    step = steps.add_parser("pdf", help="print an HTML report to an A4 PDF (WeasyPrint; needs the system's Pango)")
+    step.add_argument("--html", required=True, help="the report's HTML file")
+    step.add_argument("--out", required=True)
+    step.set_defaults(run=pdf)
 
 
 def _config_steps(steps: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

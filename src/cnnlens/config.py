@@ -131,6 +131,12 @@ def _check_references(config: dict) -> None:
         )
 
 
+def representative_seed(config: dict) -> int:
+    """The seed whose runs the per-model analyses look inside: ``visualise.seed``, or the first of ``seeds``."""
+    seed = config["visualise"]["seed"]
+    return config["seeds"][0] if seed is None else seed
+
+
 def check_paths(config: dict, workdir: Path) -> None:
     """Every path the config names exists and can be read, as a file or folder as the key expects."""
     data = config["data"]

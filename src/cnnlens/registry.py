@@ -11,15 +11,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from cnnlens.texts import text
+
 
 @dataclass(frozen=True)
 class Analysis:
     """A computation on one trained run: one job per run, writing ``analysis/<model>-seed<seed>/<name>.pt``."""
 
     name: str  # the job's wildcard, the step in cnnlens.interpret.steps, the artifact's file name
-    settings: tuple[str, ...] = ()  # `visualise` keys the step takes, as keyword arguments of the same names
+    settings: tuple[str, ...] = ()  # keys of config[config_section] the step takes as keyword arguments
     attention_only: bool = False  # only for variants with attention modules
     every_seed: bool = False  # for every seed (compared over seeds), not only the representative one
+    config_section: str = "visualise"  # the config section that holds the settings
 
 
 @dataclass(frozen=True)
@@ -28,13 +31,14 @@ class Section:
 
     ``reads`` names what the notebook gets as parameters of the same names: analyses (the model's file,
     or one file per model for a section of the whole run), or ``runs`` (every run's folder),
-    ``comparison`` (the compare rule's folder) and ``vgg`` (the vgg rule's file).
+    ``comparison`` (the compare rule's folder) and ``vgg`` (the vgg rule's file). An analysis that runs on every
+    seed gives a section of the whole run every model's file of every seed, in the config's order of models and
+    seeds.
     """
 
-    notebook: str
-    title: str
+    notebook: str  # also names its title in the text table: section.<notebook>
     reads: tuple[str, ...]
-    settings: tuple[str, ...] = ()  # `visualise` keys passed to the notebook as parameters of the same names
+    settings: tuple[str, ...] = ()  # config keys passed as parameters named by the key: see setting_path
     per_model: bool = True
     attention_only: bool = False
 
@@ -48,20 +52,47 @@ ANALYSES = {
         ),
         Analysis("attention", attention_only=True),
         Analysis("depth", ("depth_layers",)),
+        Analysis(
+            "faithfulness",
+            ("images", "steps", "baseline", "removal_fractions", "sanity_images"),
+            every_seed=True,
+            config_section="faithfulness",
+        ),
     )
 }
 
 WHOLE_RUN_INPUTS = ("runs", "comparison", "vgg")
+EVERY_SECTION_SETTINGS = ("report.language",)  # settings every notebook takes besides its own
 
 # In reading order, after the verdict; the report adds "Reproduce" at the end.
 SECTIONS = (
-    Section("comparison", "Comparison", reads=("comparison", "runs"), per_model=False),
-    Section("training", "Training", reads=("runs",), per_model=False),
-    Section("feature_maps", "Feature maps", reads=("activations",), settings=("channels", "channel_modes")),
-    Section("attention", "Channel attention", reads=("activations", "attention"), attention_only=True),
-    Section("explain", "Grad-CAM and deconvnet", reads=("activations", "explain")),
-    Section("depth", "VGG16 and the trained CNNs by depth", reads=("vgg", "activations", "depth"), per_model=False),
+    Section("comparison", reads=("comparison", "runs"), per_model=False),
+    Section("training", reads=("runs",), per_model=False),
+    Section("feature_maps", reads=("activations",), settings=("channels", "channel_modes")),
+    Section("attention", reads=("activations", "attention"), attention_only=True),
+    Section("explain", reads=("activations", "explain")),
+    Section("depth", reads=("vgg", "activations", "depth"), per_model=False),
+    Section("faithfulness", reads=("faithfulness",), settings=("seed", "compare.alpha"), per_model=False),
 )
+
+
+def section_title(section: Section) -> str:
+    """The section's heading in the chosen language."""
+    return text(f"section.{section.notebook}")
+
+
+def section_of(executed: str) -> Section:
+    """The section an executed notebook (:func:`report_sections`) belongs to: ``feature_maps-se-16`` is a model's
+    notebook of ``feature_maps``, ``comparison`` the whole run's."""
+    name = executed.partition("-")[0]  # a section's notebook holds no "-", a model's name may
+    return next(section for section in SECTIONS if section.notebook == name)
+
+
+def setting_path(setting: str) -> tuple[str, str]:
+    """A section's setting as ``(config section, key)``: ``channels`` is a `visualise` key, ``compare.alpha`` the key
+    ``alpha`` of the section ``compare``. The notebook's parameter is named by the key."""
+    section, _, key = setting.rpartition(".")
+    return section or "visualise", key
 
 
 def section_models(section: Section, models: Sequence[str], attention_models: Sequence[str]) -> list[str]:
@@ -79,10 +110,13 @@ def report_sections(models: Sequence[str], attention_models: Sequence[str], seed
     sections = []
     for section in SECTIONS:
         if not section.per_model:
-            sections.append((section.title, section.notebook))
+            sections.append((section_title(section), section.notebook))
             continue
         sections += [
-            (f"{section.title}: {model} CNN (seed {seed})", f"{section.notebook}-{model}")
+            (
+                text("section.per_model", title=section_title(section), model=model, seed=seed),
+                f"{section.notebook}-{model}",
+            )
             for model in section_models(section, models, attention_models)
         ]
     return sections

@@ -2,7 +2,21 @@
 # Every generated file lives under config["results"].
 import json
 
-from cnnlens.registry import ANALYSES, SECTIONS, WHOLE_RUN_INPUTS, analysis_models, report_sections, section_models
+from cnnlens.config import representative_seed
+from cnnlens.registry import (
+    ANALYSES,
+    EVERY_SECTION_SETTINGS,
+    SECTIONS,
+    WHOLE_RUN_INPUTS,
+    analysis_models,
+    report_sections,
+    section_models,
+    setting_path,
+)
+from cnnlens.reporting.assemble import EDITION_FILES
+from cnnlens.texts import set_language
+
+set_language(config["report"]["language"])  # the section titles the report rule passes on
 
 RESULTS = config["results"]
 DATA_CACHE = f"{RESULTS}/data/dataset.pt"
@@ -10,11 +24,14 @@ RUN_DIR = f"{RESULTS}/models/{{model}}/seed{{seed}}"
 ANALYSIS = f"{RESULTS}/analysis/{{model}}-seed{{seed}}/{{analysis}}.pt"
 COMPARISON = f"{RESULTS}/comparison"
 VGG = f"{RESULTS}/vgg/vgg.pt"
-REPORT = f"{RESULTS}/report/report.html"
+REPORT_DIR = f"{RESULTS}/report"
+# one HTML file per edition the config asks for, and a PDF of each unless report.pdf is off
+REPORTS = [f"{REPORT_DIR}/{EDITION_FILES[edition]}.html" for edition in config["report"]["editions"]]
+PDFS = [report.removesuffix(".html") + ".pdf" for report in REPORTS] if config["report"]["pdf"] else []
 BENCHMARKS = f"{RESULTS}/benchmarks"
 NOTEBOOKS = Path(workflow.basedir) / "notebooks"
 # Analyses of a single training run look inside this one (validated to be among the seeds).
-REPRESENTATIVE_SEED = config["visualise"]["seed"] if config["visualise"]["seed"] is not None else config["seeds"][0]
+REPRESENTATIVE_SEED = representative_seed(config)
 ATTENTION_MODELS = [m for m in config["models"] if config["variants"][m]["attention"] != "none"]
 
 
@@ -35,9 +52,9 @@ def architecture(wildcards):
     return canonical(config["variants"][wildcards.model])
 
 
-def visualise_settings(keys):
-    """The named `visualise` keys as canonical JSON: what an analysis or a notebook is given."""
-    return canonical({key: config["visualise"][key] for key in keys})
+def settings_of(keys, section="visualise"):
+    """The named keys of one config section as canonical JSON: what an analysis or a notebook is given."""
+    return canonical({key: config[section][key] for key in keys})
 
 
 def all_runs(pattern):
@@ -68,7 +85,7 @@ def section_inputs(wildcards):
         elif section.per_model:
             files[name] = expand(ANALYSIS, model=wildcards.model, seed=REPRESENTATIVE_SEED, analysis=name)[0]
         else:
-            files[name] = expand(ANALYSIS, model=config["models"], seed=REPRESENTATIVE_SEED, analysis=name)
+            files[name] = analysis_files(name)
     return files
 
 
@@ -86,10 +103,11 @@ def notebook_parameters(input):
 
 
 def section_settings(wildcards):
-    """The section's `visualise` settings. A function of the wildcards only, so that Snakemake records it and
+    """The section's settings, by key. A function of the wildcards only, so that Snakemake records it and
     reruns the notebook when a setting changes (params computed from `input` it does not compare)."""
     section = next(section for section in SECTIONS if section.notebook == wildcards.section)
-    return visualise_settings(section.settings)
+    paths = [setting_path(setting) for setting in (*section.settings, *EVERY_SECTION_SETTINGS)]
+    return canonical({key: config[part][key] for part, key in paths})
 
 
 EXECUTED = report_sections(config["models"], ATTENTION_MODELS, REPRESENTATIVE_SEED)

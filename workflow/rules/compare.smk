@@ -3,9 +3,24 @@ rule compare:
     input:
         metrics=all_runs(f"{RUN_DIR}/metrics.json"),
     output:
-        runs=f"{COMPARISON}/runs.csv",
-        summary=f"{COMPARISON}/summary.csv",
-        tests=f"{COMPARISON}/tests.csv",
+        runs=report(
+            f"{COMPARISON}/runs.csv",
+            caption="../report/runs.rst",
+            category="Comparison",
+            labels={"table": "every run"},
+        ),
+        summary=report(
+            f"{COMPARISON}/summary.csv",
+            caption="../report/summary.rst",
+            category="Comparison",
+            labels={"table": "mean ± std per variant"},
+        ),
+        tests=report(
+            f"{COMPARISON}/tests.csv",
+            caption="../report/tests.rst",
+            category="Comparison",
+            labels={"table": "paired tests against the baseline"},
+        ),
     log:
         f"{RESULTS}/logs/compare.log",
     benchmark:

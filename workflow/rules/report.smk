@@ -5,7 +5,12 @@ import os
 rule effective_config:
     """The config this run used, as one YAML file that the report shows and that reproduces it."""
     output:
-        f"{RESULTS}/config.yaml",
+        report(
+            f"{RESULTS}/config.yaml",
+            caption="../report/config.rst",
+            category="Report",
+            labels={"file": "effective config"},
+        ),
     log:
         f"{RESULTS}/logs/effective_config.log",
     benchmark:
@@ -48,25 +53,52 @@ use rule notebook as notebook_per_model with:
 
 
 rule report:
-    """All sections in one self-contained HTML file."""
+    """All sections in one self-contained HTML file per edition: the full report and the short one to hand in."""
     input:
         config=rules.effective_config.output[0],
         comparison=f"{COMPARISON}/tests.csv",
         vgg=VGG,
         notebooks=executed_notebooks(),
         metrics=all_runs(f"{RUN_DIR}/metrics.json"),
+        faithfulness=analysis_files("faithfulness"),
         benchmarks=all_benchmarks(),
     output:
-        REPORT,
+        [
+            report(path, caption="../report/report.rst", category="Report", labels={"file": os.path.basename(path)})
+            for path in REPORTS
+        ],
     log:
         f"{RESULTS}/logs/report.log",
     benchmark:
         f"{BENCHMARKS}/report.tsv"
     params:
         titles=[title for title, _ in EXECUTED],
+        folder=lambda wildcards, output: os.path.dirname(output[0]),  # of every edition
         repo=workflow.basedir,
         comparison=lambda wildcards, input: os.path.dirname(input.comparison),  # the compare rule's folder
     shell:
         "cnnlens report --config {input.config:q} --notebooks {input.notebooks:q} --titles {params.titles:q}"
         " --metrics {input.metrics:q} --benchmarks {input.benchmarks:q} --repo {params.repo:q}"
-        " --comparison {params.comparison:q} --vgg {input.vgg:q} --out {output:q} > {log:q} 2>&1"
+        " --comparison {params.comparison:q} --vgg {input.vgg:q} --faithfulness {input.faithfulness:q}"
+        " --out-dir {params.folder:q} > {log:q} 2>&1"
+
+
+rule pdf:
+    """An A4 PDF of one edition of the report, printed from its HTML (WeasyPrint)."""
+    input:
+        f"{REPORT_DIR}/{{edition}}.html",
+    output:
+        report(
+            f"{REPORT_DIR}/{{edition}}.pdf",
+            caption="../report/pdf.rst",
+            category="Report",
+            labels={"file": "{edition}.pdf"},
+        ),
+    log:
+        f"{RESULTS}/logs/pdf-{{edition}}.log",
+    benchmark:
+        f"{BENCHMARKS}/pdf-{{edition}}.tsv"
+    wildcard_constraints:
+        edition="|".join(EDITION_FILES.values()),
+    shell:
+        "cnnlens pdf --html {input:q} --out {output:q} > {log:q} 2>&1"

@@ -8,9 +8,21 @@ rule train:
         DATA_CACHE,
     output:
         checkpoint=f"{RUN_DIR}/model.pt",
-        history=f"{RUN_DIR}/history.csv",
+        history=report(
+            f"{RUN_DIR}/history.csv",
+            caption="../report/history.rst",
+            category="Training runs",
+            subcategory="{model}",
+            labels={"seed": "{seed}", "file": "history per epoch"},
+        ),
         iterations=f"{RUN_DIR}/iterations.csv",
-        metrics=f"{RUN_DIR}/metrics.json",
+        metrics=report(
+            f"{RUN_DIR}/metrics.json",
+            caption="../report/metrics.rst",
+            category="Training runs",
+            subcategory="{model}",
+            labels={"seed": "{seed}", "file": "final metrics"},
+        ),
         confusion=f"{RUN_DIR}/confusion.csv",
     log:
         f"{RESULTS}/logs/train/{{model}}-seed{{seed}}.log",

@@ -7,8 +7,11 @@ from torch import nn
 
 from cnnlens.data.dataset import Dataset, normalize
 from cnnlens.interpret.hooks import capture
+from cnnlens.interpret.spatial_attention import spatial_gates
 from cnnlens.models.cnn import attention_gates
 from cnnlens.models.modes import eval_mode
+
+SPATIAL_SUFFIX = ".spatial"  # a CBAM block's spatial attention map is stored as <block>.spatial (ca1.spatial)
 
 
 def select_images(labels: torch.Tensor, per_class: int, max_images: int | None = None) -> torch.Tensor:
@@ -29,17 +32,19 @@ def select_images(labels: torch.Tensor, per_class: int, max_images: int | None =
 def extract(
     model: nn.Module, dataset: Dataset, layers: list[str], per_class: int, max_images: int | None = None
 ) -> dict:
-    """Layer outputs, attention channel weights, logits and predictions for the selected test images.
+    """Layer outputs, attention weights, logits and predictions for the selected test images.
 
-    The attention modules' sigmoid outputs are stored under the module's name (``ca1``) as ``(N, C)``.
+    The attention modules' channel weights are stored under the module's name (``ca1``) as ``(N, C)``, and a
+    CBAM block's spatial attention map as ``ca1.spatial``, ``(N, h, w)``.
     """
     index = select_images(dataset.test_labels, per_class, max_images)
     images = dataset.test_images[index]
     gates = {path: name for name, path in attention_gates(model).items()}
+    gates |= {path: f"{block}{SPATIAL_SUFFIX}" for block, path in spatial_gates(model).items()}
     device = next(model.parameters()).device
     with eval_mode(model), capture(model, [*layers, *gates]) as outputs:
         logits = model(normalize(images.to(device)))
-    stored = {gates.get(name, name): outputs[name].float().cpu() for name in [*layers, *gates]}
+    stored = {gates.get(name, name): _squeezed(outputs[name]).float().cpu() for name in [*layers, *gates]}
     return {
         "image_indices": index,
         "images": images,
@@ -49,3 +54,8 @@ def extract(
         "predictions": logits.argmax(1).cpu(),
         "layers": stored,
     }
+
+
+def _squeezed(output: torch.Tensor) -> torch.Tensor:
+    """A spatial gate's ``(N, 1, h, w)`` as ``(N, h, w)``; other outputs as they are."""
+    return output[:, 0] if output.dim() == 4 and output.shape[1] == 1 else output

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -51,10 +51,15 @@ class SanityResult:
             (images whose original or randomised map is flat), ``images``.
         verdict: one row per method: ``method``, ``spearman`` and ``ssim`` at full randomisation, ``threshold`` and
             ``fails`` (True when the mean Spearman correlation there is at least the threshold).
+        gallery: method -> ``(steps + 1, G, H, W)``: the first ``G`` images' maps, original first, then after each
+            step (``G`` is the ``gallery`` argument; empty without one).
+        gallery_steps: ``"original"``, then the layers re-initialised so far at each step.
     """
 
     steps: pd.DataFrame
     verdict: pd.DataFrame
+    gallery: dict[str, torch.Tensor] = field(default_factory=dict)
+    gallery_steps: list[str] = field(default_factory=list)
 
 
 def randomisation_steps(model: nn.Module) -> list[tuple[str, tuple[str, ...]]]:
@@ -98,6 +103,7 @@ def cascading_randomisation(
     seed: int = 0,
     threshold: float = SPEARMAN_THRESHOLD,
     batch_size: int | None = None,
+    gallery: int = 0,
 ) -> SanityResult:
     """Compare each method's maps of ``model`` with those after every cumulative randomisation step.
 
@@ -108,6 +114,7 @@ def cascading_randomisation(
         seed: the random baseline's seed and the base of the re-initialisation seeds.
         threshold: the failing criterion (see the module's docstring).
         batch_size: images per map computation (:func:`cnnlens.interpret.faithfulness.heatmaps`'s default).
+        gallery: keep the maps of the first ``gallery`` images at every step, for a figure.
     """
     if min(images.shape[-2:]) < SSIM_WINDOW:
         raise CnnlensError(f"sanity checks need images of at least {SSIM_WINDOW} pixels a side for SSIM")
@@ -115,12 +122,15 @@ def cascading_randomisation(
     randomised = copy.deepcopy(model)
     done: list[str] = []
     rows = []
+    shown = {method: [maps[:gallery].cpu()] for method, maps in original.items()} if gallery else {}
     for step, (name, modules) in enumerate(randomisation_steps(randomised), start=1):
         randomise(randomised, modules, seed + step)
         done.append(name)
         maps = heatmaps(randomised, images, list(original), seed=seed, batch_size=batch_size)
         for method, before in original.items():
             rows.append(_compare(method, step, "+".join(done), before, maps[method]))
+            if gallery:
+                shown[method].append(maps[method][:gallery].cpu())
     table = pd.DataFrame(rows)
     last = table[table["step"] == table["step"].max()]
     verdict = pd.DataFrame(
@@ -132,7 +142,8 @@ def cascading_randomisation(
             "fails": last["spearman"].to_numpy() >= threshold,
         }
     )
-    return SanityResult(table, verdict)
+    names = ["original"] + [str(row) for row in table["randomised"].drop_duplicates()] if gallery else []
+    return SanityResult(table, verdict, {method: torch.stack(maps) for method, maps in shown.items()}, names)
 
 
 def spearman_per_image(first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:

@@ -13,18 +13,30 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from cnnlens.artifacts import Activations, AttentionWeights, DepthStatistics, Explanations, RunArtifact
+from cnnlens.artifacts import (
+    Activations,
+    AttentionWeights,
+    DepthStatistics,
+    Explanations,
+    Faithfulness,
+    RunArtifact,
+)
 from cnnlens.data.dataset import Dataset, normalize
 from cnnlens.errors import CnnlensError
 from cnnlens.interpret import depth_stats
 from cnnlens.interpret.activations import extract, select_images
+from cnnlens.interpret.channel_removal import channel_removal
 from cnnlens.interpret.deconvnet import deconv_project
+from cnnlens.interpret.faithfulness import evaluate_faithfulness, paired_comparison
 from cnnlens.interpret.gradcam import grad_cam
 from cnnlens.interpret.hooks import capture
+from cnnlens.interpret.sanity import cascading_randomisation
+from cnnlens.interpret.spatial_attention import spatial_gates
 from cnnlens.models.cnn import Architecture, CifarCNN, attention_gates, build_model
 from cnnlens.models.modes import eval_mode
 
 BATCH = 500
+GALLERY_IMAGES = 4  # images whose maps the report shows before and after each randomisation step
 
 
 def _test_batches(dataset: Dataset) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
@@ -60,20 +72,30 @@ def depth(model: nn.Module, dataset: Dataset, *, depth_layers: Sequence[str], to
 
 @torch.no_grad()
 def attention(model: nn.Module, dataset: Dataset) -> dict:
-    """The channel weights (sigmoid outputs) of every attention module for every test image."""
+    """Every attention module's channel weights (sigmoid outputs) for every test image, and each CBAM block's
+    spatial attention map averaged over each class's test images."""
     gates = attention_gates(model)
     if not gates:
         raise CnnlensError("the model has no attention modules: its variant has attention: none")
+    spatial = spatial_gates(model)
     collected: dict[str, list[torch.Tensor]] = {name: [] for name in gates}
-    with eval_mode(model), capture(model, list(gates.values())) as outputs:
-        for images, _ in _test_batches(dataset):
+    sums: dict[str, torch.Tensor] = {}
+    classes = len(dataset.classes)
+    with eval_mode(model), capture(model, [*gates.values(), *spatial.values()]) as outputs:
+        for images, labels in _test_batches(dataset):
             model(images)
             for name, path in gates.items():
                 collected[name].append(outputs[path])
+            for block, path in spatial.items():
+                maps = outputs[path][:, 0]
+                totals = torch.zeros(classes, *maps.shape[1:]).index_add_(0, labels, maps)
+                sums[block] = sums[block] + totals if block in sums else totals
+    counts = torch.bincount(dataset.test_labels, minlength=classes).clamp(min=1).view(-1, 1, 1)
     return {
         "weights": {name: torch.cat(chunks) for name, chunks in collected.items()},
         "labels": dataset.test_labels,
         "classes": dataset.classes,
+        "spatial": {block: total / counts for block, total in sums.items()},
     }
 
 
@@ -152,12 +174,64 @@ def _top_images_per_channel(
     }
 
 
+def faithfulness(
+    model: nn.Module,
+    dataset: Dataset,
+    *,
+    images: int | str,
+    steps: int,
+    baseline: str,
+    removal_fractions: Sequence[float],
+    sanity_images: int,
+) -> dict:
+    """How faithful each heatmap method is on this run: deletion and insertion with Average Drop and Increase in
+    Confidence and paired tests (:mod:`~cnnlens.interpret.faithfulness`), channel removal
+    (:mod:`~cnnlens.interpret.channel_removal`) and cascading randomisation (:mod:`~cnnlens.interpret.sanity`),
+    all on the same fixed random sample of the test split (``images``, or ``"all"``)."""
+    chosen = scored_images(len(dataset.test_labels), images)
+    inputs, labels = normalize(dataset.test_images[chosen]), dataset.test_labels[chosen]
+    results = evaluate_faithfulness(model, inputs, steps=steps, baseline=baseline)
+    sanity = cascading_randomisation(model, inputs[:sanity_images], list(results), gallery=GALLERY_IMAGES)
+    scores = {
+        method: {
+            "deletion_auc": result.deletion_auc,
+            "insertion_auc": result.insertion_auc,
+            "average_drop": result.average_drop,
+            "increase": result.increase,
+            "deletion": result.curves.deletion.mean(0),
+            "insertion": result.curves.insertion.mean(0),
+        }
+        for method, result in results.items()
+    }
+    return {
+        "baseline": baseline,
+        "image_indices": chosen,
+        "fractions": next(iter(results.values())).curves.fractions,
+        "scores": scores,
+        "paired": paired_comparison(results).to_dict(orient="list"),
+        "removal": channel_removal(model, inputs, labels, fractions=removal_fractions).to_dict(orient="list"),
+        "sanity": sanity.steps.to_dict(orient="list"),
+        "sanity_verdict": sanity.verdict.to_dict(orient="list"),
+        "gallery_images": dataset.test_images[chosen[:GALLERY_IMAGES]],
+        "gallery": sanity.gallery,
+        "gallery_steps": sanity.gallery_steps,
+    }
+
+
+def scored_images(count: int, images: int | str) -> torch.Tensor:
+    """A fixed random sample of ``images`` of the ``count`` test images (all of them for ``"all"``), the same every
+    run: an ImageFolder test split is sorted by class, so its first images would be of one class."""
+    order = torch.randperm(count, generator=torch.Generator().manual_seed(0))
+    return order if images == "all" else order[: int(images)]
+
+
 # name -> (step, the artifact it fills); the names are the registry's analyses.
 STEPS: dict[str, tuple[Callable[..., dict], type[RunArtifact]]] = {
     "activations": (activations, Activations),
     "explain": (explain, Explanations),
     "attention": (attention, AttentionWeights),
     "depth": (depth, DepthStatistics),
+    "faithfulness": (faithfulness, Faithfulness),
 }
 
 

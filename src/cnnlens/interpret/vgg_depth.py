@@ -101,7 +101,7 @@ def vgg_depth(weights: str, photo_paths: Sequence[str], indices: Sequence[int]) 
     outputs = feature_outputs(model, batch, sorted({*indices, *conv_indices}))
     names = vgg16.feature_layer_names(model)
     return VggDepth(
-        weights={"kind": info.kind, "source": info.source, "degraded": info.degraded, "banner": info.banner},
+        weights={"kind": info.kind, "source": info.source, "degraded": info.degraded},
         photos=list(photos),
         images=torch.from_numpy(imagenet_denormalize(batch)),
         top5=top5(model, batch),

@@ -95,20 +95,6 @@ def build_model(architecture: Architecture | str, image_size: int = 32, num_clas
     return CifarCNN(architecture, image_size, num_classes)
 
 
-LAYER_KINDS = {
-    "conv": "conv output, before BatchNorm and ReLU",
-    "bn": "BatchNorm output, before ReLU",
-    "relu": "ReLU output",
-    "pool": "max-pool output",
-    "ca": "output after channel attention",
-}
-
-
-def describe_layer(name: str) -> str:
-    """What a layer's output is, in words for captions: ``conv2`` -> "conv output, before BatchNorm and ReLU"."""
-    return LAYER_KINDS.get(name.rstrip("0123456789"), f"{name} output")
-
-
 def attention_gates(model: nn.Module) -> dict[str, str]:
     """Map each block's attention (``ca1``) to the path of the sigmoid that outputs its channel weights.
 

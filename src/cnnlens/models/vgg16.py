@@ -2,7 +2,7 @@
 
 Weights come from torchvision's weights API (downloaded once into the torch hub cache), from a local
 ``state_dict`` file (for machines without internet, e.g. torchvision's own ``vgg16-397923af.pth``), or
-are random (``none``), which the report flags with :attr:`WeightsInfo.banner`.
+are random (``none``), which the report flags (:attr:`WeightsInfo.degraded`).
 
 Layers are addressed by their index in ``model.features``. The default indices are
 ``0`` = conv1_1 (Conv2d 3->64, pre-ReLU, 224x224), ``10`` = conv3_1 (Conv2d 128->256, pre-ReLU, 56x56)
@@ -35,17 +35,12 @@ class WeightsInfo:
     kind: str  # imagenet, file or none
     source: str  # the download URL, the file path, or "random initialisation"
     degraded: bool = False  # True when the weights are random: the maps show no learned features
-    banner: str = ""  # one line for the report when degraded
 
 
 def load_vgg16(weights: str | Path) -> tuple[nn.Module, WeightsInfo]:
     """A VGG16 in eval mode with ``weights``: ``"imagenet"``, ``"none"`` (random) or a state_dict file path."""
     if str(weights) == "none":
-        banner = (
-            "VGG16 has random weights (weights: none): its feature maps show an untrained network, "
-            "not what ImageNet training learns"
-        )
-        return vgg16(weights=None).eval(), WeightsInfo("none", "random initialisation", degraded=True, banner=banner)
+        return vgg16(weights=None).eval(), WeightsInfo("none", "random initialisation", degraded=True)
     if str(weights) == "imagenet":
         return _with_weights(_download_imagenet()), WeightsInfo("imagenet", IMAGENET_WEIGHTS.url)
     path = Path(weights)

@@ -2,7 +2,9 @@
 
 A weight of 0.5 is the sigmoid of 0: a module whose weights all sit there rescales its block uniformly;
 a selective one pushes some channels toward 0 and others toward 1. Every figure draws weights on the
-fixed range [0, 1] so that models and modules can be compared by eye.
+fixed range [0, 1] so that models and modules can be compared by eye; so do the overlays of CBAM's spatial
+gates, whose values are factors the block multiplied its features by. Only the per-class means use the range
+of the means drawn, stated in their captions.
 """
 
 from __future__ import annotations
@@ -12,11 +14,15 @@ from collections.abc import Mapping, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from cnnlens.interpret.spatial_attention import upsample_attention
 from cnnlens.plots.style import (
     MAX_CLASS_LABELS,
+    OVERLAY_ALPHA,
+    OVERLAY_CMAP,
     count_range,
     image_names,
     line_style,
@@ -34,6 +40,7 @@ NEUTRAL_STYLE = "--"
 WEIGHT_RANGE = (0.0, 1.0)  # every weight axis, so that models and modules compare by eye
 BAND = (0.1, 0.9)  # quantiles over images of the band around each channel's mean weight
 CLASS_CMAP = "viridis"
+CLASSES_PER_ROW = 10  # panels per row of the per-class mean spatial maps
 
 # summary column -> the text that heads it in the report's table, in the summary's order
 SUMMARY_HEADERS = {
@@ -153,6 +160,73 @@ def class_channel_heatmap(means: pd.DataFrame, title: str, max_ticks: int = 32) 
     return figure
 
 
+def spatial_overlays(images: np.ndarray, titles: Sequence[str], maps: Mapping[str, np.ndarray]) -> Figure:
+    """One row per image: the input, then each CBAM block's spatial gate laid over it, on the gate's range [0, 1].
+
+    The maps are bilinearly upsampled to the image (``upsample_attention``) but not rescaled: a gate value is the
+    factor the block multiplied every channel at that position by.
+
+    Args:
+        images: ``(N, H, W, 3)`` uint8 images.
+        titles: one title per image (for example its true and predicted class).
+        maps: block -> ``(N, h, w)`` spatial gates of these images at the block's resolution, in model order.
+    """
+    count, blocks = len(images), len(maps)
+    figure, axes = plt.subplots(
+        count, blocks + 1, figsize=(1.2 + 2.3 * (blocks + 1), 2.3 * count), layout="constrained", squeeze=False
+    )
+    size = images.shape[1:3]
+    for row, (image, title) in enumerate(zip(images, titles, strict=True)):
+        _image(axes[row, 0], image, title)
+        for panel, (block, values) in zip(axes[row, 1:], maps.items(), strict=True):
+            gate = upsample_attention(torch.as_tensor(values[row : row + 1]), size)[0].numpy()
+            height, width = values.shape[1:]
+            _image(panel, image, text("channel_weights.spatial_title", block=block, height=height, width=width))
+            shown = panel.imshow(
+                gate, cmap=OVERLAY_CMAP, alpha=OVERLAY_ALPHA, vmin=WEIGHT_RANGE[0], vmax=WEIGHT_RANGE[1]
+            )
+    figure.colorbar(
+        shown,
+        ax=axes[:, 1:].ravel().tolist(),
+        shrink=min(0.9, 0.35 * count),
+        label=text("channel_weights.spatial_colorbar"),
+    )
+    return figure
+
+
+def class_spatial_maps(means: np.ndarray, classes: Sequence[str], block: str) -> Figure:
+    """One block's mean spatial gate per class (one panel each, :data:`CLASSES_PER_ROW` to a row), on one colour
+    scale from the lowest to the highest mean drawn.
+
+    Args:
+        means: ``(classes, h, w)`` mean gate of each class's test images, at the block's resolution.
+        classes: the name of each class (panel titles).
+        block: the CBAM block (figure title).
+    """
+    count = len(classes)
+    columns = min(count, CLASSES_PER_ROW)
+    rows = -(-count // columns)
+    figure, axes = plt.subplots(
+        rows, columns, figsize=(1.0 + 1.5 * columns, 0.6 + 1.6 * rows), layout="constrained", squeeze=False
+    )
+    low, high = float(means.min()), float(means.max())
+    for panel, values, name in zip(axes.flat, means, classes, strict=False):
+        shown = panel.imshow(values, cmap=CLASS_CMAP, vmin=low, vmax=high)
+        panel.set_title(name, fontsize=9)
+    for panel in axes.flat:
+        panel.axis("off")
+    height, width = means.shape[1:]
+    figure.suptitle(text("channel_weights.class_spatial_title", block=block, height=height, width=width))
+    figure.colorbar(shown, ax=axes.ravel().tolist(), shrink=0.8, label=text("channel_weights.class_spatial_colorbar"))
+    return figure
+
+
+def _image(axes: Axes, image: np.ndarray, title: str) -> None:
+    axes.imshow(image)
+    axes.set_title(title, fontsize=9)
+    axes.axis("off")
+
+
 def intro() -> str:
     """What the section shows and how to read a weight, before its first figure."""
     return text("attention.intro", neutral=f"{NEUTRAL:g}", line=line_style(NEUTRAL_STYLE))
@@ -224,4 +298,37 @@ def class_heatmap_caption(
         high=f"{values.max():.3f}",
         most=f"{spread.max():.3f}",
         median=f"{spread.median():.3f}",
+    )
+
+
+def spatial_overlays_caption(maps: Mapping[str, np.ndarray], model: str, seed: int, indices: Sequence[int]) -> str:
+    """The caption of :func:`spatial_overlays` of ``maps`` (block -> ``(N, h, w)``) for the test images ``indices``."""
+    sizes = (f"{block} {values.shape[1]}×{values.shape[2]}" for block, values in maps.items())
+    return text(
+        "channel_weights.spatial_caption",
+        blocks=listing(maps),
+        run=run_name(model, seed),
+        images=image_names(indices),
+        sizes=listing(sizes),
+        cmap=OVERLAY_CMAP,
+        alpha=f"{OVERLAY_ALPHA:g}",
+        low=f"{WEIGHT_RANGE[0]:g}",
+        high=f"{WEIGHT_RANGE[1]:g}",
+        neutral=f"{NEUTRAL:g}",
+    )
+
+
+def class_spatial_caption(block: str, model: str, seed: int, per_class: tuple[int, int], means: np.ndarray) -> str:
+    """The caption of :func:`class_spatial_maps` of ``means`` (``(classes, h, w)``); ``per_class``: the fewest and
+    the most test images of a class."""
+    return text(
+        "channel_weights.class_spatial_caption",
+        block=block,
+        run=run_name(model, seed),
+        per_class=count_range(*per_class),
+        height=means.shape[1],
+        width=means.shape[2],
+        cmap=CLASS_CMAP,
+        low=f"{means.min():.3f}",
+        high=f"{means.max():.3f}",
     )

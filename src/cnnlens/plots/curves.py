@@ -130,9 +130,19 @@ def confusion_matrices(matrices: Mapping[str, np.ndarray], classes: Sequence[str
 
 
 def tests_table(tests: pd.DataFrame) -> pd.DataFrame:
-    """The paired tests (``tests.csv``) as the section shows them: the numbers, without the verdict sentences
-    that the report's header already states."""
-    return tests.drop(columns="verdict")
+    """The paired tests (``tests.csv``) as the section shows them: the numbers under readers' headers, without the
+    verdict sentences that the report's header already states."""
+    return readable_columns(tests.drop(columns="verdict"))
+
+
+def runs_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """Every training run (``runs.csv``) under readers' headers."""
+    return readable_columns(runs)
+
+
+def readable_columns(table: pd.DataFrame) -> pd.DataFrame:
+    """A table of the compare rule with each column headed by its text ``table.<column>``."""
+    return table.rename(columns={column: text(f"table.{column}") for column in table.columns})
 
 
 def seed_bands_caption(variants: Sequence[str], seeds: Sequence[int]) -> str:

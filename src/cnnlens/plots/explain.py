@@ -15,11 +15,11 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from cnnlens.plots.projections import stretch_description, stretch_projection, support_box
-from cnnlens.plots.style import image_label, image_names, listing, panel_grid, run_name
+from cnnlens.plots.style import OVERLAY_ALPHA, OVERLAY_CMAP, image_label, image_names, listing, panel_grid, run_name
 from cnnlens.texts import text
 
-GRADCAM_CMAP = "jet"
-GRADCAM_ALPHA = 0.5
+GRADCAM_CMAP = OVERLAY_CMAP
+GRADCAM_ALPHA = OVERLAY_ALPHA
 GRADCAM_RANGE = (0, 1)  # every Grad-CAM map is scaled to this range on its own
 WRONG = "tab:red"
 

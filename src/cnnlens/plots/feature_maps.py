@@ -14,14 +14,20 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from cnnlens.models.cnn import describe_layer
-from cnnlens.plots.style import layer_kinds, listing, panel_grid, percentile, run_name
+from cnnlens.plots.style import (
+    OVERLAY_ALPHA,
+    OVERLAY_CMAP,
+    describe_layer,
+    layer_kinds,
+    listing,
+    panel_grid,
+    percentile,
+    run_name,
+)
 from cnnlens.texts import text
 
 PANEL = 1.05  # inches per small panel in the multi-image figures
 MAP_CMAP = "viridis"  # channel activations
-OVERLAY_CMAP = "jet"  # the source's "attention heatmap"
-OVERLAY_ALPHA = 0.5
 OVERLAY_CHANNELS = 3  # channels per image in the "attention heatmap"
 PCA_CLIP = (0.01, 0.99)  # the quantiles at which channel_maps.pca_rgb clips each component's scores
 # channel_maps.select_channels mode -> the text that names the channels it selects

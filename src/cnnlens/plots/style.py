@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -9,13 +10,39 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-from cnnlens.models.cnn import describe_layer
-from cnnlens.texts import text
+from cnnlens.texts import set_language, text
+from cnnlens.texts.fonts import use_fonts
 
 MAX_CLASS_LABELS = 25  # class names per axis; a data set of more classes labels every k-th
 
+# Every heatmap laid over an image (Grad-CAM, the activation heatmap, spatial attention): colour map and opacity.
+OVERLAY_CMAP = "jet"
+OVERLAY_ALPHA = 0.5
+
+# What a layer's output is, by the layer's kind (its name without the number): the text that says it in captions.
+LAYER_KIND_TEXTS = {
+    "conv": "style.layer_conv",
+    "bn": "style.layer_bn",
+    "relu": "style.layer_relu",
+    "pool": "style.layer_pool",
+    "ca": "style.layer_ca",
+}
+
 # The matplotlib line styles the figures use, and the text that names each in a caption.
 LINE_STYLE_TEXTS = {"-": "style.line_solid", "--": "style.line_dashed", ":": "style.line_dotted"}
+
+
+def use_report_style(language: str, dpi: int = 80) -> None:
+    """What every section's notebook sets before it draws: the texts and fonts of ``language``, and figures
+    ``dpi`` CSS pixels per inch on screen, embedded at twice that ("retina") so that they stay sharp on an A4 page
+    (above 150 pixels per inch). A glyph missing from the font is an error: it would print as a box."""
+    from matplotlib_inline.backend_inline import set_matplotlib_formats
+
+    set_language(language)
+    use_fonts(language)
+    warnings.filterwarnings("error", message=r"Glyph \d+ .* missing from font")
+    plt.rcParams["figure.dpi"] = dpi
+    set_matplotlib_formats("retina")
 
 
 def colours() -> list[str]:
@@ -47,6 +74,12 @@ def listing(items: Iterable[object]) -> str:
 def clauses(items: Iterable[object]) -> str:
     """Items that hold commas themselves, as one list in running text ("conv1: ...; conv2: ...")."""
     return text("style.clause_separator").join(map(str, items))
+
+
+def describe_layer(name: str) -> str:
+    """What a layer's output is, in words for captions: ``conv2`` -> "conv output, before BatchNorm and ReLU"."""
+    kind = LAYER_KIND_TEXTS.get(name.rstrip("0123456789"))
+    return text(kind) if kind else text("style.layer_other", layer=name)
 
 
 def layer_kinds(layers: Iterable[str]) -> str:

@@ -1,20 +1,18 @@
-"""Gather executed notebooks into one self-contained HTML report.
+"""Gather executed notebooks into one self-contained HTML report, in two editions.
 
 nbconvert turns one notebook into one page, so the sections are merged into a single notebook first:
-a header (run facts, warnings, results table, contents), one numbered section per executed notebook,
-and a closing "Reproduce" section. Code is hidden; figures are embedded as base64 PNGs, and the
-template loads nothing from the network.
+a header (run facts, warnings, verdicts, contents: :mod:`cnnlens.reporting.header`), one numbered section
+per executed notebook, and a closing "Reproduce" section. The full edition holds every cell; the short one,
+to hand in, one figure per analysis. Code is hidden; figures are embedded as base64 PNGs, and the template
+loads nothing from the network.
 """
 
 from __future__ import annotations
 
 import html
-import platform
-import subprocess
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import nbformat
@@ -22,13 +20,18 @@ import pandas as pd
 import yaml
 from nbconvert import HTMLExporter
 
-from cnnlens.artifacts import VggDepth
+from cnnlens.artifacts import Faithfulness, VggDepth
 from cnnlens.atomic import atomic_write_text
+from cnnlens.config import representative_seed
 from cnnlens.reporting.captions import FIGURE_MARKER
 from cnnlens.reporting.comparison import Comparison, load_metrics
+from cnnlens.reporting.faithfulness import faithfulness_verdicts
+from cnnlens.reporting.header import RunFacts, Verdicts, git_commit, header, reproduce, section_heading
+from cnnlens.texts import set_language, text
+from cnnlens.texts.fonts import font_face_css
 
-REFERENCE_EPOCHS = 50
-PACKAGES = ("torch", "torchvision", "numpy", "matplotlib", "pandas", "scipy", "snakemake", "papermill", "nbconvert")
+EDITION_FILES = {"full": "report", "short": "report-short"}  # edition -> its files' name, .html and .pdf
+SHORT_TAG = "short"  # a notebook cell whose first figure the short edition shows
 DROPPED_TAGS = {"parameters", "injected-parameters"}
 
 
@@ -36,91 +39,30 @@ DROPPED_TAGS = {"parameters", "injected-parameters"}
 class ExecutedSection:
     title: str
     notebook: Path
-
-
-def summary_table(summary: pd.DataFrame) -> pd.DataFrame:
-    """The per-variant summary (``compare.summarize``) as readers see it: percentages, mean ± std."""
-
-    def spread(mean: float, std: float, seeds: int) -> str:
-        return f"{100 * mean:.2f} ± {100 * std:.2f}" if seeds > 1 else f"{100 * mean:.2f} (one seed)"
-
-    return pd.DataFrame(
-        {
-            "variant": summary["variant"],
-            "seeds": summary["seeds"],
-            "final test accuracy (%)": [
-                spread(*row)
-                for row in zip(summary["accuracy_mean"], summary["accuracy_std"], summary["seeds"], strict=False)
-            ],
-            "best test accuracy (%)": (100 * summary["best_accuracy_mean"]).round(2),
-            "parameters": [f"{count:,}" for count in summary["parameters"]],
-            "s/epoch": summary["seconds_per_epoch"].round(2),
-        }
-    )
-
-
-def warnings_for(metrics: Sequence[dict], config: dict, facts: RunFacts) -> list[str]:
-    """Banners for anything that makes this run weaker than the reference recipe."""
-    banners = [facts.vgg_weights["banner"]] if facts.vgg_weights and facts.vgg_weights["degraded"] else []
-    epochs = config["train"]["epochs"]
-    if epochs < REFERENCE_EPOCHS:
-        banners.append(
-            f"Quick run: {epochs} epoch(s) instead of the recipe's {REFERENCE_EPOCHS}. Accuracies and "
-            "features are those of barely trained models."
-        )
-    if all(m["device"].startswith("cpu") for m in metrics):
-        banners.append("CPU-only run: no GPU was used for training.")
-    if config["data"]["source"] != "cifar10":
-        banners.append(f"Data: ImageFolder set {config['data']['path']}, not the official CIFAR-10 download.")
-    return banners
-
-
-def git_commit(cwd: str | Path) -> str:
-    """The checkout's commit (with ``-dirty`` when it has uncommitted changes), or ``unknown``."""
-    try:
-        commit = _git(["rev-parse", "--short", "HEAD"], cwd)
-        return commit + ("-dirty" if _git(["status", "--porcelain", "--untracked-files=no"], cwd) else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
-def _git(arguments: list[str], cwd: str | Path) -> str:
-    return subprocess.run(["git", *arguments], cwd=cwd, capture_output=True, text=True, check=True).stdout.strip()
-
-
-def package_versions() -> dict[str, str]:
-    return {"python": platform.python_version()} | {name: _installed_version(name) for name in PACKAGES}
-
-
-def _installed_version(name: str) -> str:
-    try:
-        return version(name)
-    except PackageNotFoundError:
-        return "not installed"
-
-
-@dataclass
-class RunFacts:
-    """What the header says about the run beyond its metrics."""
-
-    commit: str
-    compute_seconds: float  # summed over the jobs' benchmark files
-    config_path: str  # the effective config file, cited in the reproduce command
-    vgg_weights: dict | None = None  # what the vgg rule loaded: kind, source, degraded, banner
+    kind: str = ""  # the registry's section (``feature_maps``) of which this is one model's, or the only, notebook
 
 
 def assemble(
-    sections: Sequence[ExecutedSection], metrics: Sequence[dict], config: dict, facts: RunFacts, comparison: Comparison
+    sections: Sequence[ExecutedSection], config: dict, facts: RunFacts, verdicts: Verdicts, edition: str = "full"
 ) -> nbformat.NotebookNode:
-    """The whole report as one notebook: header with the verdict, numbered sections, reproduce section."""
+    """One edition of the report as one notebook: the header with the verdicts, numbered sections, and the
+    closing section. The short edition keeps, of each section, the first figure of each cell its notebook tags
+    ``short``, of the first model's notebook of a section written per model, and leaves out the sections without
+    one: one figure per analysis."""
+    short = edition == "short"
+    if short:
+        sections = [section for number, section in enumerate(sections) if _first_of_its_kind(sections, number)]
+    shown = [(section.title, _section_cells(section, short)) for section in sections]
+    shown = [(title, cells) for title, cells in shown if cells]
+    titles = [*(title for title, _ in shown), text("header.reproduce_title")]
     report = nbformat.v4.new_notebook()
-    report.metadata["title"] = "cnnlens report"
-    all_sections = [*(section.title for section in sections), "Reproduce"]
-    report.cells.append(nbformat.v4.new_markdown_cell(_header(metrics, config, facts, comparison, all_sections)))
-    for number, section in enumerate(sections, start=2):
-        report.cells.append(nbformat.v4.new_markdown_cell(_heading(number, section.title)))
-        report.cells.extend(_report_cells(nbformat.read(section.notebook, as_version=4)))
-    report.cells.append(nbformat.v4.new_markdown_cell(_reproduce(config, facts.config_path, len(all_sections) + 1)))
+    report.metadata["title"] = text("header.title_short" if short else "header.title")
+    report.cells.append(nbformat.v4.new_markdown_cell(header(config, facts, verdicts, titles, short=short)))
+    for number, (title, cells) in enumerate(shown, start=2):
+        report.cells.append(nbformat.v4.new_markdown_cell(section_heading(number, title)))
+        report.cells.extend(cells)
+    closing = reproduce(config, facts.config_path, len(titles) + 1, short=short)
+    report.cells.append(nbformat.v4.new_markdown_cell(closing))
     _number_figures(report)
     return report
 
@@ -133,18 +75,38 @@ def build_report(
     vgg_path: str | Path | None,
     benchmark_paths: Sequence[str | Path],
     repo: str | Path,
-    out: str | Path,
-) -> None:
-    """The report job: the executed notebooks, the runs' metrics, the comparison and the config in one HTML file.
+    out_folder: str | Path,
+    faithfulness_paths: Sequence[str | Path] = (),
+) -> list[Path]:
+    """The report job: the executed notebooks, the runs' metrics, the comparison and the config in one HTML file
+    per edition of the config's ``report.editions`` (:data:`EDITION_FILES`), in ``report.language``.
 
-    The compute time in the header is the sum of every job's benchmark file (``s`` column).
+    The compute time in the header is the sum of every job's benchmark file (``s`` column). The faithfulness files
+    (every model and seed) give the verdict's sentences on the heatmaps, tested on the representative seed at the
+    config's ``compare.alpha``.
     """
-    config = yaml.safe_load(Path(config_path).read_text())
+    config = yaml.safe_load(Path(config_path).read_text(encoding="utf-8"))
+    set_language(config["report"]["language"])
     compute_seconds = sum(pd.read_csv(path, sep="\t")["s"].sum() for path in benchmark_paths)
     vgg_weights = VggDepth.load(vgg_path).weights if vgg_path else None
     facts = RunFacts(git_commit(repo), compute_seconds, str(config_path), vgg_weights)
-    report = assemble(sections, load_metrics(metrics_paths), config, facts, Comparison.read(comparison_folder))
-    atomic_write_text(render_html(report), out)
+    runs = [Faithfulness.load(path) for path in faithfulness_paths]
+    sentences = faithfulness_verdicts(runs, representative_seed(config), config["compare"]["alpha"]) if runs else []
+    verdicts = Verdicts(load_metrics(metrics_paths), Comparison.read(comparison_folder), sentences)
+    written = []
+    for edition in config["report"]["editions"]:
+        out = Path(out_folder) / f"{EDITION_FILES[edition]}.html"
+        page = render_html(assemble(sections, config, facts, verdicts, edition))
+        atomic_write_text(with_fonts(page, config["report"]["language"]), out)
+        written.append(out)
+    return written
+
+
+def with_fonts(page: str, language: str) -> str:
+    """The page with the font its language needs embedded, subset to the characters the page holds (nothing for
+    English, whose fonts every browser and Pango have)."""
+    fonts = font_face_css(language, "".join(sorted(set(page))))
+    return page.replace("</head>", f"<style>\n{fonts}</style>\n</head>", 1) if fonts else page
 
 
 def render_html(report: nbformat.NotebookNode) -> str:
@@ -160,66 +122,83 @@ def render_html(report: nbformat.NotebookNode) -> str:
     return body
 
 
-def _heading(number: int, title: str) -> str:
-    return f'<a id="section-{number}"></a>\n\n## {number}. {title}'
+def _first_of_its_kind(sections: Sequence[ExecutedSection], number: int) -> bool:
+    return all(earlier.kind != sections[number].kind for earlier in sections[:number])
 
 
-def _header(
-    metrics: Sequence[dict], config: dict, facts: RunFacts, comparison: Comparison, titles: Sequence[str]
-) -> str:
-    devices = sorted({m["device"] for m in metrics})
-    lines = [
-        f"**Generated** {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC",
-        f"**commit** `{facts.commit}`",
-        f"**device** {', '.join(devices)}",
-        (
-            f"**compute time** {facts.compute_seconds / 60:.1f} min summed over all jobs "
-            f"(training {sum(m['seconds_total'] for m in metrics) / 60:.1f} min)"
-        ),
-    ]
-    if facts.vgg_weights:
-        lines.append(f"**VGG16 weights** {facts.vgg_weights['kind']} ({facts.vgg_weights['source']})")
-    banners = "\n".join(
-        f'<div class="cnnlens-banner">{html.escape(b)}</div>' for b in warnings_for(metrics, config, facts)
-    )
-    contents = "\n".join(f"{n}. [{title}](#section-{n})" for n, title in enumerate(["Verdict", *titles], start=1))
-    table = summary_table(comparison.summary).to_markdown(index=False)
-    verdicts = "\n".join(f"- {sentence}" for sentence in comparison.tests["verdict"])
-    return (
-        "# cnnlens report: what the layers of a CNN see\n\n"
-        + " · ".join(lines)
-        + f"\n\n{banners}\n\n{_heading(1, 'Verdict')}\n\n"
-        + f"Test accuracy after {config['train']['epochs']} epochs, mean ± standard deviation over seeds "
-        + f"{config['seeds']}:\n\n{table}\n\n{verdicts}\n\n**Contents**\n\n{contents}\n"
-    )
+def _section_cells(section: ExecutedSection, short: bool) -> list:
+    """The cells an edition shows of one section: all of them, or the first figure of each cell tagged short."""
+    cells = _report_cells(nbformat.read(section.notebook, as_version=4))
+    if not short:
+        return cells
+    chosen = [cell for cell in cells if SHORT_TAG in cell.metadata.get("tags", [])]
+    for cell in chosen:
+        cell.outputs = _first_figure(cell.outputs)
+    return [cell for cell in chosen if cell.outputs]
 
 
-def _reproduce(config: dict, config_path: str, number: int) -> str:
-    versions = "\n".join(f"| {name} | {found} |" for name, found in package_versions().items())
-    return (
-        f"{_heading(number, 'Reproduce')}\n\nThis report was made with the configuration below (seeds "
-        f"{config['seeds']}). To regenerate it:\n\n```\nsnakemake --cores all --configfile {config_path}\n```\n\n"
-        f"```yaml\n{yaml.safe_dump(config, sort_keys=False)}```\n\n| package | version |\n|---|---|\n{versions}\n"
-    )
+def _first_figure(outputs: list) -> list:
+    """The first captioned figure among a cell's outputs (:func:`_report_cells` grouped each with its caption)."""
+    return next(([output] for output in outputs if _is_caption(output)), [])
 
 
 def _report_cells(notebook: nbformat.NotebookNode) -> list:
-    """The notebook's cells without parameter cells and without stderr (warnings, progress bars)."""
+    """The notebook's cells without parameter cells and without stderr (warnings, progress bars), each figure
+    grouped with its caption."""
     kept = []
     for cell in notebook.cells:
         if DROPPED_TAGS & set(cell.metadata.get("tags", [])):
             continue
         if cell.cell_type == "code":
-            cell.outputs = [o for o in cell.outputs if not (o.output_type == "stream" and o.name == "stderr")]
+            shown = [o for o in cell.outputs if not (o.output_type == "stream" and o.name == "stderr")]
+            cell.outputs = _figures_with_captions(shown)
         kept.append(cell)
     return kept
+
+
+def _figures_with_captions(outputs: list) -> list:
+    """The outputs with each image that a caption directly follows merged with it into one ``<figure>``, so that
+    print keeps the two on one page; an image without a caption stays as it is."""
+    grouped: list = []
+    for output in outputs:
+        if grouped and _is_caption(output) and _is_image(grouped[-1]):
+            grouped[-1] = _figure(grouped[-1], output["data"]["text/html"])
+        else:
+            grouped.append(output)
+    return grouped
+
+
+def _is_image(output: nbformat.NotebookNode) -> bool:
+    return "image/png" in output.get("data", {})
+
+
+def _is_caption(output: nbformat.NotebookNode) -> bool:
+    return FIGURE_MARKER in output.get("data", {}).get("text/html", "")
+
+
+def _figure(image: nbformat.NotebookNode, caption: str) -> nbformat.NotebookNode:
+    """An HTML output of the image and its caption, the image as nbconvert would show it: embedded, at the display
+    size in its metadata (half its pixels for a retina figure)."""
+    png = "".join(image["data"]["image/png"].split())  # notebooks may store base64 in lines
+    display_size = image.get("metadata", {}).get("image/png", {})
+    size = "".join(f' {name}="{display_size[name]}"' for name in ("width", "height") if name in display_size)
+    picture = f'<img src="data:image/png;base64,{png}" alt="{_alt_text(caption)}"{size}>'
+    figure = f'<figure class="cnnlens-figure">{picture}<figcaption>{caption}</figcaption></figure>'
+    return nbformat.v4.new_output("display_data", {"text/html": figure})
+
+
+def _alt_text(caption: str) -> str:
+    """The caption's words as an attribute value: its tags and its "Figure" marker (numbered later) left out."""
+    words = re.sub(r"<[^>]+>", "", caption.replace(FIGURE_MARKER, "", 1)).lstrip(". ")
+    return html.escape(html.unescape(words))
 
 
 def _number_figures(report: nbformat.NotebookNode) -> None:
     number = 0
     for cell in report.cells:
         for output in cell.get("outputs", []):
-            text = output.get("data", {}).get("text/html")
-            if text and FIGURE_MARKER in text:
+            shown = output.get("data", {}).get("text/html")
+            if shown and FIGURE_MARKER in shown:
                 number += 1
-                output["data"]["text/html"] = text.replace(FIGURE_MARKER, f"<b>Figure {number}</b>", 1)
+                figure = html.escape(text("header.figure", number=number))
+                output["data"]["text/html"] = shown.replace(FIGURE_MARKER, f"<b>{figure}</b>", 1)

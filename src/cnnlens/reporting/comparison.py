@@ -15,16 +15,7 @@ import pandas as pd
 from scipy import stats
 
 from cnnlens.artifacts import CONFUSION, HISTORY, RUN_METRICS, RUNS, SUMMARY, TESTS
-
-RUN_COLUMNS = [
-    "variant",
-    "seed",
-    "final_test_accuracy",
-    "best_test_accuracy",
-    "final_test_loss",
-    "parameters",
-    "seconds_per_epoch",
-]
+from cnnlens.texts import text
 
 
 def load_metrics(paths: Sequence[str | Path]) -> list[dict]:
@@ -92,8 +83,8 @@ def pooled_confusion(runs: Sequence[TrainedRun]) -> dict[str, pd.DataFrame]:
 
 def runs_table(metrics: Sequence[dict]) -> pd.DataFrame:
     """One row per training run (variant × seed), from the runs' ``metrics.json``, in the given order."""
-    rows = [{"variant": m["model"], **{key: m[key] for key in RUN_COLUMNS[1:]}} for m in metrics]
-    return pd.DataFrame(rows, columns=RUN_COLUMNS)
+    rows = [{"variant": m["model"], **{key: m[key] for key in RUNS.columns[1:]}} for m in metrics]
+    return pd.DataFrame(rows, columns=list(RUNS.columns))
 
 
 def summarize(runs: pd.DataFrame) -> pd.DataFrame:
@@ -153,30 +144,19 @@ def _paired_p_value(differences: np.ndarray) -> float:
 
 def verdict(test: Mapping, alpha: float) -> str:
     """One plain sentence: which variant is better and how sure that is, or that it is a tie."""
-    variant, baseline, seeds = test["variant"], test["baseline"], test["seeds"]
-    difference = test["difference_mean"]
+    seeds, difference = test["seeds"], test["difference_mean"]
+    values = {"variant": test["variant"], "baseline": test["baseline"], "seeds": seeds, "alpha": alpha}
+    values |= {"difference": f"{difference:+.2f}", "p": f"{test['p_value']:.3g}"}
     if seeds == 0:
-        return f"{variant} and {baseline} share no seed: no paired comparison is possible."
+        return text("comparison.verdict_no_shared_seed", **values)
     if seeds < 2:
-        return (
-            f"{variant} vs {baseline}: {difference:+.2f} points with one seed; no test is possible "
-            "(seed noise is about a point): train more seeds."
-        )
+        return text("comparison.verdict_one_seed", **values)
     if np.isnan(test["p_value"]):
-        return (
-            f"{variant} vs {baseline}: {difference:+.2f} points on every one of {seeds} seeds; "
-            "the t-test is undefined for identical differences."
-        )
+        return text("comparison.verdict_identical", **values)
     if test["significant"]:
-        direction = "better" if difference > 0 else "worse"
-        return (
-            f"{variant} is {direction} than {baseline} by {abs(difference):.2f} points (mean over {seeds} "
-            f"seeds; paired t-test p = {test['p_value']:.3g} < {alpha})."
-        )
-    return (
-        f"{variant} vs {baseline}: {difference:+.2f} points (mean over {seeds} seeds), paired t-test "
-        f"p = {test['p_value']:.3g} ≥ {alpha}: not significant, a tie."
-    )
+        direction = "comparison.verdict_better" if difference > 0 else "comparison.verdict_worse"
+        return text(direction, **values | {"difference": f"{abs(difference):.2f}"})
+    return text("comparison.verdict_tie", **values)
 
 
 def curve_bands(histories: Mapping[tuple[str, int], pd.DataFrame], column: str) -> pd.DataFrame:

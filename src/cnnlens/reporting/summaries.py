@@ -13,9 +13,12 @@ import numpy as np
 import pandas as pd
 import torch
 
-from cnnlens.artifacts import Activations, DepthStatistics
+from cnnlens import texts
+from cnnlens.artifacts import Activations, DepthStatistics, Faithfulness
 from cnnlens.errors import CnnlensError
+from cnnlens.interpret.activations import SPATIAL_SUFFIX
 from cnnlens.interpret.channel_maps import activation_heatmaps, pca_rgb, select_channels, upsample
+from cnnlens.interpret.faithfulness import MODEL_METHODS
 from cnnlens.reporting.comparison import TrainedRun, per_class_accuracy
 
 SWITCHED_OFF = 0.1  # a channel weight below this nearly switches its channel off
@@ -40,6 +43,17 @@ def chunks(count: int, size: int) -> list[slice]:
 def image_array(images: torch.Tensor) -> np.ndarray:
     """``(N, 3, H, W)`` images as the ``(N, H, W, 3)`` array that matplotlib shows."""
     return images.permute(0, 2, 3, 1).numpy()
+
+
+def named_classes(confusions: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """Confusion matrices whose rows and columns carry the class names readers read
+    (:func:`cnnlens.texts.class_names`: the source's names in Chinese)."""
+    return {
+        variant: matrix.set_axis(texts.class_names(matrix.index), axis=0).set_axis(
+            texts.class_names(matrix.columns), axis=1
+        )
+        for variant, matrix in confusions.items()
+    }
 
 
 def class_names(labels: Iterable[int], classes: Sequence[str]) -> list[str]:
@@ -105,6 +119,25 @@ def class_channel_means(weights: np.ndarray, labels: np.ndarray, classes: Sequen
 def class_spread(means: pd.DataFrame) -> pd.Series:
     """Each channel's standard deviation (``ddof=1``) of its mean weight across the classes (rows)."""
     return means.std()
+
+
+def spatial_maps(stored: Activations) -> dict[str, np.ndarray]:
+    """CBAM's ``(N, h, w)`` spatial attention maps among an artifact's layers, by block (``ca2``); none for SE."""
+    return {
+        name.removesuffix(SPATIAL_SUFFIX): output.float().numpy()
+        for name, output in stored.layers.items()
+        if name.endswith(SPATIAL_SUFFIX)
+    }
+
+
+def class_spatial_maps(
+    spatial: Mapping[str, torch.Tensor], labels: torch.Tensor, classes: Sequence[str]
+) -> tuple[list[str], dict[str, np.ndarray]]:
+    """The classes that have test images, and each block's mean map of them, ``(classes, h, w)``: a class without
+    images has no mean (the artifact holds zeros there)."""
+    present = (torch.bincount(labels, minlength=len(classes)) > 0).tolist()
+    names = [name for name, kept in zip(classes, present, strict=True) if kept]
+    return names, {block: means[torch.tensor(present)].float().numpy() for block, means in spatial.items()}
 
 
 def images_per_class(labels: np.ndarray, classes: int) -> tuple[int, int]:
@@ -213,3 +246,125 @@ def depth_table(statistics: Sequence[DepthStatistics]) -> pd.DataFrame:
 def table_runs(table: pd.DataFrame) -> list[tuple[str, int]]:
     """The ``(model, seed)`` pairs of a table with those columns, in the order they first appear."""
     return in_order(zip(table["model"], table["seed"], strict=True))
+
+
+# Faithfulness
+
+MEASURES = ("deletion_auc", "insertion_auc", "average_drop", "increase_in_confidence")
+CURVES = ("deletion", "insertion")
+
+
+@dataclass(frozen=True)
+class FaithfulnessSetup:
+    """What the faithfulness files of one report measured, the same in every run: for the captions."""
+
+    models: list[str]  # in order of appearance
+    seeds: list[int]
+    images: int  # test images scored per run (a fixed random sample, the same for every run)
+    steps: int  # deletion and insertion steps
+    baseline: str  # the fill: blur or mean
+    size: tuple[int, int]  # (height, width) of the images
+    sanity_images: int  # images of the sanity checks, the first of the scored ones
+
+
+def faithfulness_setup(runs: Sequence[Faithfulness]) -> FaithfulnessSetup:
+    """The setup of :class:`FaithfulnessSetup`; runs made with different settings stop the report."""
+    measured = {
+        (
+            len(run.image_indices),
+            len(run.fractions) - 1,
+            run.baseline,
+            run.gallery_images.shape[-2],
+            run.gallery_images.shape[-1],
+        )
+        for run in runs
+    }
+    sanity = {count for run in runs for count in run.sanity["images"]}
+    if len(measured) != 1 or len(sanity) != 1:
+        raise CnnlensError("the faithfulness files were made with different settings: run snakemake again")
+    (images, steps, baseline, height, width), (sanity_images,) = measured.pop(), sanity
+    models, seeds = in_order(run.model for run in runs), distinct(run.seed for run in runs)
+    return FaithfulnessSetup(models, seeds, images, steps, baseline, (height, width), sanity_images)
+
+
+def faithfulness_scores(runs: Sequence[Faithfulness]) -> pd.DataFrame:
+    """One row per run and method: the means over the run's scored images of deletion AUC, insertion AUC and
+    Average Drop, Increase in Confidence (the share of images whose confidence rose), and the image count."""
+    rows = [
+        {
+            "model": run.model,
+            "seed": run.seed,
+            "method": method,
+            "deletion_auc": scores["deletion_auc"].float().mean().item(),
+            "insertion_auc": scores["insertion_auc"].float().mean().item(),
+            "average_drop": scores["average_drop"].float().mean().item(),
+            "increase_in_confidence": scores["increase"].float().mean().item(),
+            "images": len(scores["deletion_auc"]),
+        }
+        for run in runs
+        for method, scores in run.scores.items()
+    ]
+    return pd.DataFrame(rows)
+
+
+def over_seeds(scores: pd.DataFrame) -> pd.DataFrame:
+    """Per model and method (in order of appearance) of :func:`faithfulness_scores`: the mean and the sample standard
+    deviation over seeds of every measure (``deletion_auc_mean``, ``deletion_auc_std``, ...; NaN for one seed), the
+    number of seeds and of images per run."""
+    grouped = scores.groupby(["model", "method"], sort=False)
+    table = grouped[list(MEASURES)].agg(["mean", "std"])
+    table.columns = [f"{measure}_{statistic}" for measure, statistic in table.columns]
+    table["seeds"] = grouped["seed"].count()
+    table["images"] = grouped["images"].first()
+    return table.reset_index()
+
+
+def mean_curves(runs: Sequence[Faithfulness]) -> pd.DataFrame:
+    """Per model, method, curve (``deletion``, ``insertion``) and fraction of the pixels: the mean over seeds of each
+    run's mean curve over its images (column ``probability``), models and methods in order of appearance."""
+    rows = [
+        {"model": run.model, "method": method, "curve": curve, "fraction": fraction, "probability": probability}
+        for run in runs
+        for method, scores in run.scores.items()
+        for curve in CURVES
+        for fraction, probability in zip(run.fractions.tolist(), scores[curve].tolist(), strict=True)
+    ]
+    keys = ["model", "method", "curve", "fraction"]
+    return pd.DataFrame(rows).groupby(keys, sort=False)["probability"].mean().reset_index()
+
+
+def representative_runs(runs: Sequence[Faithfulness], seed: int | None) -> list[Faithfulness]:
+    """One run per model, in order of appearance: that of ``seed``, or with ``None`` the model's first run (the
+    workflow lists them in the order of the config's ``seeds``, so that is its representative run too)."""
+    chosen: dict[str, Faithfulness] = {}
+    for run in runs:
+        if seed is None or run.seed == seed:
+            chosen.setdefault(run.model, run)
+    missing = [model for model in in_order(run.model for run in runs) if model not in chosen]
+    if missing:
+        raise CnnlensError(f"no faithfulness file of seed {seed} for {', '.join(missing)}: give every model's")
+    return list(chosen.values())
+
+
+def run_tables(runs: Sequence[Faithfulness], field: str) -> pd.DataFrame:
+    """One of the runs' tables (``paired``, ``removal``, ``sanity``, ``sanity_verdict``) of every run stacked, with
+    the run's ``model`` and ``seed`` as the first columns."""
+    frames = [pd.DataFrame({"model": run.model, "seed": run.seed, **getattr(run, field)}) for run in runs]
+    return pd.concat(frames, ignore_index=True)
+
+
+def removal_over_seeds(removal: pd.DataFrame) -> pd.DataFrame:
+    """Channel removal (:func:`run_tables` of ``removal``) per model, site, ranking and fraction: the mean accuracy
+    and true-class probability over seeds, the number of seeds and of images per run."""
+    keys = ["model", "site", "ranked_by", "ranking", "fraction", "removed", "channels"]
+    grouped = removal.groupby(keys, sort=False)
+    table = grouped[["accuracy", "true_class_probability"]].mean()
+    table["seeds"] = grouped["seed"].count()
+    table["images"] = grouped["images"].first()
+    return table.reset_index()
+
+
+def gallery_maps(run: Faithfulness, images: int) -> dict[str, np.ndarray]:
+    """The maps of the first ``images`` gallery images at every randomisation step, ``(steps + 1, images, H, W)``, of
+    the methods that use the model (the random and Gaussian maps are the same at every step)."""
+    return {method: maps[:, :images].numpy() for method, maps in run.gallery.items() if method in MODEL_METHODS}

@@ -6,6 +6,7 @@ missing from the table of the chosen language is an error, so that no section si
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
 
@@ -13,7 +14,9 @@ import yaml
 
 from cnnlens.errors import CnnlensError
 
-LANGUAGES = ("en",)
+LANGUAGES = ("en", "zh")
+# CIFAR-10's classes in torchvision's order: the one class list whose names the tables translate.
+CIFAR10_CLASS_NAMES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 _chosen = {"language": "en"}
 
 
@@ -40,3 +43,14 @@ def text(key: str, **values: object) -> str:
     if key not in templates:
         raise KeyError(f"text '{key}' has no {_chosen['language']} translation in cnnlens/texts/")
     return templates[key].format(**values)
+
+
+def class_names(classes: Sequence[str]) -> list[str]:
+    """The names a reader sees for a data set's ``classes``, in the chosen language.
+
+    CIFAR-10's classes have a text each (``classes.cifar10.<name>``); any other list is an ImageFolder set's
+    folder names, chosen by its user in no particular language, and stays as it is.
+    """
+    if tuple(classes) != CIFAR10_CLASS_NAMES:
+        return list(classes)
+    return [text(f"classes.cifar10.{name}") for name in classes]
