@@ -22,7 +22,7 @@ import torch
 
 from cnnlens.data.dataset import Dataset, normalize
 from cnnlens.interpret.channel_removal import channel_removal
-from cnnlens.interpret.faithfulness import STEPS, evaluate_faithfulness, faithfulness_table, heatmaps
+from cnnlens.interpret.deletion_insertion import STEPS, evaluate_faithfulness, faithfulness_table, heatmaps
 from cnnlens.interpret.sanity import cascading_randomisation
 from cnnlens.models.cnn import CIFAR10_CLASSES, Architecture, build_model
 from cnnlens.training.allocator import keep_freed_memory

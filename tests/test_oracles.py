@@ -14,7 +14,7 @@ import pytest
 import torch
 from torch import nn
 
-from cnnlens.interpret import faithfulness as fa
+from cnnlens.interpret import deletion_insertion as fa
 from cnnlens.interpret.deconvnet import deconv_project
 from cnnlens.interpret.gradcam import grad_cam
 from cnnlens.models.cnn import Architecture, CifarCNN, build_model

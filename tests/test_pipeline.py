@@ -19,7 +19,7 @@ from snakemake.utils import update_config
 from cnnlens.artifacts import Activations, AttentionWeights, DepthStatistics, Faithfulness, VggDepth
 from cnnlens.plots.faithfulness import score_table
 from cnnlens.registry import report_sections
-from cnnlens.reporting.faithfulness import faithfulness_verdicts
+from cnnlens.reporting.heatmap_verdict import faithfulness_verdicts
 from cnnlens.reporting.summaries import faithfulness_scores, over_seeds
 from cnnlens.texts import table
 

@@ -6,7 +6,7 @@ from skimage.metrics import structural_similarity
 from torch import nn
 
 from cnnlens.errors import CnnlensError
-from cnnlens.interpret.faithfulness import heatmaps
+from cnnlens.interpret.deletion_insertion import heatmaps
 from cnnlens.interpret.sanity import (
     SPEARMAN_THRESHOLD,
     cascading_randomisation,

@@ -63,6 +63,7 @@ ANALYSES = {
 
 WHOLE_RUN_INPUTS = ("runs", "comparison", "vgg")
 EVERY_SECTION_SETTINGS = ("report.language",)  # settings every notebook takes besides its own
+EDITION_FILES = {"full": "report", "short": "report-short"}  # report.editions -> the name of its .html and .pdf
 
 # In reading order, after the verdict; the report adds "Reproduce" at the end.
 SECTIONS = (

@@ -5,6 +5,7 @@ import json
 from cnnlens.config import representative_seed
 from cnnlens.registry import (
     ANALYSES,
+    EDITION_FILES,
     EVERY_SECTION_SETTINGS,
     SECTIONS,
     WHOLE_RUN_INPUTS,
@@ -13,7 +14,6 @@ from cnnlens.registry import (
     section_models,
     setting_path,
 )
-from cnnlens.reporting.assemble import EDITION_FILES
 from cnnlens.texts import set_language
 
 set_language(config["report"]["language"])  # the section titles the report rule passes on

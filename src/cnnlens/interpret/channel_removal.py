@@ -9,7 +9,7 @@ decision rests on, removing the highest-weighted ones hurts more than removing r
 The plain CNN has no weights; its blocks are cut at the same place (after ``relu<k>``) and ranked by the source's
 ranking, the channel's mean activation for that image. The model is split at the cut: the part before it runs once
 per batch, the part after it once per condition, on a copy of the model
-(:func:`cnnlens.interpret.faithfulness.scoring_copy`); the caller's model is not touched.
+(:func:`cnnlens.interpret.deletion_insertion.scoring_copy`); the caller's model is not touched.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from cnnlens.errors import CnnlensError
-from cnnlens.interpret.faithfulness import default_batch_size, scoring_copy
+from cnnlens.interpret.deletion_insertion import default_batch_size, scoring_copy
 from cnnlens.interpret.hooks import capture
 from cnnlens.models.cnn import attention_gates
 from cnnlens.training.batches import preferred_memory_format
@@ -78,7 +78,7 @@ def channel_removal(
             nested: each image's ranking is cut at every ``k``, the random one too (one random order per image).
         seed: draws the random orders (on the CPU, so every device draws the same).
         batch_size: images per forward pass, all conditions of an image in the same pass; by default
-            :func:`cnnlens.interpret.faithfulness.default_batch_size`.
+            :func:`cnnlens.interpret.deletion_insertion.default_batch_size`.
 
     Returns:
         One row per site, ranking and fraction, with a ``reference`` row (nothing removed) per site:

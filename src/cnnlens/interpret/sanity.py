@@ -34,7 +34,7 @@ from skimage.metrics import structural_similarity
 from torch import nn
 
 from cnnlens.errors import CnnlensError
-from cnnlens.interpret.faithfulness import heatmaps
+from cnnlens.interpret.deletion_insertion import heatmaps
 
 SPEARMAN_THRESHOLD = 0.5
 SSIM_WINDOW = 7  # skimage's default window; maps need at least 7 pixels a side
@@ -110,10 +110,10 @@ def cascading_randomisation(
     Args:
         model: a cnnlens CNN (flat ``nn.Sequential``); a deep copy is randomised, ``model`` is not modified.
         images: ``(N, C, H, W)`` normalised inputs, at least 7 pixels a side (SSIM's window).
-        methods: names of :data:`cnnlens.interpret.faithfulness.METHODS`; all that apply by default.
+        methods: names of :data:`cnnlens.interpret.deletion_insertion.METHODS`; all that apply by default.
         seed: the random baseline's seed and the base of the re-initialisation seeds.
         threshold: the failing criterion (see the module's docstring).
-        batch_size: images per map computation (:func:`cnnlens.interpret.faithfulness.heatmaps`'s default).
+        batch_size: images per map computation (:func:`cnnlens.interpret.deletion_insertion.heatmaps`'s default).
         gallery: keep the maps of the first ``gallery`` images at every step, for a figure.
     """
     if min(images.shape[-2:]) < SSIM_WINDOW:

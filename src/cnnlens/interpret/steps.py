@@ -27,7 +27,7 @@ from cnnlens.interpret import depth_stats
 from cnnlens.interpret.activations import extract, select_images
 from cnnlens.interpret.channel_removal import channel_removal
 from cnnlens.interpret.deconvnet import deconv_project
-from cnnlens.interpret.faithfulness import evaluate_faithfulness, paired_comparison
+from cnnlens.interpret.deletion_insertion import evaluate_faithfulness, paired_comparison
 from cnnlens.interpret.gradcam import grad_cam
 from cnnlens.interpret.hooks import capture
 from cnnlens.interpret.sanity import cascading_randomisation
@@ -185,7 +185,7 @@ def faithfulness(
     sanity_images: int,
 ) -> dict:
     """How faithful each heatmap method is on this run: deletion and insertion with Average Drop and Increase in
-    Confidence and paired tests (:mod:`~cnnlens.interpret.faithfulness`), channel removal
+    Confidence and paired tests (:mod:`~cnnlens.interpret.deletion_insertion`), channel removal
     (:mod:`~cnnlens.interpret.channel_removal`) and cascading randomisation (:mod:`~cnnlens.interpret.sanity`),
     all on the same fixed random sample of the test split (``images``, or ``"all"``)."""
     chosen = scored_images(len(dataset.test_labels), images)

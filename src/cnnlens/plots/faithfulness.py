@@ -16,10 +16,10 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from cnnlens.interpret.faithfulness import BLUR_SIGMA_FRACTION, MODEL_METHODS
+from cnnlens.interpret.deletion_insertion import BLUR_SIGMA_FRACTION, MODEL_METHODS
 from cnnlens.interpret.sanity import SSIM_WINDOW
 from cnnlens.plots.style import OVERLAY_CMAP, colours, image_names, line_style, listing, run_name, run_names
-from cnnlens.reporting.faithfulness import method_name, seeds_phrase
+from cnnlens.reporting.heatmap_verdict import method_name, seeds_phrase
 from cnnlens.reporting.summaries import FaithfulnessSetup, in_order
 from cnnlens.texts import text
 

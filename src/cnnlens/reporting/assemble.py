@@ -23,14 +23,14 @@ from nbconvert import HTMLExporter
 from cnnlens.artifacts import Faithfulness, VggDepth
 from cnnlens.atomic import atomic_write_text
 from cnnlens.config import representative_seed
+from cnnlens.registry import EDITION_FILES
 from cnnlens.reporting.captions import FIGURE_MARKER
 from cnnlens.reporting.comparison import Comparison, load_metrics
-from cnnlens.reporting.faithfulness import faithfulness_verdicts
 from cnnlens.reporting.header import RunFacts, Verdicts, git_commit, header, reproduce, section_heading
+from cnnlens.reporting.heatmap_verdict import faithfulness_verdicts
 from cnnlens.texts import set_language, text
 from cnnlens.texts.fonts import font_face_css
 
-EDITION_FILES = {"full": "report", "short": "report-short"}  # edition -> its files' name, .html and .pdf
 SHORT_TAG = "short"  # a notebook cell whose first figure the short edition shows
 DROPPED_TAGS = {"parameters", "injected-parameters"}
 

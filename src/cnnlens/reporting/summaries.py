@@ -18,7 +18,7 @@ from cnnlens.artifacts import Activations, DepthStatistics, Faithfulness
 from cnnlens.errors import CnnlensError
 from cnnlens.interpret.activations import SPATIAL_SUFFIX
 from cnnlens.interpret.channel_maps import activation_heatmaps, pca_rgb, select_channels, upsample
-from cnnlens.interpret.faithfulness import MODEL_METHODS
+from cnnlens.interpret.deletion_insertion import MODEL_METHODS
 from cnnlens.reporting.comparison import TrainedRun, per_class_accuracy
 
 SWITCHED_OFF = 0.1  # a channel weight below this nearly switches its channel off

@@ -6,7 +6,7 @@ from scipy import stats
 from torch import nn
 
 from cnnlens.errors import CnnlensError
-from cnnlens.interpret import faithfulness as fa
+from cnnlens.interpret import deletion_insertion as fa
 from cnnlens.interpret.channel_maps import activation_heatmaps, normalize_map, upsample
 from cnnlens.interpret.deconvnet import deconv_project
 from cnnlens.interpret.gradcam import grad_cam

@@ -1,6 +1,6 @@
 """The verdict's sentence on the heatmaps of each model: the most faithful method by deletion AUC, or none.
 
-Deletion AUC (the area under the deletion curve, :mod:`cnnlens.interpret.faithfulness`) is lower for a map whose
+Deletion AUC (the area under the deletion curve, :mod:`cnnlens.interpret.deletion_insertion`) is lower for a map whose
 strongest pixels the model's prediction rests on; the random map knows nothing of the model, so a method that does
 not beat it marks nothing the model uses, as far as deletion can tell.
 """
@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import pandas as pd
 
 from cnnlens.artifacts import Faithfulness
-from cnnlens.interpret.faithfulness import MODEL_METHODS
+from cnnlens.interpret.deletion_insertion import MODEL_METHODS
 from cnnlens.reporting.summaries import (
     distinct,
     faithfulness_scores,

@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 
-from cnnlens.reporting import faithfulness as verdict
+from cnnlens.reporting import heatmap_verdict as verdict
 
 from helpers import faithfulness_artifact
 
