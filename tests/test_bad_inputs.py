@@ -13,6 +13,8 @@ import yaml
 
 from helpers import REPO, snakemake, tiny_workdir
 
+pytestmark = pytest.mark.e2e  # each test starts Snakemake, which takes seconds before the checks run
+
 HELD_OUT = REPO.parent  # a folder that holds the checkout
 
 # (name, config merged on top of tiny.yaml, the fragment the one error line must hold)
@@ -80,13 +82,6 @@ def assert_refused(result: subprocess.CompletedProcess, fragment: str, workdir: 
 # One case per kind of check (schema, unknown key, reference, path, results folder) runs with the unit tests.
 # Each case is a fresh `snakemake` process, about 2 s of one core, most of it importing Snakemake: the others
 # are marked e2e (`make test` runs them all), and test_config.py checks their messages in-process.
-UNIT_CASES = {
-    "epochs not a number",
-    "misspelt train key",
-    "undefined variant",
-    "missing data path",
-    "results the checkout",
-}
 
 
 @pytest.fixture(scope="module")
@@ -96,10 +91,7 @@ def workdir(tmp_path_factory) -> Path:
 
 @pytest.mark.parametrize(
     ("change", "fragment"),
-    [
-        pytest.param(*case[1:], id=case[0], marks=() if case[0] in UNIT_CASES else pytest.mark.e2e)
-        for case in BAD_CONFIGS
-    ],
+    [pytest.param(*case[1:], id=case[0]) for case in BAD_CONFIGS],
 )
 def test_bad_config_stops_with_one_line_before_anything_is_written(workdir, change, fragment):
     (workdir / "bad.yaml").write_text(yaml.safe_dump(change))

@@ -11,6 +11,8 @@ import yaml
 
 from helpers import REPO, snakemake, tiny_workdir
 
+pytestmark = pytest.mark.e2e  # a real Snakemake run up to the submission
+
 PROFILE = yaml.safe_load((REPO / "profiles" / "slurm" / "config.yaml").read_text())
 MODELS = ("plain", "attention")
 
