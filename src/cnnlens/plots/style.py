@@ -10,7 +10,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-from cnnlens.texts import set_language, text
+from cnnlens.texts import listing, set_language, text
 from cnnlens.texts.fonts import use_fonts
 
 MAX_CLASS_LABELS = 25  # class names per axis; a data set of more classes labels every k-th
@@ -64,11 +64,6 @@ def panel_grid(rows: int, columns: int, figsize: tuple[float, float], **options:
     figure, axes = plt.subplots(rows, columns, figsize=figsize, squeeze=False, **options)
     figure.subplots_adjust(left=0.02, right=0.9, bottom=0.02, top=0.9, wspace=0.15, hspace=0.5)
     return figure, axes
-
-
-def listing(items: Iterable[object]) -> str:
-    """Items as one list in running text ("conv1, conv2, conv3")."""
-    return text("style.list_separator").join(map(str, items))
 
 
 def clauses(items: Iterable[object]) -> str:

@@ -21,7 +21,7 @@ import yaml
 
 from cnnlens.config import representative_seed
 from cnnlens.reporting.comparison import Comparison, verdict
-from cnnlens.texts import text
+from cnnlens.texts import listing, text
 
 REFERENCE_EPOCHS = 50
 FULL_REPORT_NAME = "report.html"  # the full edition's file, which the short one points to
@@ -96,7 +96,7 @@ def header(config: dict, facts: RunFacts, verdicts: Verdicts, titles: Sequence[s
         f"{number}. [{_plain(title)}](#section-{number})"
         for number, title in enumerate([text("header.verdict_title"), *titles], start=1)
     )
-    lead = text("header.accuracy_lead", epochs=config["train"]["epochs"], seeds=_listing(config["seeds"]))
+    lead = text("header.accuracy_lead", epochs=config["train"]["epochs"], seeds=listing(config["seeds"]))
     table = summary_table(verdicts.comparison.summary).to_markdown(index=False)
     alpha = config["compare"]["alpha"]
     tests = "\n".join(f"- {_plain(verdict(test, alpha))}" for test in verdicts.comparison.tests.to_dict("records"))
@@ -114,7 +114,7 @@ def reproduce(config: dict, config_path: str, number: int, *, short: bool) -> st
     """The closing section: the command that regenerates the run and, in the full report, the configuration,
     Snakemake's provenance report and the package versions."""
     command = f"snakemake --cores all --configfile {config_path}"
-    intro = text("header.reproduce_intro", seeds=_listing(config["seeds"]))
+    intro = text("header.reproduce_intro", seeds=listing(config["seeds"]))
     opening = f"{section_heading(number, text('header.reproduce_title'))}\n\n{_plain(intro)}\n\n```\n{command}\n```\n\n"
     if short:
         return opening + _plain(text("header.short_reproduce", full=FULL_REPORT_NAME)) + "\n"
@@ -169,10 +169,6 @@ def _faithfulness_verdicts(sentences: Sequence[str], config: dict) -> str:
     lead = text("verdict.faithfulness_heading", seed=representative_seed(config), alpha=alpha)
     bullets = "\n".join(f"- {_plain(sentence)}" for sentence in sentences)
     return f"{_plain(lead)}\n\n{bullets}\n\n"
-
-
-def _listing(items: Sequence[object]) -> str:
-    return text("style.list_separator").join(map(str, items))
 
 
 def _plain(words: str) -> str:

@@ -21,7 +21,7 @@ from cnnlens.reporting.summaries import (
     representative_runs,
     run_tables,
 )
-from cnnlens.texts import text
+from cnnlens.texts import listing, text
 
 RANDOM = "random"
 # method -> the text that names it to readers
@@ -44,7 +44,7 @@ def seeds_phrase(seeds: Sequence[int]) -> str:
     """Which seeds a number comes from: "seed 0", or "mean over seeds 0, 1"."""
     if len(seeds) == 1:
         return text("faithfulness.one_seed", seed=seeds[0])
-    return text("faithfulness.over_seeds", seeds=text("style.list_separator").join(map(str, seeds)))
+    return text("faithfulness.over_seeds", seeds=listing(seeds))
 
 
 def against_random(paired: pd.DataFrame, method: str) -> pd.Series:

@@ -6,7 +6,7 @@ missing from the table of the chosen language is an error, so that no section si
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from functools import cache
 from pathlib import Path
 
@@ -54,3 +54,8 @@ def class_names(classes: Sequence[str]) -> list[str]:
     if tuple(classes) != CIFAR10_CLASS_NAMES:
         return list(classes)
     return [text(f"classes.cifar10.{name}") for name in classes]
+
+
+def listing(items: Iterable[object]) -> str:
+    """Items as one list in running text in the chosen language ("conv1, conv2, conv3"; "conv1、conv2")."""
+    return text("style.list_separator").join(map(str, items))
