@@ -1,11 +1,12 @@
 # cnnlens: train, look inside, report. `snakemake --cores all` runs everything; see README.md.
+import signal
 from pathlib import Path
 
-from cnnlens.config import check_config_file, validate_config
+from cnnlens.config import check_config_file, stop_on_bad_config, validate_config
 
-
-include: "workflow/rules/config_checks.smk"
-
+# A closed terminal hangs up (SIGHUP), which would kill Snakemake with its lock in place, and the same command
+# would then fail until `snakemake --unlock`. Stop as on Ctrl-C instead: the jobs are cancelled, the lock released.
+signal.signal(signal.SIGHUP, signal.default_int_handler)
 
 if Path("config.yaml").exists():
     stop_on_bad_config(check_config_file, "config.yaml")  # Snakemake's own message names neither file nor line

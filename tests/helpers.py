@@ -62,7 +62,14 @@ def tiny_workdir(workdir: Path, classes: tuple[str, ...] = CLASSES, **config) ->
     return workdir
 
 
-def snakemake(
+def snakemake(workdir: Path, *arguments: str, **options) -> subprocess.CompletedProcess:
+    """Run :func:`snakemake_command` in ``workdir`` to its end, capturing its output."""
+    command, env = snakemake_command(workdir, *arguments, **options)
+    # check=False: the callers assert on the return code and the output, failures included
+    return subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True, check=False)
+
+
+def snakemake_command(
     workdir: Path,
     *arguments: str,
     cores: int | None = 2,
@@ -70,8 +77,9 @@ def snakemake(
     configfiles: tuple[str, ...] = ("tiny.yaml",),
     repo: Path = REPO,
     base_config: bool = True,
-) -> subprocess.CompletedProcess:
-    """The workflow of ``repo`` in ``workdir`` with its config.yaml and ``configfiles`` (tiny.yaml) merged on top.
+) -> tuple[list[str], dict[str, str]]:
+    """The workflow of ``repo`` in ``workdir`` with its config.yaml and ``configfiles`` (tiny.yaml) merged on top:
+    the command line and its environment.
 
     ``base_config=False`` leaves the repository's config.yaml out (``configfiles`` then hold everything);
     ``cores=None`` leaves ``--cores`` out (a cluster executor needs none); ``path`` goes first on PATH.
@@ -94,8 +102,7 @@ def snakemake(
         *(["--cores", str(cores)] if cores else []),
         *arguments,
     ]
-    # check=False: the callers assert on the return code and the output, failures included
-    return subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True, check=False)
+    return command, env
 
 
 def faithfulness_artifact(

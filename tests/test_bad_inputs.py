@@ -113,6 +113,24 @@ def test_a_broken_config_yaml_is_named_with_its_line(tmp_path, text, fragment):
     assert_refused(snakemake(workdir, "--dry-run"), fragment, workdir)
 
 
+@pytest.mark.parametrize(
+    ("configfiles", "config", "fragment"),
+    [
+        (("tiny.yaml", "missing.yaml"), (), "config file missing.yaml does not exist"),
+        (("tiny.yaml", "broken.yaml"), (), "config file broken.yaml, line 2, column 1: expected ',' or '}'"),
+        (("tiny.yaml", "empty.yaml"), (), "config file empty.yaml is empty"),
+        (("tiny.yaml",), ("train.epochs=1",), "--config train.epochs=1: Snakemake takes no dotted keys"),
+    ],
+    ids=["missing config file", "config file syntax error", "empty config file", "dotted config key"],
+)
+def test_the_command_lines_config_is_checked_before_snakemake_reads_it(workdir, configfiles, config, fragment):
+    """Snakemake reads these before the Snakefile runs: the profile's `cnnlens` logger checks them first."""
+    (workdir / "broken.yaml").write_text("train: {epochs: 2\n")
+    (workdir / "empty.yaml").write_text("")
+    result = snakemake(workdir, "--dry-run", *(("--config", *config) if config else ()), configfiles=configfiles)
+    assert_refused(result, fragment, workdir)
+
+
 def test_nested_config_values_work_as_the_readme_shows_them(tmp_path):
     """Snakemake passes nested --config values as strings; numbers, booleans and null are read as YAML."""
     workdir = tiny_workdir(tmp_path)

@@ -1,7 +1,9 @@
+import re
+
 import pytest
 import yaml
 
-from cnnlens.config import ConfigError, representative_seed, validate_config
+from cnnlens.config import ConfigError, check_command_line, representative_seed, validate_config
 
 from helpers import REPO, SCHEMA
 
@@ -129,3 +131,33 @@ def test_docs_config_md_is_the_schema_reference():
 def test_the_representative_seed_is_visualise_seed_or_the_first_seed():
     assert representative_seed({"seeds": [4, 2], "visualise": {"seed": None}}) == 4
     assert representative_seed({"seeds": [4, 2], "visualise": {"seed": 2}}) == 2
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ("train.epochs=1", "--config train.epochs=1: Snakemake takes no dotted keys: write train='{epochs: 1}'"),
+        ("visualise.depth.x=a", "write visualise='{depth: {x: a}}'"),
+        ("1x=2", "--config 1x=2: '1x' is not a config key"),
+        ("train", "--config train: write key=value"),
+    ],
+    ids=["dotted", "dotted twice", "not a name", "no value"],
+)
+def test_a_config_entry_snakemake_cannot_read_gets_one_line(entry, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        check_command_line(["--cores", "2", "--config", "seeds=[0]", entry, "--dry-run"])
+
+
+def test_config_entries_snakemake_reads_pass():
+    check_command_line(["-n", "--config", "train={epochs: 2, lr: 1e-3}", "results=out", "-C", "seeds=[0, 1]"])
+
+
+def test_the_command_lines_config_files_are_checked_the_last_option_counting_as_in_snakemake(tmp_path):
+    good, missing, empty = tmp_path / "good.yaml", tmp_path / "missing.yaml", tmp_path / "empty.yaml"
+    good.write_text("train: {epochs: 2}\n")
+    empty.write_text("")
+    check_command_line(["--configfile", str(missing), "--cores", "1", "--configfile", str(good)])
+    with pytest.raises(ConfigError, match=f"config file {re.escape(str(missing))} does not exist"):
+        check_command_line(["--configfiles", str(good), str(missing)])
+    with pytest.raises(ConfigError, match=f"config file {re.escape(str(empty))} is empty"):
+        check_command_line([f"--configfile={empty}"])

@@ -1,16 +1,22 @@
-"""Kills and Ctrl-C: what a killed writer leaves is removed at the next start, and an interrupt is one line."""
+"""Kills, Ctrl-C and a closed terminal: what a killed writer leaves is removed at the next start, an interrupt
+is one line, and the same command runs again."""
 
 from __future__ import annotations
 
+import os
+import select
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+import pytest
 
 from cnnlens.atomic import atomic_path
 from cnnlens.cli import main
 
-from helpers import make_image_folder
+from helpers import make_image_folder, snakemake, snakemake_command, tiny_workdir
 
 KILLED_WRITER = """
 import os, signal, sys
@@ -74,3 +80,34 @@ def test_the_next_training_job_removes_a_half_written_checkpoint_and_ctrl_c_is_o
     output = job.stdout.read()
     assert job.wait() == 130
     assert "cnnlens train: interrupted" in output.splitlines()[-1] and "Traceback" not in output
+
+
+@pytest.mark.e2e
+def test_a_closed_terminal_stops_snakemake_without_leaving_its_lock(tmp_path):
+    """Closing the terminal hangs up Snakemake and its jobs (SIGHUP); the same command must then run again
+    without `snakemake --unlock`."""
+    workdir = tiny_workdir(tmp_path, train={"epochs": 100000})
+    command, env = snakemake_command(workdir, cores=1)
+    terminal, job_side = os.openpty()
+    run = subprocess.Popen(
+        command,
+        cwd=workdir,
+        env=env,
+        stdin=job_side,
+        stdout=job_side,
+        stderr=job_side,
+        start_new_session=True,  # a process group of its own, as a shell gives each command it runs
+    )
+    os.close(job_side)
+    training_log = workdir / "results" / "logs" / "train" / "plain-seed0.log"
+    deadline = time.monotonic() + 600
+    while not (training_log.exists() and "training plain" in training_log.read_text()):
+        assert run.poll() is None and time.monotonic() < deadline
+        if select.select([terminal], [], [], 0.2)[0]:
+            os.read(terminal, 1 << 16)  # the terminal shows what the run prints: read it, or the run blocks
+    os.close(terminal)  # the terminal window closes: what the run prints now fails with EIO
+    os.killpg(run.pid, signal.SIGHUP)  # and its shell hangs up the command: Snakemake and the jobs it runs
+    assert run.wait(timeout=120) != 0
+    assert not list((workdir / ".snakemake" / "locks").glob("*"))
+    again = snakemake(workdir, "results/config.yaml", cores=1)
+    assert again.returncode == 0, again.stderr[-2000:]

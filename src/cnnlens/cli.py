@@ -112,16 +112,6 @@ def pdf(args: argparse.Namespace) -> None:
     print(f"{args.html} -> {args.out}")
 
 
-def check_config(args: argparse.Namespace) -> None:
-    """Check config files before Snakemake reads them: its own messages for a missing, empty or malformed
-    file are tracebacks or lines that name no file."""
-    from cnnlens.config import check_config_file
-
-    for path in args.files:
-        check_config_file(path)
-    print(f"readable: {', '.join(args.files)}")
-
-
 def write_config(args: argparse.Namespace) -> None:
     from cnnlens.config import write_effective_config
 
@@ -209,11 +199,7 @@ def _report_steps(steps: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _config_steps(steps: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """The config helpers the Makefile and the Snakefile call."""
-    step = steps.add_parser("check-config", help="check that config files exist and are valid YAML mappings")
-    step.add_argument("files", nargs="+")
-    step.set_defaults(run=check_config)
-
+    """The config helper the Snakefile calls."""
     step = steps.add_parser("write-config", help="write the effective config as YAML")
     step.add_argument("--json", required=True)
     step.add_argument("--out", required=True)

@@ -7,13 +7,16 @@ refer to each other, paths that must exist, and a results folder that must not o
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import os
+import re
 import subprocess
-from collections.abc import Iterable
+import sys
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import jsonschema
 import yaml
@@ -26,10 +29,56 @@ FIX_HINT = "fix it in config.yaml or in --config/--configfile"
 # Folders of the workflow itself: results must not lie in them even where git cannot be asked.
 WORKFLOW_FOLDERS = ("workflow", "notebooks", "src", "tests", "config", "profiles", "benchmarks", "docs", ".git")
 VGG_WEIGHTS_CHOICES = "set it to imagenet, none or the path of a VGG16 state_dict file"
+# What Snakemake accepts as a --config key: a top-level name (no dots).
+CONFIG_KEY = re.compile(r"[a-zA-Z_][\w-]*\w$")
+Checked = TypeVar("Checked")
 
 
 class ConfigError(CnnlensError):
     """The config does not match the schema, or names something that is not there."""
+
+
+def stop_on_bad_config(check: Callable[..., Checked], *arguments: Any, **options: Any) -> Checked:
+    """Run a config check; on bad input, one line and exit 1 before any job is planned or anything written."""
+    try:
+        return check(*arguments, **options)
+    except ConfigError as error:
+        print(f"cnnlens: error: {error}", file=sys.stderr)
+        sys.exit(1)
+
+
+def check_command_line(arguments: Sequence[str]) -> None:
+    """Check the config files and ``--config`` entries of a ``snakemake`` command line.
+
+    Snakemake reads them before the Snakefile runs, and reports a missing file or a dotted key with a
+    traceback, an empty or malformed file in a line that names no file.
+    """
+    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)  # as Snakemake's: the last one counts
+    parser.add_argument("--configfile", "--configfiles", nargs="+", default=[])
+    parser.add_argument("--config", "-C", nargs="*", default=[])
+    given, _ = parser.parse_known_args(arguments)
+    for entry in given.config:
+        check_config_entry(entry)
+    for path in given.configfile:
+        check_config_file(path)
+
+
+def check_config_entry(entry: str) -> None:
+    """One ``--config`` entry as Snakemake wants it, ``key=value`` with a top-level key; a dotted key gets
+    the nested form that does the same."""
+    key, equals, value = entry.partition("=")
+    if not equals:
+        raise ConfigError(f"--config {entry}: write key=value, e.g. train='{{epochs: 2}}', or use --configfile")
+    if CONFIG_KEY.match(key):
+        return
+    top, *inner = key.split(".")
+    if inner and CONFIG_KEY.match(top) and all(inner):
+        for name in reversed(inner):
+            value = f"{{{name}: {value}}}"
+        raise ConfigError(
+            f"--config {entry}: Snakemake takes no dotted keys: write {top}='{value}', or use --configfile"
+        )
+    raise ConfigError(f"--config {entry}: '{key}' is not a config key (see docs/config.md), or use --configfile")
 
 
 def check_config_file(path: str | Path) -> dict:
