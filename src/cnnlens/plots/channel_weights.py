@@ -27,6 +27,7 @@ from cnnlens.plots.style import (
     image_names,
     line_style,
     listing,
+    overlay_colorbar,
     percentile,
     run_name,
     tick_positions,
@@ -185,12 +186,7 @@ def spatial_overlays(images: np.ndarray, titles: Sequence[str], maps: Mapping[st
             shown = panel.imshow(
                 gate, cmap=OVERLAY_CMAP, alpha=OVERLAY_ALPHA, vmin=WEIGHT_RANGE[0], vmax=WEIGHT_RANGE[1]
             )
-    figure.colorbar(
-        shown,
-        ax=axes[:, 1:].ravel().tolist(),
-        shrink=min(0.9, 0.35 * count),
-        label=text("channel_weights.spatial_colorbar"),
-    )
+    overlay_colorbar(figure, shown, axes, text("channel_weights.spatial_colorbar"))
     return figure
 
 

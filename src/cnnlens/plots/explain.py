@@ -15,7 +15,16 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from cnnlens.plots.projections import stretch_description, stretch_projection, support_box
-from cnnlens.plots.style import OVERLAY_ALPHA, OVERLAY_CMAP, image_label, image_names, listing, panel_grid, run_name
+from cnnlens.plots.style import (
+    OVERLAY_ALPHA,
+    OVERLAY_CMAP,
+    image_label,
+    image_names,
+    listing,
+    overlay_colorbar,
+    panel_grid,
+    run_name,
+)
 from cnnlens.texts import text
 
 GRADCAM_CMAP = OVERLAY_CMAP
@@ -60,12 +69,7 @@ def gradcam_overlays(
             overlay = panel.imshow(
                 cam, cmap=GRADCAM_CMAP, alpha=GRADCAM_ALPHA, vmin=GRADCAM_RANGE[0], vmax=GRADCAM_RANGE[1]
             )
-    figure.colorbar(
-        overlay,
-        ax=axes[:, 1:].ravel().tolist(),
-        shrink=min(0.9, 0.35 * count),
-        label=text("explain.gradcam_colorbar", high=GRADCAM_RANGE[1]),
-    )
+    overlay_colorbar(figure, overlay, axes, text("explain.gradcam_colorbar", high=GRADCAM_RANGE[1]))
     return figure
 
 

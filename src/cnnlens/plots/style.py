@@ -8,6 +8,7 @@ from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.cm import ScalarMappable
 from matplotlib.figure import Figure
 
 from cnnlens.texts import listing, set_language, text
@@ -53,6 +54,11 @@ def colours() -> list[str]:
 def tick_positions(count: int, max_labels: int) -> range:
     """Every k-th of ``count`` positions, so that at most ``max_labels`` labels share an axis (for many classes)."""
     return range(0, count, -(-count // max_labels))
+
+
+def overlay_colorbar(figure: Figure, overlay: ScalarMappable, axes: np.ndarray, label: str) -> None:
+    """One colour bar for the overlays of a grid with one row per image, the image itself in the first column."""
+    figure.colorbar(overlay, ax=axes[:, 1:].ravel().tolist(), shrink=min(0.9, 0.35 * len(axes)), label=label)
 
 
 def panel_grid(rows: int, columns: int, figsize: tuple[float, float], **options: Any) -> tuple[Figure, np.ndarray]:
