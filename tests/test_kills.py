@@ -82,11 +82,9 @@ def test_the_next_training_job_removes_a_half_written_checkpoint_and_ctrl_c_is_o
     assert "cnnlens train: interrupted" in output.splitlines()[-1] and "Traceback" not in output
 
 
-@pytest.mark.e2e
-def test_a_closed_terminal_stops_snakemake_without_leaving_its_lock(tmp_path):
-    """Closing the terminal hangs up Snakemake and its jobs (SIGHUP); the same command must then run again
-    without `snakemake --unlock`."""
-    workdir = tiny_workdir(tmp_path, train={"epochs": 100000})
+def snakemake_in_a_terminal_until_training(workdir: Path) -> tuple[subprocess.Popen, int]:
+    """Start the workflow in ``workdir`` on a terminal of its own and return once it trains; the run and the
+    terminal's file descriptor."""
     command, env = snakemake_command(workdir, cores=1)
     terminal, job_side = os.openpty()
     run = subprocess.Popen(
@@ -105,9 +103,39 @@ def test_a_closed_terminal_stops_snakemake_without_leaving_its_lock(tmp_path):
         assert run.poll() is None and time.monotonic() < deadline
         if select.select([terminal], [], [], 0.2)[0]:
             os.read(terminal, 1 << 16)  # the terminal shows what the run prints: read it, or the run blocks
+    return run, terminal
+
+
+def assert_the_same_command_runs_again(workdir: Path) -> None:
+    plan = snakemake(workdir, "--dry-run")  # the half-trained run is planned again, with no error
+    assert plan.returncode == 0 and "rule train:" in plan.stdout, plan.stderr[-2000:]
+    again = snakemake(workdir, "results/config.yaml", cores=1)  # a real run: it must take the lock
+    assert again.returncode == 0, again.stderr[-2000:]
+
+
+@pytest.mark.e2e
+def test_a_closed_terminal_stops_snakemake_without_leaving_its_lock(tmp_path):
+    """Closing the terminal hangs up Snakemake and its jobs (SIGHUP); the same command must then run again
+    without `snakemake --unlock`."""
+    workdir = tiny_workdir(tmp_path, train={"epochs": 100000})
+    run, terminal = snakemake_in_a_terminal_until_training(workdir)
     os.close(terminal)  # the terminal window closes: what the run prints now fails with EIO
     os.killpg(run.pid, signal.SIGHUP)  # and its shell hangs up the command: Snakemake and the jobs it runs
     assert run.wait(timeout=120) != 0
     assert not list((workdir / ".snakemake" / "locks").glob("*"))
-    again = snakemake(workdir, "results/config.yaml", cores=1)
-    assert again.returncode == 0, again.stderr[-2000:]
+    assert_the_same_command_runs_again(workdir)
+
+
+@pytest.mark.e2e
+def test_after_kill_9_of_snakemake_the_readme_s_unlock_lets_the_same_command_run(tmp_path):
+    """SIGKILL gives Snakemake no chance to release its lock: after `snakemake --unlock`, what the README says
+    to type, the same command works."""
+    workdir = tiny_workdir(tmp_path, train={"epochs": 100000})
+    run, terminal = snakemake_in_a_terminal_until_training(workdir)
+    os.killpg(run.pid, signal.SIGKILL)
+    run.wait(timeout=60)
+    os.close(terminal)
+    assert list((workdir / ".snakemake" / "locks").glob("*"))
+    unlocked = snakemake(workdir, "--unlock")
+    assert unlocked.returncode == 0, unlocked.stderr[-2000:]
+    assert_the_same_command_runs_again(workdir)
