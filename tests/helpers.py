@@ -2,22 +2,44 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
+import shutil
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 import yaml
 from PIL import Image
 from snakemake.utils import update_config
 
 from cnnlens.artifacts import Faithfulness
+from cnnlens.errors import CnnlensError
+from cnnlens.reporting import comparison as compare
+from cnnlens.reporting import header
+from cnnlens.reporting.comparison import Comparison
+from cnnlens.reporting.pdf import _weasyprint_html
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
+POPPLER = all(shutil.which(tool) for tool in ("pdftotext", "pdfinfo", "pdffonts", "pdfimages"))
+needs_poppler = pytest.mark.skipif(not POPPLER, reason="poppler-utils (pdftotext, pdfinfo, pdffonts) not installed")
+
+
+def pango_installed() -> bool:
+    """WeasyPrint loads, so the PDFs can be printed (it needs the system's Pango)."""
+    with contextlib.suppress(CnnlensError):
+        return _weasyprint_html() is not None
+    return False
+
+
+PANGO = pango_installed()
+needs_pdfs = pytest.mark.skipif(not (POPPLER and PANGO), reason="printing and reading PDFs need Pango and poppler")
 CLASSES = ("cat", "dog", "ship")
 
 
@@ -193,3 +215,28 @@ def with_trained_batchnorm(model: torch.nn.Module, mean_range: float = 0.5) -> t
                 module.weight.uniform_(0.5, 1.5)
                 module.bias.uniform_(-0.5, 0.5)
     return model
+
+
+def metrics(model: str, accuracy: float) -> dict:
+    """A run's metrics.json as the train job writes it, with the given test accuracy."""
+    return {
+        "model": model,
+        "seed": 0,
+        "epochs": 2,
+        "final_test_accuracy": accuracy,
+        "best_test_accuracy": accuracy,
+        "best_epoch": 2,
+        "parameters": 1000,
+        "seconds_per_epoch": 1.5,
+        "seconds_total": 3.0,
+        "device": "cpu (2 threads)",
+        "final_test_loss": 1.0,
+    }
+
+
+def verdicts(accuracies: Sequence[float], sentences: Sequence[str] = ()) -> header.Verdicts:
+    """The verdicts of a plain and an attention run of the given accuracies, and the heatmaps' ``sentences``."""
+    runs = [metrics("plain", accuracies[0]), metrics("attention", accuracies[1])]
+    table = compare.runs_table(runs)
+    comparison = Comparison(table, compare.summarize(table), compare.paired_tests(table, "plain"))
+    return header.Verdicts(runs, comparison, sentences)

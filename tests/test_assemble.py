@@ -14,9 +14,8 @@ from cnnlens.reporting import assemble as report
 from cnnlens.reporting import comparison as compare
 from cnnlens.reporting import header
 from cnnlens.reporting.captions import caption
-from cnnlens.reporting.comparison import Comparison
 
-from helpers import REPO, SCHEMA
+from helpers import REPO, SCHEMA, metrics, verdicts
 
 PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
 
@@ -32,22 +31,6 @@ def executed_notebook(path, text):
     ]
     nbformat.write(new_notebook(cells=[params, figure]), path)
     return path
-
-
-def metrics(model, accuracy):
-    return {
-        "model": model,
-        "seed": 0,
-        "epochs": 2,
-        "final_test_accuracy": accuracy,
-        "best_test_accuracy": accuracy,
-        "best_epoch": 2,
-        "parameters": 1000,
-        "seconds_per_epoch": 1.5,
-        "seconds_total": 3.0,
-        "device": "cpu (2 threads)",
-        "final_test_loss": 1.0,
-    }
 
 
 def test_summary_table_shows_mean_and_std_in_percent():
@@ -66,14 +49,6 @@ def html(tmp_path):
     vgg = {"kind": "none", "source": "random initialisation", "degraded": True}
     facts = header.RunFacts(commit="abc1234", compute_seconds=90.0, config_path="c.yaml", vgg_weights=vgg)
     return report.render_html(report.assemble(sections, config, facts, verdicts([0.4567, 0.5123])))
-
-
-def verdicts(accuracies, sentences=()):
-    """The verdicts of a plain and an attention run of the given accuracies, and the heatmaps' ``sentences``."""
-    runs = [metrics("plain", accuracies[0]), metrics("attention", accuracies[1])]
-    table = compare.runs_table(runs)
-    comparison = Comparison(table, compare.summarize(table), compare.paired_tests(table, "plain"))
-    return header.Verdicts(runs, comparison, sentences)
 
 
 def test_report_has_numbered_sections_and_a_working_table_of_contents(html):

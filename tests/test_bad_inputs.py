@@ -79,11 +79,6 @@ def assert_refused(result: subprocess.CompletedProcess, fragment: str, workdir: 
     assert not (workdir / "results").exists()
 
 
-# One case per kind of check (schema, unknown key, reference, path, results folder) runs with the unit tests.
-# Each case is a fresh `snakemake` process, about 2 s of one core, most of it importing Snakemake: the others
-# are marked e2e (`make test` runs them all), and test_config.py checks their messages in-process.
-
-
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory) -> Path:
     return tiny_workdir(tmp_path_factory.mktemp("bad"))

@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import builtins
 import re
-import shutil
 import subprocess
 
 import matplotlib as mpl
@@ -20,7 +19,6 @@ import pytest
 from bs4 import BeautifulSoup
 from IPython.core.pylabtools import retina_figure
 from nbformat.v4 import new_code_cell, new_notebook, new_output
-from test_assemble import verdicts
 
 from cnnlens import cli
 from cnnlens.config import validate_config
@@ -30,15 +28,13 @@ from cnnlens.reporting import header
 from cnnlens.reporting.captions import caption, heading, paragraph, table
 from cnnlens.reporting.pdf import PANGO_MISSING, write_pdf
 
-from helpers import SCHEMA
+from helpers import SCHEMA, needs_poppler, verdicts
 
 A4_POINTS = (595, 842)
 MIN_PRINTED_PPI = 150
 TABLE_ROWS = 80
 FOOT_STEPS = 5
 FOOT_SPACE_MM = 170  # the first foot figure's space above it, on an A4 page of about 260 mm of content
-POPPLER = all(shutil.which(tool) for tool in ("pdftotext", "pdfinfo", "pdfimages"))
-needs_poppler = pytest.mark.skipif(not POPPLER, reason="poppler-utils (pdftotext, pdfinfo, pdfimages) not installed")
 
 # Figure sizes in inches, as the plots module draws them: wide curves, a tall grid of panels, small single panels.
 FIGURE_SIZES = {"wide": (11, 3.8), "tall": (8.4, 13), "small": (4, 3), "square": (6, 6)}

@@ -25,7 +25,7 @@ from cnnlens.reporting.heatmap_verdict import faithfulness_verdicts
 from cnnlens.reporting.summaries import faithfulness_scores, over_seeds
 from cnnlens.texts import table
 
-from helpers import CLASSES, REPO, snakemake, tiny_workdir
+from helpers import CLASSES, REPO, needs_pdfs, snakemake, tiny_workdir
 
 pytestmark = pytest.mark.e2e
 
@@ -299,6 +299,7 @@ def english_phrases() -> set[str]:
     return {part for part in parts if len(re.findall(r"[A-Za-z]{2,}", part)) >= 3}
 
 
+@needs_pdfs
 def test_the_chinese_report_shows_no_english_text_and_prints_its_font(chinese):
     page = visible_text((chinese / "report.html").read_text())
     assert [phrase for phrase in english_phrases() if phrase in page] == []
@@ -312,6 +313,7 @@ def test_the_chinese_report_shows_no_english_text_and_prints_its_font(chinese):
     assert re.search(r"cnnlens-CJK.*\byes\b", fonts.stdout)  # embedded
 
 
+@needs_pdfs
 def test_the_short_edition_fits_twelve_pages_and_holds_a_figure_of_each_analysis(pipeline):
     folder = pipeline / "results" / "report"
     short, full = (folder / "report-short.html").read_text(), (folder / "report.html").read_text()
@@ -325,6 +327,7 @@ def test_the_short_edition_fits_twelve_pages_and_holds_a_figure_of_each_analysis
     assert "report.html" in visible_text(short)
 
 
+@needs_pdfs
 @pytest.mark.parametrize("edition", ["report", "report-short"])
 def test_each_pdf_holds_the_headings_and_figure_labels_of_its_html_in_order(pipeline, edition):
     folder = pipeline / "results" / "report"

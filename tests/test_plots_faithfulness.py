@@ -8,6 +8,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
+from cnnlens.interpret.deletion_insertion import MODEL_METHODS
 from cnnlens.plots import faithfulness as plots
 from cnnlens.reporting import summaries
 
@@ -33,7 +34,8 @@ def panels(figure):
 
 
 def test_methods_keep_one_colour_and_baselines_are_grey_and_dashed_or_dotted():
-    assert plots.method_style("gradcam") == plots.method_style("gradcam") != plots.method_style("deconvnet")
+    model_colours = [plots.method_style(method)["color"] for method in MODEL_METHODS]
+    assert len(set(model_colours)) == len(MODEL_METHODS) and "grey" not in model_colours
     assert plots.method_style("gradcam")["linestyle"] == "-"
     assert plots.method_style("random") == {"color": "grey", "linestyle": "--"}
     assert plots.method_style("gaussian") == {"color": "grey", "linestyle": ":"}

@@ -49,12 +49,13 @@ def test_layers_are_described_for_captions():
 
 
 def test_the_report_style_makes_a_missing_glyph_an_error_not_a_box(tmp_path):
+    import matplotlib as mpl
     import matplotlib.pyplot as plt
 
     from cnnlens.texts import set_language, text
 
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), mpl.rc_context():  # the report style's settings end with the test
             style.use_report_style("zh")
             assert text("header.verdict_title") == "结论" and plt.rcParams["figure.dpi"] == 80
             figure, axes = plt.subplots()

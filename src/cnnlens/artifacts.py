@@ -244,7 +244,8 @@ class Explanations(RunArtifact):
 
 @dataclass
 class AttentionWeights(RunArtifact):
-    """Every attention module's channel weights (sigmoid outputs) for every test image."""
+    """Every attention module's channel weights (sigmoid outputs) for every test image, and CBAM's spatial gates
+    averaged per class."""
 
     RULE: ClassVar[str] = "analysis (attention)"
     VERSION: ClassVar[int] = 2  # 2: CBAM's spatial maps, averaged per class

@@ -148,7 +148,7 @@ def _model_steps(steps: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     step.add_argument("analysis", help="activations, explain, attention, depth, ...")
     _run_options(step)
     step.add_argument("--checkpoint", required=True, help="the run's model.pt")
-    step.add_argument("--settings", default="{}", help="JSON object: the analysis's visualise settings")
+    step.add_argument("--settings", default="{}", help="JSON object: the analysis's visualise or faithfulness settings")
     step.add_argument("--out", required=True)
     step.set_defaults(run=analyse)
 

@@ -53,7 +53,8 @@ def check_command_line(arguments: Sequence[str]) -> None:
     Snakemake reads them before the Snakefile runs, and reports a missing file or a dotted key with a
     traceback, an empty or malformed file in a line that names no file.
     """
-    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)  # as Snakemake's: the last one counts
+    # Exact option names only (Snakemake would also take an abbreviation); as in Snakemake, the last option counts.
+    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
     parser.add_argument("--configfile", "--configfiles", nargs="+", default=[])
     parser.add_argument("--config", "-C", nargs="*", default=[])
     given, _ = parser.parse_known_args(arguments)

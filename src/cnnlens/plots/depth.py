@@ -13,8 +13,8 @@ from matplotlib.patches import Rectangle
 
 from cnnlens.interpret.channel_maps import normalize_map
 from cnnlens.plots.projections import stretch_description, stretch_projection, support_box
+from cnnlens.plots.style import blank_axes, layer_kinds, line_style, listing, panel_grid, run_names
 from cnnlens.plots.style import colours as _colours
-from cnnlens.plots.style import layer_kinds, line_style, listing, panel_grid, run_names
 from cnnlens.texts import text
 
 MIN_CROP = (24, 24)  # a conv1_1 projection covers 3x3 pixels: crop no smaller than this
@@ -28,12 +28,6 @@ EVEN_STYLE = ":"
 WEIGHT_TEXTS = {"imagenet": "depth.weights_imagenet", "file": "depth.weights_file"}
 # depth_stats column prefix -> the text that heads its mean ± std in the per-depth table
 MEASURE_TEXTS = {"sparsity": "depth.header_sparsity", "concentration": "depth.header_concentration"}
-
-
-def _blank(axes: plt.Axes) -> None:
-    """No ticks, but keep the y label free for row names (``axis("off")`` would hide it)."""
-    axes.set_xticks([])
-    axes.set_yticks([])
 
 
 def photo_depths(
@@ -78,7 +72,7 @@ def photo_depths(
     for panel, (title, values) in zip(axes[2:], maps.items(), strict=False):
         shown = panel.imshow(values, cmap=HEATMAP)
         panel.set_title(f"{title}\n{values.shape[0]}×{values.shape[1]}", fontsize=10)
-        _blank(panel)
+        blank_axes(panel)
         figure.colorbar(shown, ax=panel, shrink=0.8)
     return figure
 
@@ -105,7 +99,7 @@ def conv_strip(images: np.ndarray, names: Sequence[str], maps: Mapping[str, np.n
             if row == 0:
                 panel.set_title(f"{layer}\n{values.shape[1]}×{values.shape[2]}", fontsize=8)
     for panel in axes.flat:
-        _blank(panel)
+        blank_axes(panel)
     figure.colorbar(shown, ax=axes.ravel().tolist(), shrink=0.7, label=text("depth.strip_colorbar"))
     return figure
 
@@ -148,7 +142,7 @@ def deconv_grid(images: np.ndarray, names: Sequence[str], projections: Mapping[s
                 shown.set_title(text("depth.projection_title", depth=title), fontsize=9)
                 patch.set_title(text("depth.patch_title", depth=title), fontsize=9)
     for panel in axes.flat:
-        _blank(panel)
+        blank_axes(panel)
     return figure
 
 
@@ -177,7 +171,7 @@ def models_by_depth(image: np.ndarray, title: str, maps: Mapping[str, Mapping[st
         for row, (label, value) in enumerate(zip(maps, values, strict=False)):
             shown = grid[row, column].imshow(value, cmap=HEATMAP, vmin=low, vmax=high)
             grid[row, 0].set_ylabel(label, fontsize=9)
-            _blank(grid[row, column])
+            blank_axes(grid[row, column])
         grid[0, column].set_title(f"{layer} {values[0].shape[0]}×{values[0].shape[1]}", fontsize=10)
         right.colorbar(shown, ax=grid[:, column].tolist(), location="bottom", shrink=0.85, aspect=12)
     return figure

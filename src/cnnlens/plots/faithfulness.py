@@ -13,12 +13,20 @@ from collections.abc import Mapping, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from cnnlens.interpret.deletion_insertion import BLUR_SIGMA_FRACTION, MODEL_METHODS
 from cnnlens.interpret.sanity import SSIM_WINDOW
-from cnnlens.plots.style import OVERLAY_CMAP, colours, image_names, line_style, listing, run_name, run_names
+from cnnlens.plots.style import (
+    OVERLAY_CMAP,
+    blank_axes,
+    colours,
+    image_names,
+    line_style,
+    listing,
+    run_name,
+    run_names,
+)
 from cnnlens.reporting.heatmap_verdict import method_name, seeds_phrase
 from cnnlens.reporting.summaries import FaithfulnessSetup, in_order
 from cnnlens.texts import text
@@ -138,12 +146,12 @@ def sanity_gallery(
         squeeze=False,
     )
     for row, (image, method) in enumerate(rows):
-        _blank(axes[row, 0])
+        blank_axes(axes[row, 0])
         axes[row, 0].imshow(images[image])
         label = text("faithfulness.gallery_row", image=image_names([indices[image]]), method=method_name(method))
         axes[row, 0].set_ylabel(label, fontsize=9)
         for column, values in enumerate(maps[method][:, image], start=1):
-            _blank(axes[row, column])
+            blank_axes(axes[row, column])
             shown = axes[row, column].imshow(values, cmap=OVERLAY_CMAP, vmin=MAP_RANGE[0], vmax=MAP_RANGE[1])
     for column, step in enumerate(steps, start=1):
         axes[0, column].set_title(step_title(step, column - 1), fontsize=9)
@@ -238,12 +246,6 @@ def two_decimals(value: float) -> str:
 
 def yes_no(answer: bool) -> str:
     return text("faithfulness.yes" if answer else "faithfulness.no")
-
-
-def _blank(axes: Axes) -> None:
-    """No ticks, but keep the y label free for row names (``axis("off")`` would hide it)."""
-    axes.set_xticks([])
-    axes.set_yticks([])
 
 
 # ---- the texts beside the figures and tables ----

@@ -8,6 +8,7 @@ from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.cm import ScalarMappable
 from matplotlib.figure import Figure
 
@@ -54,6 +55,12 @@ def colours() -> list[str]:
 def tick_positions(count: int, max_labels: int) -> range:
     """Every k-th of ``count`` positions, so that at most ``max_labels`` labels share an axis (for many classes)."""
     return range(0, count, -(-count // max_labels))
+
+
+def blank_axes(axes: Axes) -> None:
+    """No ticks, but keep the y label free for row names (``axis("off")`` would hide it)."""
+    axes.set_xticks([])
+    axes.set_yticks([])
 
 
 def overlay_colorbar(figure: Figure, overlay: ScalarMappable, axes: np.ndarray, label: str) -> None:

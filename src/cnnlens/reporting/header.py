@@ -20,11 +20,12 @@ import pandas as pd
 import yaml
 
 from cnnlens.config import representative_seed
+from cnnlens.registry import EDITION_FILES
 from cnnlens.reporting.comparison import Comparison, verdict
 from cnnlens.texts import listing, text
 
 REFERENCE_EPOCHS = 50
-FULL_REPORT_NAME = "report.html"  # the full edition's file, which the short one points to
+FULL_REPORT_NAME = f"{EDITION_FILES['full']}.html"  # the full edition's file, which the short one points to
 PACKAGES = ("torch", "torchvision", "numpy", "matplotlib", "pandas", "scipy", "snakemake", "papermill", "nbconvert")
 
 
@@ -40,7 +41,8 @@ class RunFacts:
 
 @dataclass
 class Verdicts:
-    """What the report leads with: the accuracy table and its paired tests, and the heatmaps' sentences."""
+    """What the report leads with: each run's metrics (run facts, banners), the comparison over seeds and its
+    paired tests, and the heatmaps' sentences."""
 
     metrics: Sequence[dict]
     comparison: Comparison
