@@ -14,6 +14,7 @@ from cnnlens.reporting import assemble as report
 from cnnlens.reporting import comparison as compare
 from cnnlens.reporting import header
 from cnnlens.reporting.captions import caption
+from cnnlens.texts import text
 
 from helpers import REPO, SCHEMA, metrics, verdicts
 
@@ -98,6 +99,7 @@ def test_header_shows_the_heatmaps_verdict_under_the_accuracy_verdicts(tmp_path)
     html = report.render_html(report.assemble([], config, facts, verdicts([0.4, 0.5], sentences)))
     lead = html.index("A method beats the random map")
     assert "Wilcoxon test of the two on seed 3 is significant in its favour, p below 0.01" in html
+    assert f'details in "{text("section.faithfulness")}"' in html  # the section's title, as its heading shows it
     assert html.index("attention vs plain") < lead < html.index("plain CNN: Grad-CAM &lt;wins&gt;.")
     assert html.index("attention CNN: no heatmap beats") < html.index("<strong>Contents</strong>")
     without = report.render_html(report.assemble([], config, facts, verdicts([0.4, 0.5])))

@@ -168,7 +168,12 @@ def _faithfulness_verdicts(sentences: Sequence[str], config: dict) -> str:
     if not sentences:
         return ""
     alpha = f"{config['compare']['alpha']:g}"
-    lead = text("verdict.faithfulness_heading", seed=representative_seed(config), alpha=alpha)
+    lead = text(
+        "verdict.faithfulness_heading",
+        seed=representative_seed(config),
+        alpha=alpha,
+        section=text("section.faithfulness"),
+    )
     bullets = "\n".join(f"- {_plain(sentence)}" for sentence in sentences)
     return f"{_plain(lead)}\n\n{bullets}\n\n"
 
