@@ -4,6 +4,7 @@ is one line, and the same command runs again."""
 from __future__ import annotations
 
 import os
+import re
 import select
 import signal
 import subprocess
@@ -15,6 +16,7 @@ import pytest
 
 from cnnlens.atomic import atomic_path
 from cnnlens.cli import main
+from snakemake_logger_plugin_cnnlens.interrupts import STOPPED
 
 from helpers import make_image_folder, snakemake, snakemake_command, tiny_workdir
 
@@ -82,6 +84,33 @@ def test_the_next_training_job_removes_a_half_written_checkpoint_and_ctrl_c_is_o
     assert "cnnlens train: interrupted" in output.splitlines()[-1] and "Traceback" not in output
 
 
+CTRL_C_WHILE_STOPPING = """
+import logging, os, signal, sys, time
+from snakemake.logging import logger
+from snakemake_logger_plugin_cnnlens.interrupts import stop_in_one_line
+logger.addHandler(logging.StreamHandler(sys.stderr))  # Snakemake's console
+logger.addHandler(logging.FileHandler(sys.argv[1]))  # and its log file
+stop_in_one_line()
+try:
+    os.kill(os.getpid(), signal.SIGINT)
+    time.sleep(60)
+except KeyboardInterrupt:  # Snakemake cancels its jobs
+    os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C again while the run stops
+    logger.error("Error in rule train")  # Snakemake's report on a cancelled job
+raise KeyboardInterrupt  # as when Ctrl-C lands while Snakemake still plans the jobs
+"""
+
+
+def test_after_ctrl_c_snakemake_s_console_says_one_line_and_its_log_file_gets_the_report(tmp_path):
+    log = tmp_path / "snakemake.log"
+    run = subprocess.run(
+        [sys.executable, "-c", CTRL_C_WHILE_STOPPING, str(log)], capture_output=True, text=True, check=False
+    )
+    assert run.stderr == STOPPED + "\n"  # no report, no traceback
+    assert log.read_text() == "Error in rule train\n"  # logged: the second Ctrl-C did not break the clean-up
+    assert run.returncode == -signal.SIGINT  # an uncaught KeyboardInterrupt still ends as an interrupt
+
+
 def snakemake_in_a_terminal_until_training(workdir: Path) -> tuple[subprocess.Popen, int]:
     """Start the workflow in ``workdir`` on a terminal of its own and return once it trains; the run and the
     terminal's file descriptor."""
@@ -106,11 +135,42 @@ def snakemake_in_a_terminal_until_training(workdir: Path) -> tuple[subprocess.Po
     return run, terminal
 
 
+def printed_until_exit(run: subprocess.Popen, terminal: int) -> list[str]:
+    """The lines ``run`` prints on its ``terminal`` from now until it exits."""
+    printed = b""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if select.select([terminal], [], [], 0.2)[0]:
+            try:
+                printed += os.read(terminal, 1 << 16)
+            except OSError:  # EIO: every process on the terminal has closed it
+                break
+    run.wait(timeout=10)
+    return printed.decode().splitlines()
+
+
 def assert_the_same_command_runs_again(workdir: Path) -> None:
     plan = snakemake(workdir, "--dry-run")  # the half-trained run is planned again, with no error
     assert plan.returncode == 0 and "rule train:" in plan.stdout, plan.stderr[-2000:]
     again = snakemake(workdir, "results/config.yaml", cores=1)  # a real run: it must take the lock
     assert again.returncode == 0, again.stderr[-2000:]
+
+
+@pytest.mark.e2e
+def test_ctrl_c_stops_snakemake_with_one_line_and_its_log_keeps_the_report(tmp_path):
+    workdir = tiny_workdir(tmp_path, train={"epochs": 100000})
+    run, terminal = snakemake_in_a_terminal_until_training(workdir)
+    for _ in range(2):  # Ctrl-C, and again while the run stops: the terminal interrupts its process group
+        os.killpg(run.pid, signal.SIGINT)
+        time.sleep(0.1)
+    printed = printed_until_exit(run, terminal)
+    os.close(terminal)
+    assert printed[-2:] == ["cnnlens train: interrupted", STOPPED]
+    assert not [line for line in printed if re.search("Traceback|Error|Terminating", line)]
+    assert run.returncode == 1
+    (log,) = (workdir / ".snakemake" / "log").glob("*.snakemake.log")
+    assert "Error in rule train" in log.read_text()
+    assert not list((workdir / ".snakemake" / "locks").glob("*"))
 
 
 @pytest.mark.e2e

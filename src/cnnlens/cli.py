@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from pathlib import Path
 
@@ -227,6 +228,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"cnnlens {args.step}: error: {error}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C would break the clean-up with a traceback
         print(f"cnnlens {args.step}: interrupted", file=sys.stderr)
         sys.exit(130)
 
