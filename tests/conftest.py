@@ -1,14 +1,26 @@
-"""Fixtures: tiny image folders made on the fly, and one end-to-end run shared by the tests that read its files
-(the helpers that make them are in helpers.py)."""
+"""Fixtures: Chinese texts, tiny image folders made on the fly, and one end-to-end run shared by the tests that
+read its files (the helpers that make them are in helpers.py)."""
 
 from __future__ import annotations
 
 import tarfile
 from pathlib import Path
 
+import matplotlib as mpl
 import pytest
 
+from cnnlens.texts import set_language
+
 from helpers import PANGO, make_image_folder, snakemake, tiny_workdir
+
+
+@pytest.fixture
+def chinese():
+    """Chinese texts, and matplotlib's settings restored afterwards whatever the test changed."""
+    set_language("zh")
+    with mpl.rc_context():
+        yield
+    set_language("en")
 
 
 @pytest.fixture

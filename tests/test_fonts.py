@@ -13,19 +13,10 @@ import pytest
 from fontTools.ttLib import TTFont
 
 from cnnlens.errors import CnnlensError
-from cnnlens.texts import CIFAR10_CLASS_NAMES, class_names, set_language, table, text
+from cnnlens.texts import CIFAR10_CLASS_NAMES, class_names, table, text
 from cnnlens.texts.fonts import CSS_FONT_FAMILY, FONT_SETTINGS, cjk_font_path, font_face_css, use_fonts
 
 MISSING_GLYPH = r"Glyph \d+ .* missing from font"
-
-
-@pytest.fixture
-def chinese():
-    """Chinese texts, and matplotlib's settings restored afterwards whatever the test changed."""
-    set_language("zh")
-    with mpl.rc_context():
-        yield
-    set_language("en")
 
 
 def draw_chinese_figure() -> None:

@@ -16,6 +16,7 @@ from cnnlens.plots.explain import (
     gradcam_overlays,
     zfnet_grid,
 )
+from cnnlens.plots.style import OVERLAY_ALPHA, OVERLAY_CMAP
 
 H, W = 5, 7  # non-square on purpose: a swapped axis changes shapes
 
@@ -99,7 +100,7 @@ def test_gradcam_colorbar_reaches_the_strongest_value_its_label_names():
 def test_gradcam_caption_names_layer_run_images_and_the_overlay():
     caption = explain.gradcam_caption("conv3", "plain", 4, [3, 8])
     assert caption.startswith("Grad-CAM of layer conv3 of the plain CNN (seed 4), for test images #3, #8.")
-    assert f"({explain.GRADCAM_CMAP}, alpha {explain.GRADCAM_ALPHA:g}, one colour scale from 0 to 1)" in caption
+    assert f"({OVERLAY_CMAP}, alpha {OVERLAY_ALPHA:g}, one colour scale from 0 to 1)" in caption
 
 
 @pytest.mark.parametrize("caption", ["deconv", "zfnet"])

@@ -52,8 +52,8 @@ def test_image_array_moves_channels_last_without_swapping_height_and_width():
     assert array[1, 0, 3, 2] == images[1, 2, 0, 3]
 
 
-def test_class_names_follow_the_labels():
-    assert summaries.class_names(torch.tensor([1, 0, 1]), ["cat", "dog"]) == ["dog", "cat", "dog"]
+def test_label_names_follow_the_labels():
+    assert summaries.label_names(torch.tensor([1, 0, 1]), ["cat", "dog"]) == ["dog", "cat", "dog"]
 
 
 def test_check_same_images_stops_on_different_images_only():

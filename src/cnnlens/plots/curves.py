@@ -135,13 +135,8 @@ def tests_table(tests: pd.DataFrame) -> pd.DataFrame:
     return readable_columns(tests.drop(columns="verdict"))
 
 
-def runs_table(runs: pd.DataFrame) -> pd.DataFrame:
-    """Every training run (``runs.csv``) under readers' headers."""
-    return readable_columns(runs)
-
-
 def readable_columns(table: pd.DataFrame) -> pd.DataFrame:
-    """A table of the compare rule with each column headed by its text ``table.<column>``."""
+    """A table of the compare rule (``runs.csv``, say) with each column headed by its text ``table.<column>``."""
     return table.rename(columns={column: text(f"table.{column}") for column in table.columns})
 
 

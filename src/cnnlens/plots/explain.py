@@ -27,8 +27,6 @@ from cnnlens.plots.style import (
 )
 from cnnlens.texts import text
 
-GRADCAM_CMAP = OVERLAY_CMAP
-GRADCAM_ALPHA = OVERLAY_ALPHA
 GRADCAM_RANGE = (0, 1)  # every Grad-CAM map is scaled to this range on its own
 WRONG = "tab:red"
 
@@ -67,7 +65,7 @@ def gradcam_overlays(
         ):
             _image_panel(panel, image, title)
             overlay = panel.imshow(
-                cam, cmap=GRADCAM_CMAP, alpha=GRADCAM_ALPHA, vmin=GRADCAM_RANGE[0], vmax=GRADCAM_RANGE[1]
+                cam, cmap=OVERLAY_CMAP, alpha=OVERLAY_ALPHA, vmin=GRADCAM_RANGE[0], vmax=GRADCAM_RANGE[1]
             )
     overlay_colorbar(figure, overlay, axes, text("explain.gradcam_colorbar", high=GRADCAM_RANGE[1]))
     return figure
@@ -147,7 +145,7 @@ def zfnet_grid(
 
 def intro() -> str:
     """What the section shows and how to read its colours, before its first figure."""
-    return text("explain.intro", cmap=GRADCAM_CMAP)
+    return text("explain.intro", cmap=OVERLAY_CMAP)
 
 
 def gradcam_caption(layer: str, model: str, seed: int, indices: Sequence[int]) -> str:
@@ -157,8 +155,8 @@ def gradcam_caption(layer: str, model: str, seed: int, indices: Sequence[int]) -
         layer=layer,
         run=run_name(model, seed),
         images=image_names(indices),
-        cmap=GRADCAM_CMAP,
-        alpha=f"{GRADCAM_ALPHA:g}",
+        cmap=OVERLAY_CMAP,
+        alpha=f"{OVERLAY_ALPHA:g}",
         low=GRADCAM_RANGE[0],
         high=GRADCAM_RANGE[1],
     )

@@ -209,7 +209,7 @@ def paired_table(paired: pd.DataFrame, alpha: float) -> pd.DataFrame:
             text("faithfulness.header_favours"): [
                 method_name(method) if method else "" for method in paired["favours"]
             ],
-            text("faithfulness.header_significant"): [yes_no(p < alpha) for p in paired["p_holm"]],
+            text("table.significant"): [yes_no(p < alpha) for p in paired["p_holm"]],
         }
     )
 

@@ -64,12 +64,12 @@ def summary_table(summary: pd.DataFrame) -> pd.DataFrame:
     spreads = zip(summary["accuracy_mean"], summary["accuracy_std"], summary["seeds"], strict=True)
     return pd.DataFrame(
         {
-            text("header.column_variant"): summary["variant"],
+            text("table.variant"): summary["variant"],
             text("header.column_seeds"): summary["seeds"],
             text("header.column_final"): [spread(*row) for row in spreads],
             text("header.column_best"): (100 * summary["best_accuracy_mean"]).round(2),
-            text("header.column_parameters"): [f"{count:,}" for count in summary["parameters"]],
-            text("header.column_seconds"): summary["seconds_per_epoch"].round(2),
+            text("table.parameters"): [f"{count:,}" for count in summary["parameters"]],
+            text("table.seconds_per_epoch"): summary["seconds_per_epoch"].round(2),
         }
     )
 

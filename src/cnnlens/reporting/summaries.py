@@ -56,7 +56,7 @@ def named_classes(confusions: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFr
     }
 
 
-def class_names(labels: Iterable[int], classes: Sequence[str]) -> list[str]:
+def label_names(labels: Iterable[int], classes: Sequence[str]) -> list[str]:
     """The class name of every label."""
     return [classes[int(label)] for label in labels]
 
