@@ -135,21 +135,24 @@ def faithfulness_artifact(
 ) -> Faithfulness:
     """A hand-made Faithfulness artifact of two 8×8 images, two deletion steps and two randomisation steps.
 
-    ``deletion``: method -> per-image deletion AUCs; the other scores follow from them (insertion AUC 1 - deletion,
-    Average Drop half of it, the mean curves end at the mean AUC). ``paired``: rows of the paired tests (method_a,
+    ``deletion``: method -> per-image deletion AUCs; the scores are their means, and the others follow from them
+    (insertion AUC 1 - deletion, Average Drop half of it, the mean curves end at the mean AUC, Increase in
+    Confidence 0.5). ``paired``: rows of the paired tests (method_a,
     method_b, p_holm, favours, ...); by default every pair with p_holm 1 and favouring none.
     """
     deletion = deletion or {"gradcam": [0.2, 0.4], "random": [0.5, 0.5]}
+    means = [float(np.mean(values)) for values in deletion.values()]
     scores = {
-        method: {
-            "deletion_auc": torch.tensor(values),
-            "insertion_auc": 1 - torch.tensor(values),
-            "average_drop": torch.tensor(values) / 2,
-            "increase": torch.tensor([True, False]),
-            "deletion": torch.tensor([1.0, 0.5, float(np.mean(values))]),
-            "insertion": torch.tensor([0.0, 0.5, 1 - float(np.mean(values))]),
-        }
-        for method, values in deletion.items()
+        "method": list(deletion),
+        "deletion_auc": means,
+        "insertion_auc": [1 - mean for mean in means],
+        "average_drop": [mean / 2 for mean in means],
+        "increase_in_confidence": [0.5] * len(deletion),
+        "images": [2] * len(deletion),
+    }
+    curves = {
+        method: {"deletion": torch.tensor([1.0, 0.5, mean]), "insertion": torch.tensor([0.0, 0.5, 1 - mean])}
+        for method, mean in zip(deletion, means, strict=True)
     }
     if paired is None:
         paired = [
@@ -168,6 +171,7 @@ def faithfulness_artifact(
         image_indices=torch.tensor([5, 3]),
         fractions=torch.tensor([0.0, 0.5, 1.0]),
         scores=scores,
+        curves=curves,
         paired={column: [row[column] for row in rows] for column in columns},
         removal={
             "site": ["relu1"] * 4,

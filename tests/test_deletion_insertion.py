@@ -275,8 +275,12 @@ def test_evaluation_scores_every_method_and_leaves_the_model_as_it_was():
     assert any(isinstance(module, nn.BatchNorm2d) for module in model.modules())  # folding happened on a copy
     table = fa.faithfulness_table(results)
     assert list(table["method"]) == list(results)
-    assert table.loc[1, "deletion_auc"] == pytest.approx(results["gradcam"].deletion_auc.mean().item())
-    assert table.loc[1, "increase_in_confidence"] == pytest.approx(results["gradcam"].increase.float().mean().item())
+    gradcam = results["gradcam"]
+    assert table.loc[1, "deletion_auc"] == pytest.approx(gradcam.deletion_auc.mean().item())
+    assert table.loc[1, "insertion_auc"] == pytest.approx(gradcam.insertion_auc.mean().item())
+    assert table.loc[1, "average_drop"] == pytest.approx(gradcam.average_drop.mean().item())
+    assert table.loc[1, "increase_in_confidence"] == pytest.approx(gradcam.increase.float().mean().item())
+    assert table.loc[1, "images"] == len(gradcam.deletion_auc)
 
 
 def test_the_scoring_copy_computes_what_the_model_does_without_batchnorm():

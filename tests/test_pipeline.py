@@ -22,7 +22,7 @@ from cnnlens.artifacts import Activations, AttentionWeights, DepthStatistics, Fa
 from cnnlens.plots.faithfulness import score_table
 from cnnlens.registry import report_sections
 from cnnlens.reporting.heatmap_verdict import faithfulness_verdicts
-from cnnlens.reporting.summaries import faithfulness_scores, over_seeds
+from cnnlens.reporting.summaries import over_seeds, run_tables
 from cnnlens.texts import table
 
 from helpers import CLASSES, REPO, needs_pdfs, snakemake, tiny_workdir
@@ -67,8 +67,8 @@ def test_report_shows_the_faithfulness_measured_in_the_runs_files(pipeline):
         for seed in (0, 1)
     ]
     assert [len(run.image_indices) for run in runs] == [2 * len(CLASSES)] * 6  # images: 1000 takes all 6
-    assert "spatial_attention" in runs[4].scores and "spatial_attention" not in runs[2].scores
-    scores = score_table(over_seeds(faithfulness_scores(runs)))
+    assert "spatial_attention" in runs[4].curves and "spatial_attention" not in runs[2].curves
+    scores = score_table(over_seeds(run_tables(runs, "scores")))
     cbam_gradcam = scores[(scores["model"] == "cbam") & (scores["method"] == "Grad-CAM")].iloc[0]
     deletion = cbam_gradcam["deletion AUC ↓"]
     assert " ± " in deletion and f"<td>{deletion}</td>" in html

@@ -93,7 +93,7 @@ def test_step_names_are_the_layer_each_step_added():
 
 
 def test_score_table_shows_mean_and_std_over_seeds_or_the_mean_of_one():
-    table = plots.score_table(summaries.over_seeds(summaries.faithfulness_scores(runs())))
+    table = plots.score_table(summaries.over_seeds(summaries.run_tables(runs(), "scores")))
     assert list(table.columns) == [
         "model",
         "method",

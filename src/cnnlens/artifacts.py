@@ -288,16 +288,19 @@ class VggDepth(Artifact):
 @dataclass
 class Faithfulness(RunArtifact):
     """How faithful each heatmap method is on one run: deletion and insertion, Average Drop and Increase in
-    Confidence per image, paired tests between methods, channel removal, and the cascading-randomisation checks."""
+    Confidence, paired tests between methods on the same images, channel removal, and the cascading-randomisation
+    checks."""
 
     RULE: ClassVar[str] = "analysis (faithfulness)"
+    VERSION: ClassVar[int] = 2  # 2: the scores as a table of means; the per-image values only fed the paired tests
 
     baseline: str  # what deleted pixels became: blur or mean
     image_indices: torch.Tensor  # (N,) the scored test images
     fractions: torch.Tensor  # (K + 1,) fraction of the pixels deleted (inserted) at each point
-    # method -> deletion_auc, insertion_auc, average_drop (N,), increase (N,) bool, deletion and insertion (K + 1,)
-    # mean curves over the images
-    scores: dict[str, dict[str, torch.Tensor]]
+    # per method, as table columns: the means over the images of the deletion and insertion AUC, Average Drop and
+    # Increase in Confidence (the share of images whose confidence rose), and the image count
+    scores: dict[str, list]
+    curves: dict[str, dict[str, torch.Tensor]]  # method -> deletion and insertion: (K + 1,) mean curves over the images
     paired: dict[str, list]  # the paired tests of every two methods on deletion AUC, as table columns
     removal: dict[str, list]  # channel removal, as table columns
     sanity: dict[str, list]  # similarity of each method's maps after each randomisation step, as table columns

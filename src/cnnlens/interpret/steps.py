@@ -27,7 +27,7 @@ from cnnlens.interpret import depth_stats
 from cnnlens.interpret.activations import extract, select_images
 from cnnlens.interpret.channel_removal import channel_removal
 from cnnlens.interpret.deconvnet import deconv_project
-from cnnlens.interpret.deletion_insertion import evaluate_faithfulness, paired_comparison
+from cnnlens.interpret.deletion_insertion import evaluate_faithfulness, faithfulness_table, paired_comparison
 from cnnlens.interpret.gradcam import grad_cam
 from cnnlens.interpret.hooks import capture
 from cnnlens.interpret.sanity import cascading_randomisation
@@ -192,22 +192,15 @@ def faithfulness(
     inputs, labels = normalize(dataset.test_images[chosen]), dataset.test_labels[chosen]
     results = evaluate_faithfulness(model, inputs, steps=steps, baseline=baseline)
     sanity = cascading_randomisation(model, inputs[:sanity_images], list(results), gallery=GALLERY_IMAGES)
-    scores = {
-        method: {
-            "deletion_auc": result.deletion_auc,
-            "insertion_auc": result.insertion_auc,
-            "average_drop": result.average_drop,
-            "increase": result.increase,
-            "deletion": result.curves.deletion.mean(0),
-            "insertion": result.curves.insertion.mean(0),
-        }
-        for method, result in results.items()
-    }
     return {
         "baseline": baseline,
         "image_indices": chosen,
         "fractions": next(iter(results.values())).curves.fractions,
-        "scores": scores,
+        "scores": faithfulness_table(results).to_dict(orient="list"),
+        "curves": {
+            method: {"deletion": result.curves.deletion.mean(0), "insertion": result.curves.insertion.mean(0)}
+            for method, result in results.items()
+        },
         "paired": paired_comparison(results).to_dict(orient="list"),
         "removal": channel_removal(model, inputs, labels, fractions=removal_fractions).to_dict(orient="list"),
         "sanity": sanity.steps.to_dict(orient="list"),

@@ -15,7 +15,6 @@ from cnnlens.artifacts import Faithfulness
 from cnnlens.interpret.deletion_insertion import MODEL_METHODS
 from cnnlens.reporting.summaries import (
     distinct,
-    faithfulness_scores,
     in_order,
     over_seeds,
     representative_runs,
@@ -90,7 +89,7 @@ def faithfulness_verdicts(runs: Sequence[Faithfulness], seed: int, alpha: float)
         seed: the representative seed, whose paired tests decide significance.
         alpha: the significance level (the config's ``compare.alpha``).
     """
-    table = over_seeds(faithfulness_scores(runs))
+    table = over_seeds(run_tables(runs, "scores"))
     paired = run_tables(representative_runs(runs, seed), "paired")
     return [
         model_verdict(

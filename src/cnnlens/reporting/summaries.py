@@ -287,30 +287,10 @@ def faithfulness_setup(runs: Sequence[Faithfulness]) -> FaithfulnessSetup:
     return FaithfulnessSetup(models, seeds, images, steps, baseline, (height, width), sanity_images)
 
 
-def faithfulness_scores(runs: Sequence[Faithfulness]) -> pd.DataFrame:
-    """One row per run and method: the means over the run's scored images of deletion AUC, insertion AUC and
-    Average Drop, Increase in Confidence (the share of images whose confidence rose), and the image count."""
-    rows = [
-        {
-            "model": run.model,
-            "seed": run.seed,
-            "method": method,
-            "deletion_auc": scores["deletion_auc"].float().mean().item(),
-            "insertion_auc": scores["insertion_auc"].float().mean().item(),
-            "average_drop": scores["average_drop"].float().mean().item(),
-            "increase_in_confidence": scores["increase"].float().mean().item(),
-            "images": len(scores["deletion_auc"]),
-        }
-        for run in runs
-        for method, scores in run.scores.items()
-    ]
-    return pd.DataFrame(rows)
-
-
 def over_seeds(scores: pd.DataFrame) -> pd.DataFrame:
-    """Per model and method (in order of appearance) of :func:`faithfulness_scores`: the mean and the sample standard
-    deviation over seeds of every measure (``deletion_auc_mean``, ``deletion_auc_std``, ...; NaN for one seed), the
-    number of seeds and of images per run."""
+    """Per model and method (in order of appearance) of the runs' ``scores`` (:func:`run_tables`): the mean and the
+    sample standard deviation over seeds of every measure (``deletion_auc_mean``, ``deletion_auc_std``, ...; NaN for
+    one seed), the number of seeds and of images per run."""
     grouped = scores.groupby(["model", "method"], sort=False)
     table = grouped[list(MEASURES)].agg(["mean", "std"])
     table.columns = [f"{measure}_{statistic}" for measure, statistic in table.columns]
@@ -325,9 +305,9 @@ def mean_curves(runs: Sequence[Faithfulness]) -> pd.DataFrame:
     rows = [
         {"model": run.model, "method": method, "curve": curve, "fraction": fraction, "probability": probability}
         for run in runs
-        for method, scores in run.scores.items()
+        for method, curves in run.curves.items()
         for curve in CURVES
-        for fraction, probability in zip(run.fractions.tolist(), scores[curve].tolist(), strict=True)
+        for fraction, probability in zip(run.fractions.tolist(), curves[curve].tolist(), strict=True)
     ]
     keys = ["model", "method", "curve", "fraction"]
     return pd.DataFrame(rows).groupby(keys, sort=False)["probability"].mean().reset_index()
@@ -347,8 +327,8 @@ def representative_runs(runs: Sequence[Faithfulness], seed: int | None) -> list[
 
 
 def run_tables(runs: Sequence[Faithfulness], field: str) -> pd.DataFrame:
-    """One of the runs' tables (``paired``, ``removal``, ``sanity``, ``sanity_verdict``) of every run stacked, with
-    the run's ``model`` and ``seed`` as the first columns."""
+    """One of the runs' tables (``scores``, ``paired``, ``removal``, ``sanity``, ``sanity_verdict``) of every run
+    stacked, with the run's ``model`` and ``seed`` as the first columns."""
     frames = [pd.DataFrame({"model": run.model, "seed": run.seed, **getattr(run, field)}) for run in runs]
     return pd.concat(frames, ignore_index=True)
 
