@@ -25,7 +25,7 @@ from cnnlens.registry import (
     WHOLE_RUN_INPUTS,
     Section,
     section_models,
-    setting_path,
+    setting_values,
 )
 from cnnlens.reporting.captions import FIGURE_MARKER, banner, caption, heading, paragraph
 from cnnlens.reporting.captions import table as html_table
@@ -87,8 +87,7 @@ def quick_run_parameters(section: Section) -> dict:
         "comparison": f"{results}/comparison",
         "vgg": f"{results}/vgg/vgg.pt",
     }
-    settings = (*section.settings, *EVERY_SECTION_SETTINGS)
-    expected: dict = {key: config[part][key] for part, key in map(setting_path, settings)}
+    expected: dict = setting_values((*section.settings, *EVERY_SECTION_SETTINGS), config)
     for name in section.reads:
         if name in WHOLE_RUN_INPUTS:
             expected[name] = whole_run[name]

@@ -4,7 +4,15 @@ import inspect
 
 from cnnlens.config import validate_config
 from cnnlens.interpret.steps import STEPS
-from cnnlens.registry import ANALYSES, SECTIONS, WHOLE_RUN_INPUTS, report_sections, section_of, setting_path
+from cnnlens.registry import (
+    ANALYSES,
+    SECTIONS,
+    WHOLE_RUN_INPUTS,
+    report_sections,
+    section_of,
+    setting_path,
+    setting_values,
+)
 
 from helpers import SCHEMA
 
@@ -18,15 +26,14 @@ def test_every_analysis_has_a_step_that_takes_exactly_its_settings():
             for parameter in inspect.signature(step).parameters.values()
             if parameter.kind is parameter.KEYWORD_ONLY and parameter.default is parameter.empty
         ]
-        assert keywords == list(analysis.settings), name
+        assert keywords == [key for _, key in map(setting_path, analysis.settings)], name
 
 
 def test_settings_are_config_keys_with_defaults_and_sections_read_what_exists():
     defaults = validate_config({}, SCHEMA)
-    for analysis in ANALYSES.values():
-        assert set(analysis.settings) <= set(defaults[analysis.config_section]), analysis
+    for entry in (*ANALYSES.values(), *SECTIONS):
+        assert all(key in defaults[part] for part, key in map(setting_path, entry.settings)), entry
     for section in SECTIONS:
-        assert all(key in defaults[part] for part, key in map(setting_path, section.settings)), section
         assert set(section.reads) <= set(ANALYSES) | set(WHOLE_RUN_INPUTS), section
 
 
@@ -53,9 +60,11 @@ def test_report_sections_in_reading_order():
     ]
 
 
-def test_a_section_setting_is_a_visualise_key_or_names_its_config_section():
+def test_a_setting_is_a_visualise_key_or_names_its_config_section():
     assert setting_path("channels") == ("visualise", "channels")
     assert setting_path("compare.alpha") == ("compare", "alpha")
+    config = {"visualise": {"channels": 4, "seed": 0}, "compare": {"alpha": 0.05}}
+    assert setting_values(["compare.alpha", "channels"], config) == {"alpha": 0.05, "channels": 4}
 
 
 def test_every_executed_notebook_names_its_section_whatever_the_model_is_called():

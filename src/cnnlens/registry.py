@@ -8,7 +8,7 @@ in :mod:`cnnlens.interpret.steps`); adding a report section is one :class:`Secti
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from cnnlens.texts import text
@@ -19,10 +19,9 @@ class Analysis:
     """A computation on one trained run: one job per run, writing ``analysis/<model>-seed<seed>/<name>.pt``."""
 
     name: str  # the job's wildcard, the step in cnnlens.interpret.steps, the artifact's file name
-    settings: tuple[str, ...] = ()  # keys of config[config_section] the step takes as keyword arguments
+    settings: tuple[str, ...] = ()  # config keys the step takes as keyword arguments named by the key: see setting_path
     attention_only: bool = False  # only for variants with attention modules
     every_seed: bool = False  # for every seed (compared over seeds), not only the representative one
-    config_section: str = "visualise"  # the config section that holds the settings
 
 
 @dataclass(frozen=True)
@@ -54,9 +53,10 @@ ANALYSES = {
         Analysis("depth", ("depth_layers",)),
         Analysis(
             "faithfulness",
-            ("images", "steps", "baseline", "removal_fractions", "sanity_images"),
+            tuple(
+                f"faithfulness.{key}" for key in ("images", "steps", "baseline", "removal_fractions", "sanity_images")
+            ),
             every_seed=True,
-            config_section="faithfulness",
         ),
     )
 }
@@ -90,10 +90,16 @@ def section_of(executed: str) -> Section:
 
 
 def setting_path(setting: str) -> tuple[str, str]:
-    """A section's setting as ``(config section, key)``: ``channels`` is a `visualise` key, ``compare.alpha`` the key
-    ``alpha`` of the section ``compare``. The notebook's parameter is named by the key."""
+    """An analysis's or a section's setting as ``(config section, key)``: ``channels`` is a `visualise` key,
+    ``compare.alpha`` the key ``alpha`` of the section ``compare``. The step's or notebook's parameter is named by
+    the key."""
     section, _, key = setting.rpartition(".")
     return section or "visualise", key
+
+
+def setting_values(settings: Sequence[str], config: Mapping[str, Mapping[str, object]]) -> dict[str, object]:
+    """The values in ``config`` of ``settings`` (see :func:`setting_path`), by key."""
+    return {key: config[section][key] for section, key in map(setting_path, settings)}
 
 
 def section_models(section: Section, models: Sequence[str], attention_models: Sequence[str]) -> list[str]:

@@ -15,9 +15,7 @@ rule analysis:
     threads: 1
     params:
         architecture=architecture,
-        settings=lambda wildcards: settings_of(
-            ANALYSES[wildcards.analysis].settings, ANALYSES[wildcards.analysis].config_section
-        ),
+        settings=lambda wildcards: settings_of(ANALYSES[wildcards.analysis].settings),
     shell:
         "cnnlens analyse {wildcards.analysis} --data {input.data:q} --model {wildcards.model}"
         " --architecture {params.architecture:q} --seed {wildcards.seed} --checkpoint {input.checkpoint:q}"

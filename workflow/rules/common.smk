@@ -12,7 +12,7 @@ from cnnlens.registry import (
     analysis_models,
     report_sections,
     section_models,
-    setting_path,
+    setting_values,
 )
 from cnnlens.texts import set_language
 
@@ -52,9 +52,9 @@ def architecture(wildcards):
     return canonical(config["variants"][wildcards.model])
 
 
-def settings_of(keys, section="visualise"):
-    """The named keys of one config section as canonical JSON: what an analysis or a notebook is given."""
-    return canonical({key: config[section][key] for key in keys})
+def settings_of(settings):
+    """The values of registry settings (`setting_path`) as canonical JSON: what an analysis or a notebook is given."""
+    return canonical(setting_values(settings, config))
 
 
 def all_runs(pattern):
@@ -106,8 +106,7 @@ def section_settings(wildcards):
     """The section's settings, by key. A function of the wildcards only, so that Snakemake records it and
     reruns the notebook when a setting changes (params computed from `input` it does not compare)."""
     section = next(section for section in SECTIONS if section.notebook == wildcards.section)
-    paths = [setting_path(setting) for setting in (*section.settings, *EVERY_SECTION_SETTINGS)]
-    return canonical({key: config[part][key] for part, key in paths})
+    return settings_of((*section.settings, *EVERY_SECTION_SETTINGS))
 
 
 EXECUTED = report_sections(config["models"], ATTENTION_MODELS, REPRESENTATIVE_SEED)
