@@ -78,7 +78,7 @@ def test_removal_curves_start_at_the_reference_and_draw_each_ranking():
 
 def test_sanity_gallery_rows_are_image_and_method_columns_the_steps():
     run = faithfulness_artifact(deletion={"gradcam": [0.1, 0.2], "channels": [0.2, 0.3]})
-    maps = summaries.gallery_maps(run, 2)
+    maps = summaries.gallery_maps(run)
     figure = plots.sanity_gallery(np.zeros((2, 8, 8, 3), dtype=np.uint8), [5, 3], run.gallery_steps, maps)
     grid = np.array(panels(figure)).reshape(4, 4)
     assert grid[1, 0].get_ylabel() == "#5\nactivation heatmap" and grid[2, 0].get_ylabel() == "#3\nGrad-CAM"

@@ -95,3 +95,14 @@ def test_no_hooks_remain_after_any_analysis_also_one_that_raised(dataset, model)
     with pytest.raises(CnnlensError):
         steps.explain(model, dataset, gradcam_layer="fc2", **settings)  # Grad-CAM needs a conv layer
     assert hook_count(model) == 0
+
+
+@pytest.mark.parametrize("sanity_images", [1, 3])
+def test_faithfulness_keeps_a_gallery_of_the_first_images_it_has_maps_of(dataset, model, sanity_images):
+    stored = steps.faithfulness(
+        model, dataset, images=3, steps=2, baseline="blur", removal_fractions=[0.5], sanity_images=sanity_images
+    )
+    shown = min(steps.GALLERY_IMAGES, sanity_images)
+    assert torch.equal(stored["gallery_images"], dataset.test_images[stored["image_indices"][:shown]])
+    assert {maps.shape[1] for maps in stored["gallery"].values()} == {shown}
+    assert list(pd.DataFrame(stored["scores"])["method"]) == list(stored["curves"])

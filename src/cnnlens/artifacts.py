@@ -292,7 +292,9 @@ class Faithfulness(RunArtifact):
     checks."""
 
     RULE: ClassVar[str] = "analysis (faithfulness)"
-    VERSION: ClassVar[int] = 2  # 2: the scores as a table of means; the per-image values only fed the paired tests
+    # 2: the scores as a table of means (the per-image values only fed the paired tests); as many gallery images as
+    # the report shows
+    VERSION: ClassVar[int] = 2
 
     baseline: str  # what deleted pixels became: blur or mean
     image_indices: torch.Tensor  # (N,) the scored test images

@@ -36,7 +36,7 @@ from cnnlens.models.cnn import Architecture, CifarCNN, attention_gates, build_mo
 from cnnlens.models.modes import eval_mode
 
 BATCH = 500
-GALLERY_IMAGES = 4  # images whose maps the report shows before and after each randomisation step
+GALLERY_IMAGES = 2  # images whose maps the report shows before and after each randomisation step
 
 
 def _test_batches(dataset: Dataset) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
@@ -191,7 +191,9 @@ def faithfulness(
     chosen = scored_images(len(dataset.test_labels), images)
     inputs, labels = normalize(dataset.test_images[chosen]), dataset.test_labels[chosen]
     results = evaluate_faithfulness(model, inputs, steps=steps, baseline=baseline)
-    sanity = cascading_randomisation(model, inputs[:sanity_images], list(results), gallery=GALLERY_IMAGES)
+    sanity_inputs = inputs[:sanity_images]
+    gallery = min(GALLERY_IMAGES, len(sanity_inputs))  # the first of the sanity checks' images
+    sanity = cascading_randomisation(model, sanity_inputs, list(results), gallery=gallery)
     return {
         "baseline": baseline,
         "image_indices": chosen,
@@ -205,7 +207,7 @@ def faithfulness(
         "removal": channel_removal(model, inputs, labels, fractions=removal_fractions).to_dict(orient="list"),
         "sanity": sanity.steps.to_dict(orient="list"),
         "sanity_verdict": sanity.verdict.to_dict(orient="list"),
-        "gallery_images": dataset.test_images[chosen[:GALLERY_IMAGES]],
+        "gallery_images": dataset.test_images[chosen[:gallery]],
         "gallery": sanity.gallery,
         "gallery_steps": sanity.gallery_steps,
     }

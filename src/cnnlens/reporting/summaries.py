@@ -344,7 +344,7 @@ def removal_over_seeds(removal: pd.DataFrame) -> pd.DataFrame:
     return table.reset_index()
 
 
-def gallery_maps(run: Faithfulness, images: int) -> dict[str, np.ndarray]:
-    """The maps of the first ``images`` gallery images at every randomisation step, ``(steps + 1, images, H, W)``, of
-    the methods that use the model (the random and Gaussian maps are the same at every step)."""
-    return {method: maps[:, :images].numpy() for method, maps in run.gallery.items() if method in MODEL_METHODS}
+def gallery_maps(run: Faithfulness) -> dict[str, np.ndarray]:
+    """The gallery images' maps at every randomisation step, ``(steps + 1, images, H, W)``, of the methods that use
+    the model (the random and Gaussian maps are the same at every step)."""
+    return {method: maps.numpy() for method, maps in run.gallery.items() if method in MODEL_METHODS}
