@@ -151,9 +151,9 @@ def test_the_report_job_writes_the_editions_the_config_asks_for(tmp_path, editio
             run | dict.fromkeys(("recipe", "engine", "architecture", "torch")), tmp_path / f"{run['model']}.json"
         )
     compare.compare_runs([tmp_path / "plain.json", tmp_path / "attention.json"], "plain", 0.05, tmp_path / "cmp")
-    section = report.ExecutedSection("Tagged", tagged_notebook(tmp_path / "a.ipynb", ["first"]))
+    notebook = tagged_notebook(tmp_path / "feature_maps-attention.ipynb", ["first"])  # a model's notebook
     written = report.build_report(
-        [section],
+        [notebook],
         [tmp_path / "plain.json", tmp_path / "attention.json"],
         tmp_path / "config.yaml",
         tmp_path / "cmp",
@@ -166,3 +166,4 @@ def test_the_report_job_writes_the_editions_the_config_asks_for(tmp_path, editio
     assert written == expected and sorted((tmp_path / "out").iterdir()) == sorted(expected)
     for path, edition in zip(written, editions, strict=True):
         assert ("short edition" in path.read_text()) == (edition == "short")
+        assert "2. Feature maps: attention CNN (seed 0)" in path.read_text()  # its title, from its name

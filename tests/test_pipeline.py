@@ -20,7 +20,7 @@ from snakemake.utils import update_config
 
 from cnnlens.artifacts import Activations, AttentionWeights, DepthStatistics, Faithfulness, VggDepth
 from cnnlens.plots.faithfulness import score_table
-from cnnlens.registry import report_sections
+from cnnlens.registry import executed_title, report_sections
 from cnnlens.reporting.heatmap_verdict import faithfulness_verdicts
 from cnnlens.reporting.summaries import over_seeds, run_tables
 from cnnlens.texts import table
@@ -32,7 +32,9 @@ pytestmark = pytest.mark.e2e
 
 def test_report_has_every_section_with_measured_accuracies(pipeline):
     html = (pipeline / "results" / "report" / "report.html").read_text()
-    sections = [title for title, _ in report_sections(["plain", "attention", "cbam"], ["attention", "cbam"], 0)]
+    sections = [
+        executed_title(name, 0) for name in report_sections(["plain", "attention", "cbam"], ["attention", "cbam"])
+    ]
     headings = [f"{number}. {title}" for number, title in enumerate(["Verdict", *sections, "Reproduce"], start=1)]
     assert headings[4] == "5. Feature maps: attention CNN (seed 0)" and len(headings) == 14
     assert headings[-2:] == ["13. How faithful are the heatmaps?", "14. Reproduce"]

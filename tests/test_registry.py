@@ -8,6 +8,7 @@ from cnnlens.registry import (
     ANALYSES,
     SECTIONS,
     WHOLE_RUN_INPUTS,
+    executed_title,
     report_sections,
     section_of,
     setting_path,
@@ -37,8 +38,8 @@ def test_settings_are_config_keys_with_defaults_and_sections_read_what_exists():
         assert set(section.reads) <= set(ANALYSES) | set(WHOLE_RUN_INPUTS), section
 
 
-def test_report_sections_in_reading_order():
-    titles = [title for title, _ in report_sections(["plain", "se"], ["se"], 3)]
+def test_report_sections_in_reading_order_with_their_titles():
+    titles = [executed_title(name, 3) for name in report_sections(["plain", "se"], ["se"])]
     assert titles == [
         "Comparison",
         "Training",
@@ -50,7 +51,7 @@ def test_report_sections_in_reading_order():
         "VGG16 and the trained CNNs by depth",
         "How faithful are the heatmaps?",
     ]
-    assert [name for _, name in report_sections(["plain"], [], 0)] == [
+    assert report_sections(["plain"], []) == [
         "comparison",
         "training",
         "feature_maps-plain",
@@ -69,7 +70,7 @@ def test_a_setting_is_a_visualise_key_or_names_its_config_section():
 
 def test_every_executed_notebook_names_its_section_whatever_the_model_is_called():
     assert all("-" not in section.notebook for section in SECTIONS)
-    executed = [name for _, name in report_sections(["plain", "se-16"], ["se-16"], 0)]
+    executed = report_sections(["plain", "se-16"], ["se-16"])
     assert [section_of(name).notebook for name in executed] == [
         "comparison",
         "training",

@@ -12,7 +12,6 @@ import argparse
 import json
 import signal
 import sys
-from pathlib import Path
 
 from cnnlens.errors import CnnlensError
 
@@ -85,15 +84,10 @@ def notebook(args: argparse.Namespace) -> None:
 
 
 def report(args: argparse.Namespace) -> None:
-    from cnnlens.registry import section_of
-    from cnnlens.reporting.assemble import ExecutedSection, build_report
+    from cnnlens.reporting.assemble import build_report
 
-    sections = [
-        ExecutedSection(title, Path(path), section_of(Path(path).stem).notebook)
-        for title, path in zip(args.titles, args.notebooks, strict=True)
-    ]
     written = build_report(
-        sections,
+        args.notebooks,
         args.metrics,
         args.config,
         args.comparison,
@@ -179,8 +173,7 @@ def _report_steps(steps: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     step.set_defaults(run=notebook)
 
     step = steps.add_parser("report", help="merge executed notebooks into one HTML report per edition")
-    step.add_argument("--notebooks", nargs="+", required=True)
-    step.add_argument("--titles", nargs="+", required=True)
+    step.add_argument("--notebooks", nargs="+", required=True, help="the executed notebooks, in reading order")
     step.add_argument("--metrics", nargs="+", required=True)
     step.add_argument("--benchmarks", nargs="*", default=[])
     step.add_argument("--config", required=True, help="the effective config (YAML)")

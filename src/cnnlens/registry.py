@@ -1,8 +1,8 @@
 """The one table of per-model analyses and report sections.
 
 The workflow derives from it each analysis job's settings and each section's notebook inputs,
-parameters, title and benchmark files; the report's compute time and the end-to-end test's list of
-headings follow from the same entries. Adding an analysis is one :class:`Analysis` entry (and its step
+parameters and benchmark files; the report derives each section's title from the same entries, and
+its compute time and the end-to-end test's list of headings follow from them too. Adding an analysis is one :class:`Analysis` entry (and its step
 in :mod:`cnnlens.interpret.steps`); adding a report section is one :class:`Section` entry and its notebook.
 """
 
@@ -111,19 +111,23 @@ def analysis_models(analysis: Analysis, models: Sequence[str], attention_models:
     return [model for model in models if model in attention_models] if analysis.attention_only else list(models)
 
 
-def report_sections(models: Sequence[str], attention_models: Sequence[str], seed: int) -> list[tuple[str, str]]:
-    """``(title, executed notebook name)`` of every section in reading order; per-model notebooks are
-    named ``<notebook>-<model>``."""
+def report_sections(models: Sequence[str], attention_models: Sequence[str]) -> list[str]:
+    """The executed notebook of every section in reading order: per-model notebooks are named
+    ``<notebook>-<model>``."""
     sections = []
     for section in SECTIONS:
         if not section.per_model:
-            sections.append((section_title(section), section.notebook))
+            sections.append(section.notebook)
             continue
-        sections += [
-            (
-                text("section.per_model", title=section_title(section), model=model, seed=seed),
-                f"{section.notebook}-{model}",
-            )
-            for model in section_models(section, models, attention_models)
-        ]
+        sections += [f"{section.notebook}-{model}" for model in section_models(section, models, attention_models)]
     return sections
+
+
+def executed_title(executed: str, seed: int) -> str:
+    """The heading of an executed notebook (:func:`report_sections`) in the chosen language: the section's title,
+    and for a model's notebook the model and the ``seed`` it shows."""
+    section = section_of(executed)
+    if not section.per_model:
+        return section_title(section)
+    model = executed.partition("-")[2]
+    return text("section.per_model", title=section_title(section), model=model, seed=seed)

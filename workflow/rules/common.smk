@@ -14,9 +14,6 @@ from cnnlens.registry import (
     section_models,
     setting_values,
 )
-from cnnlens.texts import set_language
-
-set_language(config["report"]["language"])  # the section titles the report rule passes on
 
 RESULTS = config["results"]
 DATA_CACHE = f"{RESULTS}/data/dataset.pt"
@@ -109,11 +106,11 @@ def section_settings(wildcards):
     return settings_of((*section.settings, *EVERY_SECTION_SETTINGS))
 
 
-EXECUTED = report_sections(config["models"], ATTENTION_MODELS, REPRESENTATIVE_SEED)
+EXECUTED = report_sections(config["models"], ATTENTION_MODELS)
 
 
 def executed_notebooks():
-    return [f"{RESULTS}/notebooks/{name}.ipynb" for _, name in EXECUTED]
+    return [f"{RESULTS}/notebooks/{name}.ipynb" for name in EXECUTED]
 
 
 def all_benchmarks():
@@ -122,4 +119,4 @@ def all_benchmarks():
     files += all_runs(f"{BENCHMARKS}/train/{{model}}-seed{{seed}}.tsv")
     for name in ANALYSES:
         files += analysis_files(name, f"{BENCHMARKS}/analysis/{{model}}-seed{{seed}}-{{analysis}}.tsv")
-    return files + [f"{BENCHMARKS}/notebooks/{name}.tsv" for _, name in EXECUTED]
+    return files + [f"{BENCHMARKS}/notebooks/{name}.tsv" for name in EXECUTED]

@@ -72,12 +72,11 @@ rule report:
     benchmark:
         f"{BENCHMARKS}/report.tsv"
     params:
-        titles=[title for title, _ in EXECUTED],
         folder=lambda wildcards, output: os.path.dirname(output[0]),  # of every edition
         repo=workflow.basedir,
         comparison=lambda wildcards, input: os.path.dirname(input.comparison),  # the compare rule's folder
     shell:
-        "cnnlens report --config {input.config:q} --notebooks {input.notebooks:q} --titles {params.titles:q}"
+        "cnnlens report --config {input.config:q} --notebooks {input.notebooks:q}"
         " --metrics {input.metrics:q} --benchmarks {input.benchmarks:q} --repo {params.repo:q}"
         " --comparison {params.comparison:q} --vgg {input.vgg:q} --faithfulness {input.faithfulness:q}"
         " --out-dir {params.folder:q} > {log:q} 2>&1"

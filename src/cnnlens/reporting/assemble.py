@@ -23,7 +23,7 @@ from nbconvert import HTMLExporter
 from cnnlens.artifacts import Faithfulness, VggDepth
 from cnnlens.atomic import atomic_write_text
 from cnnlens.config import representative_seed
-from cnnlens.registry import EDITION_FILES
+from cnnlens.registry import EDITION_FILES, executed_title, section_of
 from cnnlens.reporting.captions import FIGURE_MARKER
 from cnnlens.reporting.comparison import Comparison, load_metrics
 from cnnlens.reporting.header import RunFacts, Verdicts, git_commit, header, reproduce, section_heading
@@ -68,7 +68,7 @@ def assemble(
 
 
 def build_report(
-    sections: Sequence[ExecutedSection],
+    notebook_paths: Sequence[str | Path],
     metrics_paths: Sequence[str | Path],
     config_path: str | Path,
     comparison_folder: str | Path,
@@ -87,11 +87,16 @@ def build_report(
     """
     config = yaml.safe_load(Path(config_path).read_text(encoding="utf-8"))
     set_language(config["report"]["language"])
+    seed = representative_seed(config)
+    sections = [
+        ExecutedSection(executed_title(path.stem, seed), path, section_of(path.stem).notebook)
+        for path in map(Path, notebook_paths)
+    ]
     compute_seconds = sum(pd.read_csv(path, sep="\t")["s"].sum() for path in benchmark_paths)
     vgg_weights = VggDepth.load(vgg_path).weights if vgg_path else None
     facts = RunFacts(git_commit(repo), compute_seconds, str(config_path), vgg_weights)
     runs = [Faithfulness.load(path) for path in faithfulness_paths]
-    sentences = faithfulness_verdicts(runs, representative_seed(config), config["compare"]["alpha"]) if runs else []
+    sentences = faithfulness_verdicts(runs, seed, config["compare"]["alpha"]) if runs else []
     verdicts = Verdicts(load_metrics(metrics_paths), Comparison.read(comparison_folder), sentences)
     written = []
     for edition in config["report"]["editions"]:
