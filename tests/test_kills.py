@@ -85,30 +85,72 @@ def test_the_next_training_job_removes_a_half_written_checkpoint_and_ctrl_c_is_o
 
 
 CTRL_C_WHILE_STOPPING = """
-import logging, os, signal, sys, time
+import logging, os, signal, subprocess, sys, time
 from snakemake.logging import logger
 from snakemake_logger_plugin_cnnlens.interrupts import stop_in_one_line
-logger.addHandler(logging.StreamHandler(sys.stderr))  # Snakemake's console
-logger.addHandler(logging.FileHandler(sys.argv[1]))  # and its log file
+
+class Console(logging.StreamHandler):
+    # Like Snakemake's console handler, it swallows a KeyboardInterrupt raised while it writes a line.
+    def emit(self, record):
+        try:
+            os.kill(os.getpid(), signal.SIGINT)  # the first Ctrl-C lands while a line is written
+            super().emit(record)
+        except KeyboardInterrupt:
+            pass
+
+logger.addHandler(Console(sys.stderr))
+logger.addHandler(logging.FileHandler(sys.argv[1]))  # Snakemake's log file
 stop_in_one_line()
 try:
-    os.kill(os.getpid(), signal.SIGINT)
-    time.sleep(60)
+    logger.warning("Select jobs to execute...")
+    time.sleep(20)
 except KeyboardInterrupt:  # Snakemake cancels its jobs
     os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C again while the run stops
-    logger.error("Error in rule train")  # Snakemake's report on a cancelled job
+    job = subprocess.run(["sh", "-c", "kill -INT $$; exit 0"])  # a job started now still stops on Ctrl-C
+    logger.error(f"Error in rule train: exit {job.returncode}")  # Snakemake's report on a cancelled job
 raise KeyboardInterrupt  # as when Ctrl-C lands while Snakemake still plans the jobs
 """
 
 
 def test_after_ctrl_c_snakemake_s_console_says_one_line_and_its_log_file_gets_the_report(tmp_path):
     log = tmp_path / "snakemake.log"
-    run = subprocess.run(
-        [sys.executable, "-c", CTRL_C_WHILE_STOPPING, str(log)], capture_output=True, text=True, check=False
-    )
-    assert run.stderr == STOPPED + "\n"  # no report, no traceback
-    assert log.read_text() == "Error in rule train\n"  # logged: the second Ctrl-C did not break the clean-up
+    script = [sys.executable, "-c", CTRL_C_WHILE_STOPPING, str(log)]
+    run = subprocess.run(script, capture_output=True, text=True, check=False, timeout=60)
+    # The line being written when Ctrl-C came, then no report and no traceback: the one line, naming the log file.
+    assert run.stderr == f"Select jobs to execute...\n{STOPPED} (Snakemake's full report: {log})\n"
+    # The log file gets every record: the first Ctrl-C was not lost in the console's write, the second did not
+    # break the clean-up, and a job started after it still stopped on Ctrl-C.
+    assert log.read_text() == f"Select jobs to execute...\nError in rule train: exit {-signal.SIGINT}\n"
     assert run.returncode == -signal.SIGINT  # an uncaught KeyboardInterrupt still ends as an interrupt
+
+
+def test_a_run_started_with_ctrl_c_ignored_keeps_ignoring_it():
+    """A shell starts a background job (`snakemake ... &`) with Ctrl-C ignored: Ctrl-C is then for another job."""
+    script = (
+        "import signal; signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+        "from snakemake_logger_plugin_cnnlens.interrupts import stop_in_one_line; stop_in_one_line()\n"
+        "assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN"
+    )
+    assert subprocess.run([sys.executable, "-c", script], check=False).returncode == 0
+
+
+CLI_CTRL_C_TWICE = """
+import atexit, os, signal, sys
+from cnnlens import cli
+
+def interrupted(args):
+    raise KeyboardInterrupt
+
+cli.write_config = interrupted
+atexit.register(os.kill, os.getpid(), signal.SIGINT)  # Ctrl-C again while the command exits
+cli.main(["write-config", "--json", "{}", "--out", sys.argv[1]])
+"""
+
+
+def test_a_second_ctrl_c_while_a_cnnlens_command_exits_adds_nothing(tmp_path):
+    script = [sys.executable, "-c", CLI_CTRL_C_TWICE, str(tmp_path / "config.yaml")]
+    run = subprocess.run(script, capture_output=True, text=True, check=False, timeout=60)
+    assert (run.returncode, run.stderr) == (130, "cnnlens write-config: interrupted\n")
 
 
 def snakemake_in_a_terminal_until_training(workdir: Path) -> tuple[subprocess.Popen, int]:
@@ -165,10 +207,11 @@ def test_ctrl_c_stops_snakemake_with_one_line_and_its_log_keeps_the_report(tmp_p
         time.sleep(0.1)
     printed = printed_until_exit(run, terminal)
     os.close(terminal)
-    assert printed[-2:] == ["cnnlens train: interrupted", STOPPED]
+    assert printed[-2] == "cnnlens train: interrupted"
     assert not [line for line in printed if re.search("Traceback|Error|Terminating", line)]
     assert run.returncode == 1
     (log,) = (workdir / ".snakemake" / "log").glob("*.snakemake.log")
+    assert printed[-1] == f"{STOPPED} (Snakemake's full report: {log})"
     assert "Error in rule train" in log.read_text()
     assert not list((workdir / ".snakemake" / "locks").glob("*"))
 

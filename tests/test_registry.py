@@ -2,10 +2,14 @@
 
 import inspect
 
+import pytest
+
 from cnnlens.config import validate_config
+from cnnlens.errors import CnnlensError
 from cnnlens.interpret.steps import STEPS
 from cnnlens.registry import (
     ANALYSES,
+    EVERY_SECTION_SETTINGS,
     SECTIONS,
     WHOLE_RUN_INPUTS,
     executed_title,
@@ -82,3 +86,17 @@ def test_every_executed_notebook_names_its_section_whatever_the_model_is_called(
         "depth",
         "faithfulness",
     ]
+
+
+def test_no_two_settings_of_a_job_share_a_key():
+    """Settings reach a step or notebook by key alone: `images` and `faithfulness.images` would collide."""
+    jobs = [analysis.settings for analysis in ANALYSES.values()]
+    jobs += [(*section.settings, *EVERY_SECTION_SETTINGS) for section in SECTIONS]
+    for settings in jobs:
+        keys = [key for _, key in map(setting_path, settings)]
+        assert len(keys) == len(set(keys)), settings
+
+
+def test_a_notebook_of_no_section_is_a_one_line_error():
+    with pytest.raises(CnnlensError, match="summary is not a report section's notebook: name one of"):
+        section_of("summary")

@@ -221,7 +221,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"cnnlens {args.step}: error: {error}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C would break the clean-up with a traceback
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C would break the exit with a traceback
         print(f"cnnlens {args.step}: interrupted", file=sys.stderr)
         sys.exit(130)
 

@@ -2,8 +2,9 @@
 
 The workflow derives from it each analysis job's settings and each section's notebook inputs,
 parameters and benchmark files; the report derives each section's title from the same entries, and
-its compute time and the end-to-end test's list of headings follow from them too. Adding an analysis is one :class:`Analysis` entry (and its step
-in :mod:`cnnlens.interpret.steps`); adding a report section is one :class:`Section` entry and its notebook.
+its compute time and the end-to-end test's list of headings follow from them too. Adding an analysis is
+one :class:`Analysis` entry (and its step in :mod:`cnnlens.interpret.steps`); adding a report section is
+one :class:`Section` entry and its notebook.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from cnnlens.errors import CnnlensError
 from cnnlens.texts import text
 
 
@@ -53,8 +55,12 @@ ANALYSES = {
         Analysis("depth", ("depth_layers",)),
         Analysis(
             "faithfulness",
-            tuple(
-                f"faithfulness.{key}" for key in ("images", "steps", "baseline", "removal_fractions", "sanity_images")
+            (
+                "faithfulness.images",
+                "faithfulness.steps",
+                "faithfulness.baseline",
+                "faithfulness.removal_fractions",
+                "faithfulness.sanity_images",
             ),
             every_seed=True,
         ),
@@ -86,7 +92,10 @@ def section_of(executed: str) -> Section:
     """The section an executed notebook (:func:`report_sections`) belongs to: ``feature_maps-se-16`` is a model's
     notebook of ``feature_maps``, ``comparison`` the whole run's."""
     name = executed.partition("-")[0]  # a section's notebook holds no "-", a model's name may
-    return next(section for section in SECTIONS if section.notebook == name)
+    for section in SECTIONS:
+        if section.notebook == name:
+            return section
+    raise CnnlensError(f"{executed} is not a report section's notebook: name one of {[s.notebook for s in SECTIONS]}")
 
 
 def setting_path(setting: str) -> tuple[str, str]:

@@ -4,51 +4,83 @@ On Ctrl-C Snakemake cancels the running jobs and then reports each one as a fail
 outputs and log: some twenty lines a job) and a closing ``WorkflowError``; Ctrl-C while it plans the jobs ends
 in a traceback. Neither is an error to act on. So after the first Ctrl-C the console handlers of Snakemake's
 logger drop every record, a ``KeyboardInterrupt`` that reaches the top prints no traceback, and one line at
-exit says what to do. Snakemake's log file under ``.snakemake/log/`` still gets every record.
+exit says what to do. Snakemake's log file still gets every record.
 
-Further Ctrl-Cs while the run stops are ignored (each would otherwise break Snakemake's clean-up with a
-traceback of its own, and the jobs get them from the terminal anyway).
+Two details keep that first Ctrl-C from being lost. Snakemake's console handler swallows a
+``KeyboardInterrupt`` raised while it writes a line, so a Ctrl-C that lands there is sent again a moment
+later. Further Ctrl-Cs while the run stops are ignored (each would otherwise break Snakemake's clean-up with
+a traceback of its own; the jobs get them from the terminal anyway) by a Python handler, not by ignoring the
+signal, which programs started meanwhile would inherit.
 """
 
 from __future__ import annotations
 
 import atexit
 import logging
+import os
 import signal
 import sys
+import threading
+from collections.abc import Callable
 from types import FrameType, TracebackType
 
 from snakemake.logging import logger
 
-STOPPED = (
-    "cnnlens: run stopped; finished jobs are kept: run the same command to go on "
-    "(Snakemake's full report: .snakemake/log/)"
-)
+STOPPED = "cnnlens: run stopped; finished jobs are kept: run the same command to go on"
+RESEND_SECONDS = 0.1
 
 
-def _say_stopped() -> None:
-    print(STOPPED, file=sys.stderr)
-
-
-def _is_console(handler: logging.Handler) -> bool:
+def _is_console(handler: object) -> bool:
     return isinstance(handler, logging.StreamHandler) and not isinstance(handler, logging.FileHandler)
 
 
-def _on_ctrl_c(_signum: int, _frame: FrameType | None) -> None:
-    """Silence the console and stop the run as Python's default handler does; ignore the Ctrl-Cs after."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+def _writing_to_the_console(frame: FrameType | None) -> bool:
+    while frame is not None:
+        if frame.f_code.co_name == "emit" and _is_console(frame.f_locals.get("self")):
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _say_stopped(log_files: list[str]) -> None:
+    where = f" (Snakemake's full report: {log_files[0]})" if log_files else ""
+    print(STOPPED + where, file=sys.stderr)
+
+
+def _ignore(_signum: int, _frame: FrameType | None) -> None:
+    """A second Ctrl-C while the run stops."""
+
+
+def _on_ctrl_c(_signum: int, frame: FrameType | None) -> None:
+    """Silence the console and stop the run as Python's default handler does."""
     for handler in filter(_is_console, logger.handlers):
         handler.addFilter(lambda _record: False)
-    atexit.register(_say_stopped)
+    if _writing_to_the_console(frame):
+        resend = threading.Timer(RESEND_SECONDS, os.kill, (os.getpid(), signal.SIGINT))
+        resend.daemon = True  # a run that ends meanwhile need not wait for it
+        resend.start()
+        return
+    signal.signal(signal.SIGINT, _ignore)
+    log_files = [handler.baseFilename for handler in logger.handlers if isinstance(handler, logging.FileHandler)]
+    atexit.register(_say_stopped, log_files)
     raise KeyboardInterrupt
 
 
-def _no_traceback_for_ctrl_c(kind: type[BaseException], error: BaseException, trace: TracebackType | None) -> None:
-    if not issubclass(kind, KeyboardInterrupt):
-        sys.__excepthook__(kind, error, trace)
+def _without_ctrl_c_traceback(
+    previous: Callable[[type[BaseException], BaseException, TracebackType | None], object],
+) -> Callable[[type[BaseException], BaseException, TracebackType | None], None]:
+    def excepthook(kind: type[BaseException], error: BaseException, trace: TracebackType | None) -> None:
+        if not issubclass(kind, KeyboardInterrupt):
+            previous(kind, error, trace)
+
+    return excepthook
 
 
 def stop_in_one_line() -> None:
-    """Make Ctrl-C stop the run with one line (see the module's docstring); call it from the main thread."""
-    signal.signal(signal.SIGINT, _on_ctrl_c)
-    sys.excepthook = _no_traceback_for_ctrl_c
+    """Make Ctrl-C stop the run with one line (see the module's docstring). Only in the main thread, and only
+    where Ctrl-C stops Python (a shell starts a background job with Ctrl-C ignored)."""
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGINT) is (
+        signal.default_int_handler
+    ):
+        signal.signal(signal.SIGINT, _on_ctrl_c)
+        sys.excepthook = _without_ctrl_c_traceback(sys.excepthook)

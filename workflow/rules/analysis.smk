@@ -2,7 +2,7 @@
 
 
 rule analysis:
-    """One registered analysis of one trained run: activations, explain, attention or depth."""
+    """One registered analysis of one trained run (cnnlens.registry.ANALYSES), such as activations or faithfulness."""
     input:
         data=DATA_CACHE,
         checkpoint=f"{RUN_DIR}/model.pt",
