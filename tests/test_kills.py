@@ -3,6 +3,7 @@ is one line, and the same command runs again."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import select
@@ -10,7 +11,9 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 import pytest
 
@@ -153,11 +156,15 @@ def test_a_second_ctrl_c_while_a_cnnlens_command_exits_adds_nothing(tmp_path):
     assert (run.returncode, run.stderr) == (130, "cnnlens write-config: interrupted\n")
 
 
-def snakemake_in_a_terminal_until_training(workdir: Path) -> tuple[subprocess.Popen, int]:
-    """Start the workflow in ``workdir`` on a terminal of its own and return once it trains; the run and the
-    terminal's file descriptor."""
+@pytest.fixture
+def training_in_a_terminal(tmp_path: Path) -> Iterator[tuple[Path, subprocess.Popen, BinaryIO]]:
+    """The workflow on tiny data with endless training, started on a terminal of its own, once a training job
+    trains: its folder, the run, and the terminal's side of the pseudo-terminal. Whatever the test did, the
+    run's process group is killed at the end, so that no endless training outlives the test."""
+    workdir = tiny_workdir(tmp_path, train={"epochs": 100000})
     command, env = snakemake_command(workdir, cores=1)
-    terminal, job_side = os.openpty()
+    terminal_side, job_side = os.openpty()
+    terminal = os.fdopen(terminal_side, "rb", buffering=0)  # closing it twice is harmless, unlike os.close
     run = subprocess.Popen(
         command,
         cwd=workdir,
@@ -168,23 +175,29 @@ def snakemake_in_a_terminal_until_training(workdir: Path) -> tuple[subprocess.Po
         start_new_session=True,  # a process group of its own, as a shell gives each command it runs
     )
     os.close(job_side)
-    training_log = workdir / "results" / "logs" / "train" / "plain-seed0.log"
-    deadline = time.monotonic() + 600
-    while not (training_log.exists() and "training plain" in training_log.read_text()):
-        assert run.poll() is None and time.monotonic() < deadline
-        if select.select([terminal], [], [], 0.2)[0]:
-            os.read(terminal, 1 << 16)  # the terminal shows what the run prints: read it, or the run blocks
-    return run, terminal
+    try:
+        training_logs = workdir / "results" / "logs" / "train"
+        deadline = time.monotonic() + 600
+        while not any("training " in log.read_text() for log in training_logs.glob("*.log")):
+            assert run.poll() is None and time.monotonic() < deadline
+            if select.select([terminal], [], [], 0.2)[0]:
+                terminal.read(1 << 16)  # the terminal shows what the run prints: read it, or the run blocks
+        yield workdir, run, terminal
+    finally:
+        with contextlib.suppress(ProcessLookupError):  # none left: the test ended the run
+            os.killpg(run.pid, signal.SIGKILL)
+        run.wait(timeout=60)
+        terminal.close()
 
 
-def printed_until_exit(run: subprocess.Popen, terminal: int) -> list[str]:
+def printed_until_exit(run: subprocess.Popen, terminal: BinaryIO) -> list[str]:
     """The lines ``run`` prints on its ``terminal`` from now until it exits."""
     printed = b""
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if select.select([terminal], [], [], 0.2)[0]:
             try:
-                printed += os.read(terminal, 1 << 16)
+                printed += terminal.read(1 << 16)
             except OSError:  # EIO: every process on the terminal has closed it
                 break
     run.wait(timeout=10)
@@ -199,14 +212,12 @@ def assert_the_same_command_runs_again(workdir: Path) -> None:
 
 
 @pytest.mark.e2e
-def test_ctrl_c_stops_snakemake_with_one_line_and_its_log_keeps_the_report(tmp_path):
-    workdir = tiny_workdir(tmp_path, train={"epochs": 100000})
-    run, terminal = snakemake_in_a_terminal_until_training(workdir)
+def test_ctrl_c_stops_snakemake_with_one_line_and_its_log_keeps_the_report(training_in_a_terminal):
+    workdir, run, terminal = training_in_a_terminal
     for _ in range(2):  # Ctrl-C, and again while the run stops: the terminal interrupts its process group
         os.killpg(run.pid, signal.SIGINT)
         time.sleep(0.1)
     printed = printed_until_exit(run, terminal)
-    os.close(terminal)
     assert printed[-2] == "cnnlens train: interrupted"
     assert not [line for line in printed if re.search("Traceback|Error|Terminating", line)]
     assert run.returncode == 1
@@ -217,12 +228,11 @@ def test_ctrl_c_stops_snakemake_with_one_line_and_its_log_keeps_the_report(tmp_p
 
 
 @pytest.mark.e2e
-def test_a_closed_terminal_stops_snakemake_without_leaving_its_lock(tmp_path):
+def test_a_closed_terminal_stops_snakemake_without_leaving_its_lock(training_in_a_terminal):
     """Closing the terminal hangs up Snakemake and its jobs (SIGHUP); the same command must then run again
     without `snakemake --unlock`."""
-    workdir = tiny_workdir(tmp_path, train={"epochs": 100000})
-    run, terminal = snakemake_in_a_terminal_until_training(workdir)
-    os.close(terminal)  # the terminal window closes: what the run prints now fails with EIO
+    workdir, run, terminal = training_in_a_terminal
+    terminal.close()  # the terminal window closes: what the run prints now fails with EIO
     os.killpg(run.pid, signal.SIGHUP)  # and its shell hangs up the command: Snakemake and the jobs it runs
     assert run.wait(timeout=120) != 0
     assert not list((workdir / ".snakemake" / "locks").glob("*"))
@@ -230,14 +240,12 @@ def test_a_closed_terminal_stops_snakemake_without_leaving_its_lock(tmp_path):
 
 
 @pytest.mark.e2e
-def test_after_kill_9_of_snakemake_the_readme_s_unlock_lets_the_same_command_run(tmp_path):
+def test_after_kill_9_of_snakemake_the_readme_s_unlock_lets_the_same_command_run(training_in_a_terminal):
     """SIGKILL gives Snakemake no chance to release its lock: after `snakemake --unlock`, what the README says
     to type, the same command works."""
-    workdir = tiny_workdir(tmp_path, train={"epochs": 100000})
-    run, terminal = snakemake_in_a_terminal_until_training(workdir)
+    workdir, run, _ = training_in_a_terminal
     os.killpg(run.pid, signal.SIGKILL)
     run.wait(timeout=60)
-    os.close(terminal)
     assert list((workdir / ".snakemake" / "locks").glob("*"))
     unlocked = snakemake(workdir, "--unlock")
     assert unlocked.returncode == 0, unlocked.stderr[-2000:]
