@@ -83,7 +83,7 @@ def test_the_next_training_job_removes_a_half_written_checkpoint_and_ctrl_c_is_o
     assert not any(path.exists() for path in left)
     job.send_signal(signal.SIGINT)
     output = job.stdout.read()
-    assert job.wait() == 130
+    assert job.wait() == 130, output  # on failure, show what the job printed
     assert "cnnlens train: interrupted" in output.splitlines()[-1] and "Traceback" not in output
 
 
