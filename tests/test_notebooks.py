@@ -24,7 +24,7 @@ from cnnlens.registry import (
     SECTIONS,
     WHOLE_RUN_INPUTS,
     Section,
-    section_models,
+    models_for,
     setting_values,
 )
 from cnnlens.reporting.captions import FIGURE_MARKER, banner, caption, heading, paragraph
@@ -73,7 +73,7 @@ def quick_run_parameters(section: Section) -> dict:
     results = f"../{config['results']}"
     seed = config["visualise"]["seed"] if config["visualise"]["seed"] is not None else config["seeds"][0]
     attention = [model for model in config["models"] if config["variants"][model]["attention"] != "none"]
-    models = section_models(section, config["models"], attention) if section.per_model else config["models"]
+    models = models_for(section, config["models"], attention) if section.per_model else config["models"]
 
     def analysis(model: str, name: str, run_seed: int = seed) -> str:
         return f"{results}/analysis/{model}-seed{run_seed}/{name}.pt"

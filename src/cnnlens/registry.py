@@ -111,13 +111,9 @@ def setting_values(settings: Sequence[str], config: Mapping[str, Mapping[str, ob
     return {key: config[section][key] for section, key in map(setting_path, settings)}
 
 
-def section_models(section: Section, models: Sequence[str], attention_models: Sequence[str]) -> list[str]:
-    """The models a per-model section is written for, in the config's order."""
-    return [model for model in models if model in attention_models] if section.attention_only else list(models)
-
-
-def analysis_models(analysis: Analysis, models: Sequence[str], attention_models: Sequence[str]) -> list[str]:
-    return [model for model in models if model in attention_models] if analysis.attention_only else list(models)
+def models_for(entry: Analysis | Section, models: Sequence[str], attention_models: Sequence[str]) -> list[str]:
+    """The models an analysis runs on, or a per-model section is written for, in the config's order."""
+    return [model for model in models if model in attention_models] if entry.attention_only else list(models)
 
 
 def report_sections(models: Sequence[str], attention_models: Sequence[str]) -> list[str]:
@@ -128,7 +124,7 @@ def report_sections(models: Sequence[str], attention_models: Sequence[str]) -> l
         if not section.per_model:
             sections.append(section.notebook)
             continue
-        sections += [f"{section.notebook}-{model}" for model in section_models(section, models, attention_models)]
+        sections += [f"{section.notebook}-{model}" for model in models_for(section, models, attention_models)]
     return sections
 
 

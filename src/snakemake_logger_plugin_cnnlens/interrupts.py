@@ -47,6 +47,11 @@ def _say_stopped(log_files: list[str]) -> None:
     print(STOPPED + where, file=sys.stderr)
 
 
+def _drop(_record: logging.LogRecord) -> bool:
+    """The console filter after Ctrl-C: one function, so a resent Ctrl-C adds nothing (addFilter keeps one)."""
+    return False
+
+
 def _ignore(_signum: int, _frame: FrameType | None) -> None:
     """A second Ctrl-C while the run stops."""
 
@@ -54,7 +59,7 @@ def _ignore(_signum: int, _frame: FrameType | None) -> None:
 def _on_ctrl_c(_signum: int, frame: FrameType | None) -> None:
     """Silence the console and stop the run as Python's default handler does."""
     for handler in filter(_is_console, logger.handlers):
-        handler.addFilter(lambda _record: False)
+        handler.addFilter(_drop)
     if _writing_to_the_console(frame):
         resend = threading.Timer(RESEND_SECONDS, os.kill, (os.getpid(), signal.SIGINT))
         resend.daemon = True  # a run that ends meanwhile need not wait for it

@@ -9,9 +9,8 @@ from cnnlens.registry import (
     EVERY_SECTION_SETTINGS,
     SECTIONS,
     WHOLE_RUN_INPUTS,
-    analysis_models,
+    models_for,
     report_sections,
-    section_models,
     setting_values,
 )
 
@@ -62,7 +61,7 @@ def all_runs(pattern):
 def analysis_files(name, pattern=ANALYSIS):
     """The files (or, with `pattern`, the benchmarks) of one registered analysis, for every run it covers."""
     analysis = ANALYSES[name]
-    models = analysis_models(analysis, config["models"], ATTENTION_MODELS)
+    models = models_for(analysis, config["models"], ATTENTION_MODELS)
     seeds = config["seeds"] if analysis.every_seed else [REPRESENTATIVE_SEED]
     return expand(pattern, model=models, seed=seeds, analysis=name)
 

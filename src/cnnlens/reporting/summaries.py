@@ -290,12 +290,11 @@ def faithfulness_setup(runs: Sequence[Faithfulness]) -> FaithfulnessSetup:
 def over_seeds(scores: pd.DataFrame) -> pd.DataFrame:
     """Per model and method (in order of appearance) of the runs' ``scores`` (:func:`run_tables`): the mean and the
     sample standard deviation over seeds of every measure (``deletion_auc_mean``, ``deletion_auc_std``, ...; NaN for
-    one seed), the number of seeds and of images per run."""
+    one seed), and the number of seeds."""
     grouped = scores.groupby(["model", "method"], sort=False)
     table = grouped[list(MEASURES)].agg(["mean", "std"])
     table.columns = [f"{measure}_{statistic}" for measure, statistic in table.columns]
     table["seeds"] = grouped["seed"].count()
-    table["images"] = grouped["images"].first()
     return table.reset_index()
 
 
@@ -335,13 +334,9 @@ def run_tables(runs: Sequence[Faithfulness], field: str) -> pd.DataFrame:
 
 def removal_over_seeds(removal: pd.DataFrame) -> pd.DataFrame:
     """Channel removal (:func:`run_tables` of ``removal``) per model, site, ranking and fraction: the mean accuracy
-    and true-class probability over seeds, the number of seeds and of images per run."""
+    and true-class probability over seeds."""
     keys = ["model", "site", "ranked_by", "ranking", "fraction", "removed", "channels"]
-    grouped = removal.groupby(keys, sort=False)
-    table = grouped[["accuracy", "true_class_probability"]].mean()
-    table["seeds"] = grouped["seed"].count()
-    table["images"] = grouped["images"].first()
-    return table.reset_index()
+    return removal.groupby(keys, sort=False)[["accuracy", "true_class_probability"]].mean().reset_index()
 
 
 def gallery_maps(run: Faithfulness) -> dict[str, np.ndarray]:
