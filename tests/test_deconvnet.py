@@ -17,21 +17,11 @@ from cnnlens.interpret.hooks import capture
 from cnnlens.models.attention import CBAM, ChannelAttention
 from cnnlens.models.cnn import Architecture, build_model
 
+from helpers import with_trained_batchnorm
+
 
 def hook_count(model: nn.Module) -> int:
     return sum(len(m._forward_hooks) for m in model.modules())
-
-
-def randomise_batchnorm(model: nn.Module) -> nn.Module:
-    """Give every BN non-trivial running stats and affine parameters, so folding is actually exercised."""
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, nn.BatchNorm2d):
-                module.running_mean.uniform_(-1, 1)
-                module.running_var.uniform_(0.5, 2)
-                module.weight.uniform_(0.5, 1.5)
-                module.bias.uniform_(-0.5, 0.5)
-    return model
 
 
 def one_layer(attention: nn.Module | None = None) -> nn.Sequential:
@@ -65,7 +55,7 @@ def vgg16_features() -> nn.Sequential:
 
 def test_folded_conv_equals_conv_then_batchnorm_in_eval_mode():
     torch.manual_seed(0)
-    conv, bn = nn.Conv2d(3, 5, 3, stride=2, padding=1), randomise_batchnorm(nn.BatchNorm2d(5)).eval()
+    conv, bn = nn.Conv2d(3, 5, 3, stride=2, padding=1), with_trained_batchnorm(nn.BatchNorm2d(5)).eval()
     x = torch.randn(2, 3, 9, 13)
     pair = nn.Sequential(conv, bn)
     before = {key: value.clone() for key, value in pair.state_dict().items()}
@@ -124,7 +114,7 @@ def test_two_blocks_rectify_the_signal_after_each_transposed_conv():
 
 def test_batchnorm_is_folded_into_the_transposed_conv():
     torch.manual_seed(2)
-    stack = randomise_batchnorm(nn.Sequential(OrderedDict(conv=nn.Conv2d(3, 4, 3, padding=1), bn=nn.BatchNorm2d(4))))
+    stack = with_trained_batchnorm(nn.Sequential(OrderedDict(conv=nn.Conv2d(3, 4, 3, padding=1), bn=nn.BatchNorm2d(4))))
     x = torch.randn(1, 3, 6, 10)
     result = deconv_project(stack, x, "bn")
     with torch.no_grad():
@@ -173,7 +163,7 @@ CBAM_MODEL = Architecture(attention="cbam")
 @pytest.mark.parametrize("name", ["plain", "attention", CBAM_MODEL])
 def test_only_the_strongest_activation_is_projected(name):
     torch.manual_seed(4)
-    model = randomise_batchnorm(build_model(name))
+    model = with_trained_batchnorm(build_model(name))
     x = torch.randn(2, 3, 32, 32)
     result = deconv_project(model, x, "pool2")
     rows = torch.arange(2)
@@ -192,7 +182,7 @@ def test_only_the_strongest_activation_is_projected(name):
 
 def test_explicit_channel_picks_the_strongest_position_in_that_channel():
     torch.manual_seed(5)
-    model = randomise_batchnorm(build_model("plain")).eval()
+    model = with_trained_batchnorm(build_model("plain")).eval()
     x = torch.randn(3, 3, 32, 32)
     with capture(model, ["relu2"]) as outputs:
         model(x)
@@ -211,7 +201,7 @@ def test_explicit_channel_picks_the_strongest_position_in_that_channel():
 
 def test_model_is_untouched_flags_restored_and_no_hooks_left():
     torch.manual_seed(7)
-    model = randomise_batchnorm(build_model("attention")).train()
+    model = with_trained_batchnorm(build_model("attention")).train()
     model.dropout.eval()
     flags = {name: module.training for name, module in model.named_modules()}
     state = {key: value.clone() for key, value in model.state_dict().items()}

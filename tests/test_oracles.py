@@ -19,6 +19,8 @@ from cnnlens.interpret.deconvnet import deconv_project
 from cnnlens.interpret.gradcam import grad_cam
 from cnnlens.models.cnn import Architecture, CifarCNN, build_model
 
+from helpers import with_trained_batchnorm
+
 HEIGHT, WIDTH = 32, 48
 # Captum announces its ReLU hooks and that it made the input require grad, on every call.
 pytestmark = pytest.mark.filterwarnings(
@@ -36,13 +38,9 @@ def project_model(name: str) -> CifarCNN:
     torch.manual_seed(0)
     model = build_model(ARCHITECTURES[name])
     model.fc1 = nn.Linear(128 * (HEIGHT // 8) * (WIDTH // 8), 512)
+    with_trained_batchnorm(model)
     with torch.no_grad():
         for module_name, module in model.named_modules():
-            if isinstance(module, nn.BatchNorm2d):
-                module.get_buffer("running_mean").uniform_(-0.5, 0.5)
-                module.get_buffer("running_var").uniform_(0.5, 2)
-                module.weight.uniform_(0.5, 1.5)
-                module.bias.uniform_(-0.5, 0.5)
             if module_name.endswith(("excite.0", "excite.2", "spatial.conv")):
                 module.weight.normal_(0, 0.5)  # gates that vary, so treating them alike matters
     return model.eval()
