@@ -156,6 +156,44 @@ def test_a_second_ctrl_c_while_a_cnnlens_command_exits_adds_nothing(tmp_path):
     assert (run.returncode, run.stderr) == (130, "cnnlens write-config: interrupted\n")
 
 
+LOST_CTRL_C = """
+import os, signal, sys, time
+from cnnlens import cli, interruption
+
+interruption.GRACE_SECONDS = 1.0
+
+def swallowing(args):
+    try:
+        os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C lands in a library's bare except (mpmath's import of gmpy2)
+        time.sleep(30)
+    except:
+        pass
+    time.sleep(30)  # and the step goes on
+
+def breaking(args):
+    try:
+        os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C lands in an import, which fails later with another error
+        time.sleep(30)
+    except KeyboardInterrupt:
+        raise AttributeError("partially initialized module 'torch._dynamo' has no attribute 'decorators'")
+
+cli.write_config = {"swallowing": swallowing, "breaking": breaking}[sys.argv[2]]
+cli.main(["write-config", "--json", "{}", "--out", sys.argv[1]])
+"""
+
+
+@pytest.mark.parametrize("library", ["swallowing", "breaking"])
+def test_a_ctrl_c_that_a_library_loses_still_ends_a_cnnlens_command_with_one_line(tmp_path, library):
+    script = [sys.executable, "-c", LOST_CTRL_C, str(tmp_path / "config.yaml"), library]
+    run = subprocess.run(script, capture_output=True, text=True, check=False, timeout=20)  # the step's sleeps: 60 s
+    assert (run.returncode, run.stderr) == (130, "cnnlens write-config: interrupted\n")
+
+
+def test_a_cnnlens_command_gives_ctrl_c_back_when_it_returns(tmp_path):
+    main(["write-config", "--json", "{}", "--out", str(tmp_path / "config.yaml")])
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
 @pytest.fixture
 def training_in_a_terminal(tmp_path: Path) -> Iterator[tuple[Path, subprocess.Popen, BinaryIO]]:
     """The workflow on tiny data with endless training, started on a terminal of its own, once a training job

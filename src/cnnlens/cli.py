@@ -1,19 +1,19 @@
 """``cnnlens <step>``: the entry points that the Snakemake rules call.
 
 Each step parses its options and calls one library function. Known failures (bad data, bad arguments)
-end with one line on stderr and exit status 2, Ctrl-C with one line and status 130; outputs are written
-atomically, so a failed step leaves none behind. Heavy modules (torch, nbconvert, papermill) are imported
-by the step that needs them: every job pays Python's start-up.
+end with one line on stderr and exit status 2, Ctrl-C with one line and status 130 (:mod:`cnnlens.interruption`);
+outputs are written atomically, so a failed step leaves none behind. Heavy modules (torch, nbconvert, papermill)
+are imported by the step that needs them: every job pays Python's start-up.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import signal
 import sys
 
 from cnnlens.errors import CnnlensError
+from cnnlens.interruption import OneLineCtrlC
 
 
 def prepare_data(args: argparse.Namespace) -> None:
@@ -216,14 +216,11 @@ def main(argv: list[str] | None = None) -> None:
 
         keep_freed_memory()  # torch jobs allocate and free the same large blocks over and over
     try:
-        args.run(args)
+        with OneLineCtrlC(f"cnnlens {args.step}: interrupted"):
+            args.run(args)
     except CnnlensError as error:
         print(f"cnnlens {args.step}: error: {error}", file=sys.stderr)
         sys.exit(2)
-    except KeyboardInterrupt:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C would break the exit with a traceback
-        print(f"cnnlens {args.step}: interrupted", file=sys.stderr)
-        sys.exit(130)
 
 
 if __name__ == "__main__":
