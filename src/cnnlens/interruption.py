@@ -21,6 +21,14 @@ INTERRUPTED_STATUS = 130  # 128 + SIGINT, what shells report for a command stopp
 GRACE_SECONDS = 10.0  # long enough for a notebook step to shut its kernel down after a delivered Ctrl-C
 
 
+def may_take_over_ctrl_c() -> bool:
+    """Only the main thread may handle Ctrl-C, and only where Ctrl-C stops Python: a shell starts a background
+    job with Ctrl-C ignored, and that job should keep ignoring it."""
+    return threading.current_thread() is threading.main_thread() and (
+        signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    )
+
+
 class OneLineCtrlC:
     """Run a step so that Ctrl-C ends it with ``line`` on stderr and status 130 (see the module's docstring).
 
@@ -34,11 +42,7 @@ class OneLineCtrlC:
         self._exiting = threading.Event()
 
     def __enter__(self) -> OneLineCtrlC:
-        # Only in the main thread, and only where Ctrl-C stops Python: a shell starts a background job with
-        # Ctrl-C ignored, and that job should keep ignoring it.
-        if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGINT) is (
-            signal.default_int_handler
-        ):
+        if may_take_over_ctrl_c():
             signal.signal(signal.SIGINT, self._on_ctrl_c)
             self._installed = True
         return self

@@ -26,6 +26,8 @@ from types import FrameType, TracebackType
 
 from snakemake.logging import logger
 
+from cnnlens.interruption import may_take_over_ctrl_c
+
 STOPPED = "cnnlens: run stopped; finished jobs are kept: run the same command to go on"
 RESEND_SECONDS = 0.1
 
@@ -82,10 +84,7 @@ def _without_ctrl_c_traceback(
 
 
 def stop_in_one_line() -> None:
-    """Make Ctrl-C stop the run with one line (see the module's docstring). Only in the main thread, and only
-    where Ctrl-C stops Python (a shell starts a background job with Ctrl-C ignored)."""
-    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGINT) is (
-        signal.default_int_handler
-    ):
+    """Make Ctrl-C stop the run with one line (see the module's docstring), where Snakemake may take it over."""
+    if may_take_over_ctrl_c():
         signal.signal(signal.SIGINT, _on_ctrl_c)
         sys.excepthook = _without_ctrl_c_traceback(sys.excepthook)
