@@ -9,9 +9,10 @@ from pathlib import Path
 import matplotlib as mpl
 import pytest
 
+from cnnlens import texts
 from cnnlens.texts import set_language
 
-from helpers import PANGO, make_image_folder, snakemake, tiny_workdir
+from helpers import PANGO, KeyTable, make_image_folder, snakemake, tiny_workdir
 
 
 @pytest.fixture
@@ -21,6 +22,14 @@ def chinese():
     with mpl.rc_context():
         yield
     set_language("en")
+
+
+@pytest.fixture
+def text_keys(monkeypatch: pytest.MonkeyPatch):
+    """Texts rendered as their key and fields (``⟨verdict.faithful model=plain auc=0.2100⟩``), so that a test asserts
+    what a sentence says (which text, which numbers) and not its English wording."""
+    english = texts.table("en")
+    monkeypatch.setattr(texts, "table", lambda language: KeyTable(english))
 
 
 @pytest.fixture

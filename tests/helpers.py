@@ -244,3 +244,21 @@ def verdicts(accuracies: Sequence[float], sentences: Sequence[str] = ()) -> head
     table = compare.runs_table(runs)
     comparison = Comparison(table, compare.summarize(table), compare.paired_tests(table, "plain"))
     return header.Verdicts(runs, comparison, sentences)
+
+
+class KeyTemplate:
+    """A text rendered as its key and its fields, ``⟨verdict.faithful model=plain auc=0.21⟩``: see :func:`text_keys`."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+    def format(self, **values: object) -> str:
+        fields = "".join(f" {name}={value}" for name, value in values.items())
+        return f"⟨{self.key}{fields}⟩"
+
+
+class KeyTable(dict):
+    """Every text of the English table as a :class:`KeyTemplate`; a key that English lacks stays missing."""
+
+    def __init__(self, english: dict[str, str]) -> None:
+        super().__init__({key: KeyTemplate(key) for key in english})
