@@ -5,10 +5,12 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
 
+from cnnlens.artifacts import PREDICTIONS
 from cnnlens.cli import main
 
 from helpers import CLASSES
@@ -83,7 +85,7 @@ def test_a_checkpoint_for_another_number_of_classes_is_one_line_naming_the_rule(
     assert f"checkpoint {model} does not fit variant 'plain'" in err and "the train rule" in err
 
 
-def test_train_writes_checkpoint_history_iterations_and_metrics(image_folder, tmp_path):
+def test_train_writes_checkpoint_history_iterations_metrics_and_predictions(image_folder, tmp_path):
     cache = tmp_path / "dataset.pt"
     main(["prepare-data", "--source", "imagefolder", "--path", str(image_folder), "--out", str(cache)])
     run = tmp_path / "run"
@@ -124,8 +126,14 @@ def test_train_writes_checkpoint_history_iterations_and_metrics(image_folder, tm
     assert list(confusion.index) == list(confusion.columns) == ["cat", "dog", "ship"]
     assert confusion.to_numpy().sum() == 6
     assert confusion.to_numpy().trace() / 6 == pytest.approx(metrics["final_test_accuracy"])
+    predictions = PREDICTIONS.load(run / "predictions.csv")
+    assert predictions["image"].tolist() == list(range(6)) and predictions["label"].tolist() == [0, 0, 1, 1, 2, 2]
+    assert (predictions["label"] == predictions["predicted"]).mean() == pytest.approx(metrics["final_test_accuracy"])
+    counts = np.zeros((3, 3), dtype=int)
+    np.add.at(counts, (predictions["label"], predictions["predicted"]), 1)
+    assert (counts == confusion.to_numpy()).all()  # both from the same predictions
     names = sorted(p.name for p in run.iterdir())
-    assert names == ["confusion.csv", "history.csv", "iterations.csv", "metrics.json", "model.pt"]
+    assert names == ["confusion.csv", "history.csv", "iterations.csv", "metrics.json", "model.pt", "predictions.csv"]
 
 
 @pytest.mark.e2e  # three `cnnlens train` processes, one killed: test_recipe.py resumes in-process, in the unit tests

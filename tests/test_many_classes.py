@@ -14,7 +14,7 @@ from cnnlens.plots import channel_weights as attention
 from cnnlens.plots import curves
 from cnnlens.plots.style import MAX_CLASS_LABELS
 from cnnlens.reporting.comparison import per_class_accuracy
-from cnnlens.training.recipe import confusion_matrix
+from cnnlens.training.recipe import confusion_matrix, predict
 
 CLASSES = [f"class{index:03d}" for index in range(100)]
 
@@ -27,10 +27,11 @@ def test_the_confusion_matrix_of_a_100_class_model_counts_every_prediction():
     torch.manual_seed(0)
     model = build_model("plain", num_classes=100)
     images, labels = torch.randn(50, 3, 32, 32), torch.arange(50) * 2
-    counts = confusion_matrix(model, [(images, labels)], 100)
-    assert counts.shape == (100, 100) and counts.sum() == 50
+    true, predictions = predict(model, [(images[:30], labels[:30]), (images[30:], labels[30:])])
     with torch.no_grad():
-        predictions = model.eval()(images).argmax(1)
+        assert torch.equal(predictions, model.eval()(images).argmax(1)) and torch.equal(true, labels)  # in order
+    counts = confusion_matrix(true, predictions, 100)
+    assert counts.shape == (100, 100) and counts.sum() == 50
     assert torch.equal(counts[labels, predictions], torch.ones(50, dtype=torch.int64))
     recall = per_class_accuracy(counts.numpy())
     assert np.isnan(recall[1::2]).all() and not np.isnan(recall[::2]).any()  # odd classes have no images here

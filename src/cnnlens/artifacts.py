@@ -163,6 +163,9 @@ HISTORY = Table(
 )
 ITERATIONS = Table("iterations", "train", ("iteration", "loss"))
 CONFUSION = Table("confusion", "train", (), index="true \\ predicted")  # columns: the predicted classes
+# The final model's prediction for every test image, in the test split's order: the per-image paired tests of the
+# compare rule read them.
+PREDICTIONS = Table("predictions", "train", ("image", "label", "predicted"))
 
 # The comparison of variants over seeds.
 RUNS = Table(

@@ -3,7 +3,8 @@ ENGINE_KEYS = ("compile", "cuda_graph", "precision")
 
 
 rule train:
-    """One model, one seed: checkpoint, per-epoch history, per-iteration losses, metrics."""
+    """One model, one seed: checkpoint, per-epoch history, per-iteration losses, metrics, confusion matrix and the
+    prediction for every test image."""
     input:
         DATA_CACHE,
     output:
@@ -24,6 +25,7 @@ rule train:
             labels={"seed": "{seed}", "file": "final metrics"},
         ),
         confusion=f"{RUN_DIR}/confusion.csv",
+        predictions=f"{RUN_DIR}/predictions.csv",
     log:
         f"{RESULTS}/logs/train/{{model}}-seed{{seed}}.log",
     benchmark:

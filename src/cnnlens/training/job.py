@@ -13,14 +13,22 @@ import pandas as pd
 import torch
 from torch import nn
 
-from cnnlens.artifacts import CONFUSION, HISTORY, ITERATIONS, RUN_METRICS
+from cnnlens.artifacts import CONFUSION, HISTORY, ITERATIONS, PREDICTIONS, RUN_METRICS
 from cnnlens.atomic import atomic_torch_save, remove_stale_temporaries
 from cnnlens.data.dataset import Dataset
 from cnnlens.models.cnn import Architecture, build_model, count_parameters
 from cnnlens.training.batches import TensorBatches, preferred_memory_format
 from cnnlens.training.checkpoint import EpochCheckpoint
 from cnnlens.training.engine import Engine
-from cnnlens.training.recipe import Recipe, TrainResult, confusion_matrix, fit, pick_device, seconds_per_epoch
+from cnnlens.training.recipe import (
+    Recipe,
+    TrainResult,
+    confusion_matrix,
+    fit,
+    pick_device,
+    predict,
+    seconds_per_epoch,
+)
 
 TEST_BATCH = 1000  # evaluation only: as large as memory allows
 
@@ -85,7 +93,8 @@ def train_job(
     run: Run, engine: Engine, data: str | Path, out_dir: str | Path, device: str = "auto", threads: int = 1
 ) -> dict:
     """Train ``run`` on the cached data set and write ``model.pt``, ``history.csv``, ``iterations.csv``,
-    ``confusion.csv`` and ``metrics.json`` to ``out_dir``; resume from ``resume.pt`` there when it is this run's.
+    ``confusion.csv``, ``predictions.csv`` and ``metrics.json`` to ``out_dir``; resume from ``resume.pt`` there when
+    it is this run's.
 
     Returns the metrics.
     """
@@ -112,19 +121,27 @@ def train_job(
     print(f"training {run.variant} (seed {run.seed}) on {where}: {run.architecture}, {run.recipe}, {engine}")
     result = fit(model, train_batches, test_batches, run.recipe, engine, checkpoint)
     metrics = run_metrics(run, engine, result.history, model, where)
-    _write_outputs(
-        out, model, result, confusion_matrix(model, test_batches, len(dataset.classes)), dataset.classes, metrics
-    )
+    _write_outputs(out, model, result, predict(model, test_batches), dataset.classes, metrics)
     checkpoint.remove()  # the run is complete: model.pt and the tables replace it
     return metrics
 
 
 def _write_outputs(
-    out: Path, model: nn.Module, result: TrainResult, confusion: torch.Tensor, classes: list[str], metrics: dict
+    out: Path,
+    model: nn.Module,
+    result: TrainResult,
+    test_predictions: tuple[torch.Tensor, torch.Tensor],
+    classes: list[str],
+    metrics: dict,
 ) -> None:
+    """The run's files; ``test_predictions``: the labels and predicted classes of the test split, in its order."""
+    labels, predicted = test_predictions
     atomic_torch_save(model.state_dict(), out / "model.pt")
     HISTORY.save(pd.DataFrame(result.history), out / "history.csv")
     steps = range(1, len(result.iteration_losses) + 1)
     ITERATIONS.save(pd.DataFrame({"iteration": steps, "loss": result.iteration_losses}), out / "iterations.csv")
+    confusion = confusion_matrix(labels, predicted, len(classes))
     CONFUSION.save(pd.DataFrame(confusion.numpy(), index=classes, columns=classes), out / "confusion.csv")
+    predictions = pd.DataFrame({"image": range(len(labels)), "label": labels.numpy(), "predicted": predicted.numpy()})
+    PREDICTIONS.save(predictions, out / "predictions.csv")
     RUN_METRICS.save(metrics, out / "metrics.json")

@@ -184,11 +184,18 @@ def evaluate(model: nn.Module, batches: Iterable) -> tuple[float, float]:
 
 
 @torch.no_grad()
-def confusion_matrix(model: nn.Module, batches: Iterable, num_classes: int) -> torch.Tensor:
-    """Counts of (true class, predicted class) over all batches, in eval mode; rows are true classes."""
-    counts = torch.zeros(num_classes * num_classes, dtype=torch.int64)
+def predict(model: nn.Module, batches: Iterable) -> tuple[torch.Tensor, torch.Tensor]:
+    """The labels and the predicted classes of every image of ``batches``, in their order, in eval mode, on the CPU:
+    one pass gives the confusion matrix and the per-image predictions that the paired tests of two runs need."""
+    labels, predicted = [], []
     with eval_mode(model):
-        for inputs, labels in batches:
-            pairs = labels * num_classes + model(inputs).argmax(1)
-            counts += torch.bincount(pairs, minlength=num_classes * num_classes).cpu()
+        for inputs, batch_labels in batches:
+            labels.append(batch_labels)
+            predicted.append(model(inputs).argmax(1))
+    return torch.cat(labels).cpu(), torch.cat(predicted).cpu()
+
+
+def confusion_matrix(labels: torch.Tensor, predicted: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """Counts of (true class, predicted class); rows are true classes."""
+    counts = torch.bincount(labels * num_classes + predicted, minlength=num_classes * num_classes)
     return counts.view(num_classes, num_classes)
