@@ -29,7 +29,7 @@ def text_keys(monkeypatch: pytest.MonkeyPatch):
     """Texts rendered as their key and fields (``⟨verdict.faithful model=plain auc=0.2100⟩``), so that a test asserts
     what a sentence says (which text, which numbers) and not its English wording."""
     english = texts.table("en")
-    monkeypatch.setattr(texts, "table", lambda language: KeyTable(english))
+    monkeypatch.setattr(texts, "table", lambda _language: KeyTable(english))
 
 
 @pytest.fixture
