@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -12,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 import yaml
@@ -22,7 +24,6 @@ from cnnlens.artifacts import Faithfulness
 from cnnlens.errors import CnnlensError
 from cnnlens.reporting import comparison as compare
 from cnnlens.reporting import header
-from cnnlens.reporting.comparison import Comparison
 from cnnlens.reporting.pdf import _weasyprint_html
 
 REPO = Path(__file__).resolve().parents[1]
@@ -238,11 +239,23 @@ def metrics(model: str, accuracy: float) -> dict:
     }
 
 
+def predictions(accuracy: float, images: int = 10_000, right: Sequence[int] | None = None) -> pd.DataFrame:
+    """A run's predictions.csv of ``images`` test images of 10 classes: ``right`` are the images it gets right (by
+    default the first ``accuracy`` share of them), the others are predicted as the next class."""
+    labels = np.arange(images) % 10
+    correct = np.zeros(images, dtype=bool)
+    correct[np.arange(round(accuracy * images)) if right is None else list(right)] = True
+    return pd.DataFrame(
+        {"image": range(images), "label": labels, "predicted": np.where(correct, labels, (labels + 1) % 10)}
+    )
+
+
 def verdicts(accuracies: Sequence[float], sentences: Sequence[str] = ()) -> header.Verdicts:
-    """The verdicts of a plain and an attention run of the given accuracies, and the heatmaps' ``sentences``."""
+    """The verdicts of a plain and an attention run (seed 0) of the given accuracies, each right on the first images
+    of the test set, and the heatmaps' ``sentences``."""
     runs = [metrics("plain", accuracies[0]), metrics("attention", accuracies[1])]
-    table = compare.runs_table(runs)
-    comparison = Comparison(table, compare.summarize(table), compare.paired_tests(table, "plain"))
+    predicted = {(run["model"], 0): predictions(run["final_test_accuracy"]) for run in runs}
+    comparison = compare.compare(compare.runs_table(runs), predicted, "plain", 0.05)
     return header.Verdicts(runs, comparison, sentences)
 
 
@@ -255,6 +268,18 @@ class KeyTemplate:
     def format(self, **values: object) -> str:
         fields = "".join(f" {name}={value}" for name, value in values.items())
         return f"⟨{self.key}{fields}⟩"
+
+
+def texts_said(rendered: str) -> list[tuple[str, dict[str, str]]]:
+    """The texts that a sentence rendered under :func:`text_keys` is made of, innermost first, each as its key and
+    fields; a field that holds another text holds ``#n``, that text's place in the list."""
+    said: list[tuple[str, dict[str, str]]] = []
+    innermost = re.compile(r"⟨([^⟨⟩]*)⟩")
+    while match := innermost.search(rendered):
+        key, *pairs = match[1].split(" ")
+        said.append((key, dict(pair.split("=", 1) for pair in pairs)))
+        rendered = f"{rendered[: match.start()]}#{len(said) - 1}{rendered[match.end() :]}"
+    return said
 
 
 class KeyTable(dict):

@@ -8,7 +8,7 @@ import pytest
 import yaml
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 
-from cnnlens.artifacts import RUN_METRICS
+from cnnlens.artifacts import PREDICTIONS, RUN_METRICS
 from cnnlens.config import validate_config
 from cnnlens.reporting import assemble as report
 from cnnlens.reporting import comparison as compare
@@ -16,7 +16,7 @@ from cnnlens.reporting import header
 from cnnlens.reporting.captions import caption
 from cnnlens.texts import text
 
-from helpers import REPO, SCHEMA, metrics, verdicts
+from helpers import REPO, SCHEMA, metrics, predictions, texts_said, verdicts
 
 PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
 
@@ -70,7 +70,8 @@ def test_report_loads_nothing_from_the_network(html):
 
 def test_header_shows_results_banners_and_config(html):
     assert "45.67 (one seed)" in html and "51.23 (one seed)" in html  # accuracies in percent
-    assert "attention vs plain: +5.56 points with one seed; no test is possible" in html
+    assert "attention vs plain: +5.56 points on one seed, which allows no test over seeds" in html
+    assert "Per image: seed 0 +5.56 points, McNemar Holm p = " in html and "the two networks differ." in html
     assert "Quick run: 2 epoch(s)" in html and "CPU-only run" in html
     assert "snakemake --cores all --configfile c.yaml" in html
     assert "abc1234" in html and "1.5 min summed over all jobs" in html
@@ -104,6 +105,26 @@ def test_header_shows_the_heatmaps_verdict_under_the_accuracy_verdicts(tmp_path)
     assert html.index("attention CNN: no heatmap beats") < html.index("<strong>Contents</strong>")
     without = report.render_html(report.assemble([], config, facts, verdicts([0.4, 0.5])))
     assert "A method beats the random map" not in without
+
+
+def test_header_says_what_the_variants_tests_mean_before_their_verdicts(text_keys):
+    config = validate_config({"compare": {"alpha": 0.01}}, SCHEMA)
+    facts = header.RunFacts(commit="abc1234", compute_seconds=1.0, config_path="c.yaml")
+    page = report.render_html(report.assemble([], config, facts, verdicts([0.4, 0.5], ["a heatmap verdict"])))
+    said = texts_said(page)
+    heading = said.index(("header.comparison_heading", {"baseline": "plain", "alpha": "0.01", "level": "99"}))
+    verdict = said.index(
+        (
+            "comparison.verdict_one_seed",
+            {"variant": "attention", "baseline": "plain", "difference": "+10.00", "seeds": "1"},
+        )
+    )
+    assert heading < verdict and page.index("a heatmap verdict") > page.index("comparison.verdict_images")
+    only_baseline = header.Verdicts(
+        [metrics("plain", 0.4)],
+        compare.compare(compare.runs_table([metrics("plain", 0.4)]), {("plain", 0): predictions(0.4)}, "plain", 0.01),
+    )
+    assert "header.comparison_heading" not in report.render_html(report.assemble([], config, facts, only_baseline))
 
 
 def tagged_notebook(path, captions, tags=("short",)):
@@ -150,7 +171,14 @@ def test_the_report_job_writes_the_editions_the_config_asks_for(tmp_path, editio
         RUN_METRICS.save(
             run | dict.fromkeys(("recipe", "engine", "architecture", "torch")), tmp_path / f"{run['model']}.json"
         )
-    compare.compare_runs([tmp_path / "plain.json", tmp_path / "attention.json"], "plain", 0.05, tmp_path / "cmp")
+        PREDICTIONS.save(predictions(run["final_test_accuracy"]), tmp_path / f"{run['model']}.csv")
+    compare.compare_runs(
+        [tmp_path / "plain.json", tmp_path / "attention.json"],
+        [tmp_path / "plain.csv", tmp_path / "attention.csv"],
+        "plain",
+        0.05,
+        tmp_path / "cmp",
+    )
     notebook = tagged_notebook(tmp_path / "feature_maps-attention.ipynb", ["first"])  # a model's notebook
     written = report.build_report(
         [notebook],

@@ -17,7 +17,7 @@ import pytest
 import yaml
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from cnnlens.artifacts import RUNS, TESTS
+from cnnlens.artifacts import IMAGE_TESTS, NOISE_FLOOR, RUNS, TESTS
 from cnnlens.registry import (
     ANALYSES,
     EVERY_SECTION_SETTINGS,
@@ -292,7 +292,8 @@ def test_the_texts_that_code_names_are_in_the_english_table_and_every_text_is_us
     named = {key for key in named if key.split(".")[0] in sections}
     # keys the code builds from names: section.<notebook>, table.<compare column>, classes.cifar10.<class>
     named |= {f"section.{section.notebook}" for section in SECTIONS}
-    named |= {f"table.{column}" for column in (*RUNS.columns, *TESTS.columns) if column != "verdict"}
+    compared = (*RUNS.columns, *TESTS.columns, *IMAGE_TESTS.columns, *NOISE_FLOOR.columns)
+    named |= {f"table.{column}" for column in compared if column != "verdict"}
     named |= {f"classes.cifar10.{name}" for name in CIFAR10_CLASS_NAMES}
     # config keys that the registry names as settings (faithfulness.images) are not texts
     named -= {setting for entry in (*ANALYSES.values(), *SECTIONS) for setting in entry.settings}

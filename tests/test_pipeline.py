@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from html import escape as html_escape
 from html import unescape as html_unescape
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -18,9 +19,10 @@ import yaml
 from PIL import Image
 from snakemake.utils import update_config
 
-from cnnlens.artifacts import Activations, AttentionWeights, DepthStatistics, Faithfulness, VggDepth
+from cnnlens.artifacts import PREDICTIONS, Activations, AttentionWeights, DepthStatistics, Faithfulness, VggDepth
 from cnnlens.plots.faithfulness import score_table
 from cnnlens.registry import executed_title, report_sections
+from cnnlens.reporting.comparison import Comparison
 from cnnlens.reporting.heatmap_verdict import faithfulness_verdicts
 from cnnlens.reporting.summaries import over_seeds, run_tables
 from cnnlens.texts import table
@@ -52,13 +54,40 @@ def test_report_has_every_section_with_measured_accuracies(pipeline):
         assert re.search(rf"<td[^>]*>{model}</td>\s*<td[^>]*>2</td>\s*<td[^>]*>{re.escape(spread)}</td>", html), model
     tests = pd.read_csv(pipeline / "results" / "comparison" / "tests.csv")
     assert list(tests["variant"]) == ["attention", "cbam"] and (tests["seeds"] == 2).all()
-    assert html.index(html_escape(tests["verdict"].iloc[0])) < html.index("2. Comparison")  # the verdict leads
+    assert html.index(html_escape(tests["verdict"].iloc[0], quote=False)) < html.index("2. Comparison")  # it leads
     # every figure is embedded and has a caption, numbered 1, 2, ... in reading order
     figures = html.count('src="data:image/png;base64,')
     assert figures > 20
     assert [int(n) for n in re.findall(r"<b>Figure (\d+)</b>", html)] == list(range(1, figures + 1))
     assert "Quick run: 1 epoch(s)" in html and "VGG16 has random weights" in html
     assert not re.search(r"""<(script|link|img)[^>]+(src|href)=["']?(https?:)?//""", html)
+
+
+def test_the_verdict_states_the_numbers_of_the_compare_rules_files(pipeline):
+    results = pipeline / "results"
+    comparison = Comparison.read(results / "comparison")
+    runs = comparison.runs.set_index(["variant", "seed"])["final_test_accuracy"]
+    for (variant, seed), accuracy in runs.items():  # the predictions are those of the final model
+        predictions = PREDICTIONS.load(results / "models" / variant / f"seed{seed}" / "predictions.csv")
+        assert (predictions["label"] == predictions["predicted"]).mean() == pytest.approx(accuracy)
+    html = (results / "report" / "report.html").read_text()
+    verdict = html_unescape(html[: html.index("2. Comparison")])
+    noise = comparison.noise_floor
+    assert list(zip(noise["seed"], noise["other_seed"], strict=True)) == [(0, 1)]  # the baseline's two seeds
+    apart = noise["difference"].abs()
+    floor = f"differ by {apart.mean():.2f} points on average, at most {apart.max():.2f}"
+    for test in comparison.tests.itertuples():
+        bullet = re.search(rf"<li>{test.variant} (vs|is better than|is worse than) plain:.*?</li>", verdict, re.S)[0]
+        assert f"{test.difference_mean:+.2f} points" in bullet and floor in bullet
+        if np.isfinite(test.p_value):
+            assert f"interval {test.interval_low:+.2f} to {test.interval_high:+.2f}" in bullet
+            assert f"t-test p = {test.p_value:.3g}, Holm p = {test.p_holm:.3g}" in bullet
+        images = comparison.image_tests[comparison.image_tests["variant"] == test.variant]
+        assert images["seed"].tolist() == [0, 1]
+        for row in images.itertuples():
+            # McNemar's difference is the runs' difference in accuracy, on the same images
+            assert row.difference == pytest.approx(100 * (runs[(test.variant, row.seed)] - runs[("plain", row.seed)]))
+            assert f"seed {row.seed} {row.difference:+.2f} points, McNemar Holm p = {row.p_holm:.3g}" in bullet
 
 
 def test_report_shows_the_faithfulness_measured_in_the_runs_files(pipeline):
@@ -269,7 +298,7 @@ def test_snakemakes_provenance_report_holds_every_flagged_output(pipeline):
         pages = "".join(archive.read(name).decode(errors="replace") for name in names if name.endswith(".html"))
     flagged = {"report.html": 1, "report-short.html": 1, "report.pdf": 1, "report-short.pdf": 1, "config.yaml": 1}
     flagged |= {"metrics.json": 6, "history.csv": 6}
-    flagged |= {"runs.csv": 1, "summary.csv": 1, "tests.csv": 1}
+    flagged |= {"runs.csv": 1, "summary.csv": 1, "tests.csv": 1, "image_tests.csv": 1, "noise_floor.csv": 1}
     included = [name.rpartition("/")[2] for name in names if "/data/raw/" in name]  # the flagged files themselves
     assert {file: included.count(file) for file in set(included)} == flagged
     # the captions of workflow/report/, rendered with each file's wildcards

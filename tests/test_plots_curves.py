@@ -68,8 +68,8 @@ def test_seed_and_class_captions_name_variants_and_seeds():
 
 
 def test_tests_table_leaves_the_verdict_to_the_header_and_heads_columns_for_readers():
-    tests = pd.DataFrame({"variant": ["se"], "p_value": [0.2], "verdict": ["a tie"]})
-    assert list(plots.tests_table(tests).columns) == ["variant", "paired t-test p"]
+    tests = pd.DataFrame({"variant": ["se"], "p_value": [0.2], "p_holm": [0.4], "verdict": ["se vs plain: ..."]})
+    assert list(plots.tests_table(tests).columns) == ["variant", "paired t-test p", "Holm-adjusted p"]
 
 
 def test_a_table_is_headed_in_the_chosen_language(chinese):

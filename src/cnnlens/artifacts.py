@@ -195,10 +195,63 @@ SUMMARY = Table(
         "seconds_per_epoch",
     ),
 )
+# Each variant against the baseline over the seeds both trained (reporting.comparison.seed_tests): differences in
+# points, the interval and the smallest detectable difference at the level 1 - alpha, Holm over the variants; the
+# baseline's own seed-to-seed noise floor beside them.
 TESTS = Table(
     "tests",
     "compare",
-    ("variant", "baseline", "seeds", "difference_mean", "difference_std", "p_value", "significant", "verdict"),
+    (
+        "variant",
+        "baseline",
+        "seeds",
+        "difference_mean",
+        "difference_std",
+        "interval_low",
+        "interval_high",
+        "p_value",
+        "p_holm",
+        "detectable",
+        "noise_floor",
+        "significant",
+        "verdict",
+    ),
+)
+# Each variant against the baseline of the same seed on the same test images (reporting.comparison.image_tests):
+# McNemar's exact test on the images only one of the two gets right, Holm over every row.
+IMAGE_TESTS = Table(
+    "image_tests",
+    "compare",
+    (
+        "variant",
+        "baseline",
+        "seed",
+        "images",
+        "difference",
+        "variant_only",
+        "baseline_only",
+        "mcnemar_p",
+        "p_holm",
+        "significant",
+    ),
+)
+# Every two seeds of the baseline on the same test images (reporting.comparison.noise_floor): how far apart two
+# runs of one recipe land, measured; McNemar's test as above, Holm over every pair.
+NOISE_FLOOR = Table(
+    "noise_floor",
+    "compare",
+    (
+        "baseline",
+        "seed",
+        "other_seed",
+        "images",
+        "difference",
+        "seed_only",
+        "other_only",
+        "mcnemar_p",
+        "p_holm",
+        "significant",
+    ),
 )
 
 

@@ -72,8 +72,8 @@ def vgg(args: argparse.Namespace) -> None:
 def compare(args: argparse.Namespace) -> None:
     from cnnlens.reporting.comparison import compare_runs
 
-    tests = compare_runs(args.metrics, args.baseline, args.alpha, args.out_dir)
-    print("\n".join(tests["verdict"]) or f"only the baseline {args.baseline} was trained")
+    comparison = compare_runs(args.metrics, args.predictions, args.baseline, args.alpha, args.out_dir)
+    print("\n".join(comparison.tests["verdict"]) or f"only the baseline {args.baseline} was trained")
 
 
 def notebook(args: argparse.Namespace) -> None:
@@ -158,8 +158,13 @@ def _model_steps(steps: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
 
 def _report_steps(steps: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """The steps that turn runs into the report: comparison, notebooks, the HTML."""
-    step = steps.add_parser("compare", help="aggregate runs; paired tests of every variant against a baseline")
+    step = steps.add_parser(
+        "compare", help="aggregate runs; every variant against a baseline, over seeds and image by image"
+    )
     step.add_argument("--metrics", nargs="+", required=True)
+    step.add_argument(
+        "--predictions", nargs="+", required=True, help="each run's predictions.csv, in the order of --metrics"
+    )
     step.add_argument("--baseline", required=True)
     step.add_argument("--alpha", type=float, default=0.05)
     step.add_argument("--out-dir", required=True)

@@ -73,7 +73,9 @@ EDITION_FILES = {"full": "report", "short": "report-short"}  # report.editions -
 
 # In reading order, after the verdict; the report adds "Reproduce" at the end.
 SECTIONS = (
-    Section("comparison", reads=("comparison", "runs"), per_model=False),
+    Section(
+        "comparison", reads=("comparison", "runs"), settings=("compare.baseline", "compare.alpha"), per_model=False
+    ),
     Section("training", reads=("runs",), per_model=False),
     Section("feature_maps", reads=("activations",), settings=("channels", "channel_modes")),
     Section("attention", reads=("activations", "attention"), attention_only=True),

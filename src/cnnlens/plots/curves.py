@@ -12,6 +12,7 @@ from matplotlib.ticker import MaxNLocator
 
 from cnnlens.plots.style import MAX_CLASS_LABELS, line_style, listing, run_names, tick_positions
 from cnnlens.plots.style import colours as _colours
+from cnnlens.reporting.comparison import confidence_level
 from cnnlens.texts import text
 
 SMOOTH = 50  # steps in the running mean of the training loss
@@ -130,9 +131,19 @@ def confusion_matrices(matrices: Mapping[str, np.ndarray], classes: Sequence[str
 
 
 def tests_table(tests: pd.DataFrame) -> pd.DataFrame:
-    """The paired tests (``tests.csv``) as the section shows them: the numbers under readers' headers, without the
-    verdict sentences that the report's header already states."""
+    """The paired tests over seeds (``tests.csv``) as the section shows them: the numbers under readers' headers,
+    without the verdict sentences that the report's header already states."""
     return readable_columns(tests.drop(columns="verdict"))
+
+
+def tests_lead(alpha: float) -> str:
+    """What the table of :func:`tests_table` holds, at the run's significance level."""
+    return text("comparison.seed_tests", level=confidence_level(alpha), alpha=f"{alpha:g}")
+
+
+def noise_floor_lead(noise: pd.DataFrame, baseline: str) -> str:
+    """What the noise floor table (``noise_floor.csv``) holds, or why it has no rows."""
+    return text("comparison.noise_floor" if len(noise) else "comparison.no_noise_floor", baseline=baseline)
 
 
 def readable_columns(table: pd.DataFrame) -> pd.DataFrame:

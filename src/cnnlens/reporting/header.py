@@ -21,7 +21,7 @@ import yaml
 
 from cnnlens.config import representative_seed
 from cnnlens.registry import EDITION_FILES
-from cnnlens.reporting.comparison import Comparison, verdict
+from cnnlens.reporting.comparison import Comparison, comparison_verdicts, confidence_level
 from cnnlens.texts import listing, text
 
 REFERENCE_EPOCHS = 50
@@ -100,13 +100,12 @@ def header(config: dict, facts: RunFacts, verdicts: Verdicts, titles: Sequence[s
     )
     lead = text("header.accuracy_lead", epochs=config["train"]["epochs"], seeds=listing(config["seeds"]))
     table = summary_table(verdicts.comparison.summary).to_markdown(index=False)
-    alpha = config["compare"]["alpha"]
-    tests = "\n".join(f"- {_plain(verdict(test, alpha))}" for test in verdicts.comparison.tests.to_dict("records"))
     note = f"{_plain(text('header.short_note', full=FULL_REPORT_NAME))}\n\n" if short else ""
     return (
         f"# {_plain(text('header.title_short' if short else 'header.title'))}\n\n"
         f"{_facts(verdicts.metrics, facts)}\n\n{note}{banners}\n\n"
-        f"{section_heading(1, text('header.verdict_title'))}\n\n{_plain(lead)}\n\n{table}\n\n{tests}\n\n"
+        f"{section_heading(1, text('header.verdict_title'))}\n\n{_plain(lead)}\n\n{table}\n\n"
+        f"{_comparison_verdicts(verdicts.comparison, config)}"
         f"{_faithfulness_verdicts(verdicts.faithfulness, config)}"
         f"**{_plain(text('header.contents'))}**\n\n{contents}\n"
     )
@@ -160,6 +159,23 @@ def _facts(metrics: Sequence[dict], facts: RunFacts) -> str:
         )
         lines.append(f"**{text('header.vgg_label')}** {_plain(described)}")
     return " · ".join(lines)
+
+
+def _comparison_verdicts(comparison: Comparison, config: dict) -> str:
+    """The variants' verdict under the accuracy table: what the tests mean, then one bullet per variant; nothing where
+    the baseline is the only variant."""
+    alpha = config["compare"]["alpha"]
+    sentences = comparison_verdicts(comparison, alpha)
+    if not sentences:
+        return ""
+    lead = text(
+        "header.comparison_heading",
+        baseline=config["compare"]["baseline"],
+        alpha=f"{alpha:g}",
+        level=confidence_level(alpha),
+    )
+    bullets = "\n".join(f"- {_plain(sentence)}" for sentence in sentences)
+    return f"{_plain(lead)}\n\n{bullets}\n\n"
 
 
 def _faithfulness_verdicts(sentences: Sequence[str], config: dict) -> str:
