@@ -1,8 +1,10 @@
 """What measuring the explanations of one model costs: heatmaps, deletion and insertion, channel removal, sanity checks.
 
 For one model it runs, on ``--images`` test images (a seeded sample), every heatmap method that applies to the
-model, the deletion and insertion curves with ``--steps`` steps and Average Drop / Increase in Confidence of each, and
-the channel removal of every block; then the cascading randomisation sanity check on the first ``--sanity-images``.
+model, the deletion and insertion curves with ``--steps`` steps and Average Drop / Increase in Confidence of each,
+first alone and then with the controls the report reads (each method's inverted map, the other fill, twice the
+steps), and the channel removal of every block; then the cascading randomisation sanity check on the first
+``--sanity-images``. The faithfulness job runs the same work, with the controls.
 It prints the seconds of each part and the total. Without ``--data`` (or when the file is missing) the images are
 random 32x32 tensors with random labels; without ``--checkpoint`` the model has its random initial weights, which
 costs the same arithmetic as a trained one.
@@ -22,7 +24,8 @@ import torch
 
 from cnnlens.data.dataset import Dataset, normalize
 from cnnlens.interpret.channel_removal import channel_removal
-from cnnlens.interpret.deletion_insertion import STEPS, evaluate_faithfulness, faithfulness_table, heatmaps
+from cnnlens.interpret.deletion_insertion import STEPS, evaluate_faithfulness
+from cnnlens.interpret.heatmap_methods import heatmaps
 from cnnlens.interpret.sanity import cascading_randomisation
 from cnnlens.models.cnn import CIFAR10_CLASSES, Architecture, build_model
 from cnnlens.training.allocator import keep_freed_memory
@@ -92,17 +95,25 @@ def main() -> None:
     seconds: dict[str, tuple[float, float]] = {}
     with Timed("heatmaps (all methods)", seconds):
         maps = heatmaps(model, images, batch_size=args.batch_size)
-    with Timed(f"deletion, insertion, ADIC ({len(maps)} methods)", seconds):
-        results = evaluate_faithfulness(model, images, steps=args.steps, batch_size=args.batch_size, maps=maps)
+    options = {"steps": args.steps, "batch_size": args.batch_size, "maps": maps}
+    alone: dict[str, tuple[float, float]] = {}
+    with Timed(f"deletion, insertion, ADIC ({len(maps)} methods)", alone):
+        evaluate_faithfulness(model, images, controls=False, **options)
+    with Timed("the same with the controls", seconds):
+        evaluation = evaluate_faithfulness(model, images, **options)
     with Timed("channel removal", seconds):
         removal = channel_removal(model, images, labels, batch_size=args.batch_size)
     with Timed(f"sanity checks ({min(args.sanity_images, len(images))} images)", seconds):
         sanity = cascading_randomisation(model, images[: args.sanity_images], batch_size=args.batch_size)
     wall, cpu = (sum(values) for values in zip(*seconds.values(), strict=True))
-    print(f"{'total':<40} {wall:7.1f} s wall {cpu:7.1f} s CPU\n")
-    print(faithfulness_table(results).to_string(index=False, float_format="%.3f"))
-    print(f"\n{len(removal)} channel-removal rows; sanity verdict:")
-    print(sanity.verdict.to_string(index=False, float_format="%.3f"))
+    print(f"{'total (the job: maps, controls, removal, sanity)':<40} {wall:7.1f} s wall {cpu:7.1f} s CPU\n")
+    for method, scores in evaluation.scores.items():
+        curves = scores.curves
+        print(
+            f"{method:<18} deletion {curves.deletion_auc.mean():.3f} insertion {curves.insertion_auc.mean():.3f} "
+            f"score {curves.score.mean():+.3f} tied pixels {scores.tied_share.mean():.1%}"
+        )
+    print(f"\n{len(removal.table)} channel-removal rows, {len(sanity.steps)} sanity rows")
 
 
 if __name__ == "__main__":

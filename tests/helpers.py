@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import itertools
 import os
 import re
 import shutil
@@ -22,6 +21,7 @@ from snakemake.utils import update_config
 
 from cnnlens.artifacts import Faithfulness
 from cnnlens.errors import CnnlensError
+from cnnlens.interpret.heatmap_methods import MODEL_METHODS
 from cnnlens.reporting import comparison as compare
 from cnnlens.reporting import header
 from cnnlens.reporting.pdf import _weasyprint_html
@@ -132,81 +132,99 @@ def faithfulness_artifact(
     model: str = "plain",
     seed: int = 0,
     deletion: dict[str, list[float]] | None = None,
-    paired: list[dict] | None = None,
+    insertion: dict[str, list[float]] | None = None,
 ) -> Faithfulness:
-    """A hand-made Faithfulness artifact of two 8×8 images, two deletion steps and two randomisation steps.
+    """A hand-made Faithfulness artifact of 8×8 images (two unless the AUC lists are longer), two deletion steps and
+    two randomisation steps.
 
-    ``deletion``: method -> per-image deletion AUCs; the scores are their means, and the others follow from them
-    (insertion AUC 1 - deletion, Average Drop half of it, the mean curves end at the mean AUC, Increase in
-    Confidence 0.5). ``paired``: rows of the paired tests (method_a,
-    method_b, p_holm, favours, ...); by default every pair with p_holm 1 and favouring none.
+    ``deletion``: method -> per-image deletion AUCs; ``insertion`` the same, by default ``1 - deletion``. The other
+    fields follow from them: each model-based method's inverted map swaps its two AUCs (its score is the negative),
+    both knobs repeat the AUCs, Average Drop is half the deletion AUC, Increase in Confidence true on the first image,
+    the mean curves end at the mean AUCs, and channel removal at one site (``relu1``, 4 channels, ranked by
+    activation) gives every image the probabilities 0.9 (reference), 0.2 (highest), 0.8 (lowest), 0.5 (random).
     """
     deletion = deletion or {"gradcam": [0.2, 0.4], "random": [0.5, 0.5]}
-    means = [float(np.mean(values)) for values in deletion.values()]
-    scores = {
-        "method": list(deletion),
-        "deletion_auc": means,
-        "insertion_auc": [1 - mean for mean in means],
-        "average_drop": [mean / 2 for mean in means],
-        "increase_in_confidence": [0.5] * len(deletion),
-        "images": [2] * len(deletion),
-    }
-    curves = {
-        method: {"deletion": torch.tensor([1.0, 0.5, mean]), "insertion": torch.tensor([0.0, 0.5, 1 - mean])}
-        for method, mean in zip(deletion, means, strict=True)
-    }
-    if paired is None:
-        paired = [
-            {"method_a": a, "method_b": b, "p_holm": 1.0, "favours": ""} for a, b in itertools.combinations(deletion, 2)
-        ]
-    columns = ["metric", "method_a", "method_b", "mean_a", "mean_b", "median_difference", "signed_ranks"]
-    columns += ["statistic", "p_value", "p_holm", "favours", "images"]
-    defaults = {"metric": "deletion_auc", "mean_a": 0.0, "mean_b": 0.0, "median_difference": 0.0, "signed_ranks": 0.0}
-    defaults |= {"statistic": 0.0, "p_value": 1.0, "favours": "", "images": 2}
-    rows = [{**defaults, **row} for row in paired]
+    insertion = insertion or {method: [1 - value for value in values] for method, values in deletion.items()}
+    count = len(next(iter(deletion.values())))
+
+    def aucs(method: str) -> dict[str, torch.Tensor]:
+        return {"deletion": torch.tensor(deletion[method]), "insertion": torch.tensor(insertion[method])}
+
+    model_methods = [method for method in deletion if method in MODEL_METHODS]
     steps = ["fc2", "fc2+fc1"]
+    sanity_rows = [
+        {
+            "method": method,
+            "target": "fixed",
+            "step": step,
+            "randomised": name,
+            "uses": method not in ("random", "gaussian"),
+            "spearman": 1.0 if method in ("random", "gaussian") else 0.6 - 0.4 * (step - 1),
+            "ssim": 0.9,
+            "flat_maps": 0,
+            "images": count,
+        }
+        for step, name in enumerate(steps, start=1)
+        for method in deletion
+    ]
+    removal = {
+        "site": ["relu1"] * 4,
+        "criterion": ["", "activation", "activation", ""],
+        "ranking": ["reference", "highest", "lowest", "random"],
+        "fraction": [0.0, 0.5, 0.5, 0.5],
+        "removed": [0, 2, 2, 2],
+        "channels": [4] * 4,
+        "accuracy": [1.0, 0.0, 1.0, 0.5],
+        "true_class_probability": [0.9, 0.2, 0.8, 0.5],
+        "images": [count] * 4,
+    }
     return Faithfulness(
         model=model,
         seed=seed,
         baseline="blur",
-        image_indices=torch.tensor([5, 3]),
+        steps=2,
+        image_indices=torch.arange(count) * 2 + 3,
         fractions=torch.tensor([0.0, 0.5, 1.0]),
-        scores=scores,
-        curves=curves,
-        paired={column: [row[column] for row in rows] for column in columns},
-        removal={
-            "site": ["relu1"] * 4,
-            "ranked_by": ["mean activation"] * 4,
-            "ranking": ["reference", "highest", "lowest", "random"],
-            "fraction": [0.0, 0.5, 0.5, 0.5],
-            "removed": [0, 2, 2, 2],
-            "channels": [4] * 4,
-            "accuracy": [1.0, 0.0, 1.0, 0.5],
-            "true_class_probability": [0.9, 0.2, 0.8, 0.5],
-            "images": [2] * 4,
+        aucs={method: aucs(method) for method in deletion},
+        inverted_aucs={
+            method: {"deletion": aucs(method)["insertion"], "insertion": aucs(method)["deletion"]}
+            for method in model_methods
         },
-        sanity={
-            "method": [method for _ in steps for method in deletion],
-            "step": [step for step in (1, 2) for _ in deletion],
-            "randomised": [name for name in steps for _ in deletion],
-            "spearman": [0.5 if method == "random" else 0.1 * step for step in (1, 2) for method in deletion],
-            "spearman_std": [0.0] * 2 * len(deletion),
-            "ssim": [0.9] * 2 * len(deletion),
-            "ssim_std": [0.0] * 2 * len(deletion),
-            "flat_maps": [0] * 2 * len(deletion),
-            "images": [2] * 2 * len(deletion),
+        knob_aucs={"fill": {method: aucs(method) for method in deletion}, "steps": {m: aucs(m) for m in deletion}},
+        knobs={"fill": {"baseline": "mean", "steps": 2}, "steps": {"baseline": "blur", "steps": 4}},
+        average_drop={method: torch.tensor(deletion[method]) / 2 for method in deletion},
+        increase={method: torch.arange(count) == 0 for method in deletion},
+        tied_share={method: torch.full((count,), 0.25) for method in deletion},
+        curves={
+            method: {
+                "deletion": torch.tensor([1.0, 0.5, float(np.mean(deletion[method]))]),
+                "insertion": torch.tensor([0.0, 0.5, float(np.mean(insertion[method]))]),
+            }
+            for method in deletion
         },
-        sanity_verdict={
+        removal=removal,
+        removal_probabilities=torch.tensor(removal["true_class_probability"])[:, None].expand(-1, count).clone(),
+        sanity={column: [row[column] for row in sanity_rows] for column in sanity_rows[0]},
+        sanity_reference={
             "method": list(deletion),
-            "spearman": [1.0 if method == "random" else 0.2 for method in deletion],
-            "ssim": [0.9] * len(deletion),
-            "threshold": [0.5] * len(deletion),
-            "fails": [method == "random" for method in deletion],
+            "spearman": [1.0 if method == "gaussian" else 0.1 for method in deletion],
+            "ssim": [0.2] * len(deletion),
+            "images": [count] * len(deletion),
         },
         gallery_images=torch.zeros(2, 3, 8, 8, dtype=torch.uint8),
         gallery={method: torch.rand(3, 2, 8, 8, generator=torch.Generator().manual_seed(0)) for method in deletion},
         gallery_steps=["original", *steps],
     )
+
+
+def faithfulness_runs() -> list[Faithfulness]:
+    """Three hand-made faithfulness files: the se model's seeds 0 and 1 (Grad-CAM and the random map) and the cbam
+    model's seed 0 (its spatial attention and the centred Gaussian)."""
+    return [
+        faithfulness_artifact("se", 0, {"gradcam": [0.2, 0.4], "random": [0.5, 0.5]}),
+        faithfulness_artifact("se", 1, {"gradcam": [0.4, 0.6], "random": [0.5, 0.7]}),
+        faithfulness_artifact("cbam", 0, {"spatial_attention": [0.1, 0.1], "gaussian": [0.3, 0.3]}),
+    ]
 
 
 def with_trained_batchnorm(model: torch.nn.Module, mean_range: float = 0.5) -> torch.nn.Module:

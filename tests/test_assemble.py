@@ -14,7 +14,6 @@ from cnnlens.reporting import assemble as report
 from cnnlens.reporting import comparison as compare
 from cnnlens.reporting import header
 from cnnlens.reporting.captions import caption
-from cnnlens.texts import text
 
 from helpers import REPO, SCHEMA, metrics, predictions, texts_said, verdicts
 
@@ -93,18 +92,16 @@ def test_git_commit_names_the_checkout(tmp_path):
     assert re.fullmatch(r"[0-9a-f]{7,}(-dirty)?", commit)
 
 
-def test_header_shows_the_heatmaps_verdict_under_the_accuracy_verdicts(tmp_path):
+def test_header_shows_the_heatmaps_verdict_under_the_accuracy_verdicts(text_keys):
     config = validate_config({"seeds": [3, 4], "compare": {"alpha": 0.01}}, SCHEMA)
     facts = header.RunFacts(commit="abc1234", compute_seconds=1.0, config_path="c.yaml")
     sentences = ["plain CNN: Grad-CAM <wins>.", "attention CNN: no heatmap beats the random map."]
     html = report.render_html(report.assemble([], config, facts, verdicts([0.4, 0.5], sentences)))
-    lead = html.index("A method beats the random map")
-    assert "Wilcoxon test of the two on seed 3 is significant in its favour, p below 0.01" in html
-    assert f'details in "{text("section.faithfulness")}"' in html  # the section's title, as its heading shows it
-    assert html.index("attention vs plain") < lead < html.index("plain CNN: Grad-CAM &lt;wins&gt;.")
-    assert html.index("attention CNN: no heatmap beats") < html.index("<strong>Contents</strong>")
+    lead = html.index("⟨verdict.faithfulness_heading alpha=0.01 section=⟨section.faithfulness⟩ confidence=95⟩")
+    assert html.index("⟨comparison.verdict") < lead < html.index("plain CNN: Grad-CAM &lt;wins&gt;.")
+    assert html.index("attention CNN: no heatmap beats") < html.index("⟨header.contents⟩")
     without = report.render_html(report.assemble([], config, facts, verdicts([0.4, 0.5])))
-    assert "A method beats the random map" not in without
+    assert "verdict.faithfulness_heading" not in without
 
 
 def test_header_says_what_the_variants_tests_mean_before_their_verdicts(text_keys):

@@ -255,13 +255,6 @@ def test_mcnemar_is_the_exact_binomial_sum_by_hand():
     assert compare.mcnemar({("a", 0): first, ("b", 0): balanced}, ("a", 0), ("b", 0))["mcnemar_p"] == 1.0
 
 
-def test_holms_adjustment_by_hand_leaves_untested_rows_out():
-    # sorted: 0.01 times 3, 0.03 times 2, 0.04 times 1 raised to the 0.06 before it; NaN is no test and no count
-    adjusted = compare.holm(np.array([0.01, 0.04, np.nan, 0.03]))
-    assert adjusted[[0, 1, 3]].tolist() == pytest.approx([0.03, 0.06, 0.06]) and math.isnan(adjusted[2])
-    assert compare.holm(np.array([0.5, 0.9])).tolist() == [1.0, 1.0] and len(compare.holm(np.array([]))) == 0
-
-
 def test_runs_on_different_test_images_are_refused_with_one_line():
     shuffled = predictions(0.5, 10).assign(label=lambda table: (table["label"] + 1) % 10)
     with pytest.raises(CnnlensError, match=r"predictions\.csv of plain seed 0 and se seed 0 are not of the same test"):

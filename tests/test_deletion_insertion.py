@@ -1,17 +1,13 @@
-import numpy as np
 import pytest
 import torch
 import torchvision.transforms.functional as TF
-from scipy import stats
 from torch import nn
 
 from cnnlens.errors import CnnlensError
 from cnnlens.interpret import deletion_insertion as fa
-from cnnlens.interpret.channel_maps import activation_heatmaps, normalize_map, upsample
-from cnnlens.interpret.deconvnet import deconv_project
-from cnnlens.interpret.gradcam import grad_cam
-from cnnlens.interpret.hooks import capture
-from cnnlens.interpret.spatial_attention import spatial_attention_heatmap, spatial_attention_maps, upsample_attention
+from cnnlens.interpret.heatmap_methods import heatmaps
+from cnnlens.interpret.heatmap_methods import inverted as inverted_maps
+from cnnlens.interpret.scoring import default_batch_size, scoring_copy
 from cnnlens.models.cnn import Architecture, CifarCNN, build_model
 
 from helpers import with_trained_batchnorm
@@ -59,25 +55,22 @@ def hook_count(model: nn.Module) -> int:
 # ---- pixel order and steps ----
 
 
-def test_pixel_ranks_order_each_image_by_its_map_strongest_first():
-    maps = torch.rand(4, 6, 7)
-    ranks = fa.pixel_ranks(maps, seed=0)
-    assert ranks.shape == (4, 42)
-    assert torch.equal(ranks.sort(1).values, torch.arange(42).expand(4, 42))  # a permutation per image
-    by_rank = maps.flatten(1).gather(1, ranks.argsort(1))  # the map's values in the order of deletion
-    assert (by_rank[:, :-1] >= by_rank[:, 1:]).all()
-
-
-def test_ties_are_broken_at_random_and_reproducibly_by_the_seed():
-    maps = torch.zeros(3, 6, 7)
-    maps[:, 2:4, 2:4] = 1.0  # 4 strong pixels, 38 tied ones
-    first, again, other = fa.pixel_ranks(maps, 0), fa.pixel_ranks(maps, 0), fa.pixel_ranks(maps, 1)
-    assert torch.equal(first, again) and not torch.equal(first, other)
-    strong = maps.flatten(1) > 0
-    assert (first[strong] < 4).all()  # the ties never jump ahead of the strong pixels
-    assert not torch.equal(first[0], first[1])  # each image draws its own order
-    in_reading_order = torch.arange(42).expand(3, 42)
-    assert not torch.equal(first[~strong].view(3, -1).argsort(1), in_reading_order[:, :38])
+def test_the_pixel_order_puts_the_strongest_first_and_knows_its_tie_groups():
+    maps = torch.tensor([[[0.9, 0.1, 0.5], [0.5, 0.5, 0.0]]])  # values 0.9 | 0.5 0.5 0.5 | 0.1 | 0.0
+    order = fa.pixel_order(maps)
+    by_rank = maps.flatten(1).gather(1, order.ranks.argsort(1))
+    assert by_rank.tolist() == [pytest.approx([0.9, 0.5, 0.5, 0.5, 0.1, 0.0])]
+    # group ends at 0, 1, 4, 5, 6: a count inside the group of 0.5s lies between 1 and 4
+    assert order.lower.tolist() == [[0, 1, 1, 1, 4, 5, 6]]
+    assert order.upper.tolist() == [[0, 1, 4, 4, 4, 5, 6]]
+    assert order.tied_share.tolist() == [pytest.approx(0.5)]
+    distinct = fa.pixel_order(torch.rand(3, 6, 7))
+    positions = torch.arange(43).expand(3, 43)
+    assert torch.equal(distinct.lower, positions) and torch.equal(distinct.upper, positions)
+    assert torch.equal(distinct.ranks.sort(1).values, torch.arange(42).expand(3, 42))  # a permutation per image
+    assert torch.equal(fa.pixel_order(torch.zeros(1, 2, 2)).upper[0], torch.tensor([0, 4, 4, 4, 4]))
+    with pytest.raises(CnnlensError, match="must be finite"):
+        fa.pixel_order(torch.full((1, 2, 2), float("nan")))
 
 
 def test_step_counts_are_equal_steps_from_none_to_all_pixels():
@@ -144,6 +137,64 @@ def test_a_map_of_the_evidence_deletes_faster_and_inserts_faster_than_its_invers
     torch.testing.assert_close(good.deletion[:, 2:], good.deletion[:, -1:].expand(-1, 7))
 
 
+def test_a_step_inside_a_tie_group_is_interpolated_between_the_groups_ends():
+    model, images = region_model(), region_images(3)
+    maps = torch.zeros(3, HEIGHT, WIDTH)
+    maps[:, :2, :2] = 1.0  # 4 strong pixels, then 76 tied ones: steps of 20 pixels all fall in the tie
+    curves = fa.deletion_insertion(model, images, maps, steps=4, baseline="mean")
+    fills = fa.fill(images, "mean")
+    strong = (maps > 0)[:, None]
+    with torch.no_grad():
+        clean = model(images).softmax(1)[:, 0]
+        at_four = model(torch.where(strong, fills, images)).softmax(1)[:, 0]
+        revealed_four = model(torch.where(strong, images, fills)).softmax(1)[:, 0]
+        filled = model(fills).softmax(1)[:, 0]
+    for step, count in enumerate(fa.step_counts(80, 4).tolist()[1:-1], start=1):
+        weight = (count - 4) / (80 - 4)
+        torch.testing.assert_close(curves.deletion[:, step], at_four + weight * (filled - at_four))
+        torch.testing.assert_close(curves.insertion[:, step], revealed_four + weight * (clean - revealed_four))
+
+
+def test_no_order_among_equal_pixels_changes_a_curve(monkeypatch):
+    model, images = region_model(), region_images(4)
+    maps = (torch.rand(4, HEIGHT, WIDTH) * 3).floor() / 3  # 4 levels: every pixel ties with many
+    first = fa.deletion_insertion(model, images, maps, steps=8, baseline="mean")
+    ordered = fa.pixel_order
+
+    def reversed_ties(maps: torch.Tensor) -> fa.PixelOrder:
+        """The same groups, each group's pixels in the opposite order."""
+        order = ordered(maps)
+        flipped = ordered(maps.flip(-1).flip(-2))
+        ranks = flipped.ranks.view(-1, HEIGHT, WIDTH).flip(-1).flip(-2).flatten(1)
+        assert not torch.equal(ranks, order.ranks)
+        return fa.PixelOrder(ranks, order.lower, order.upper, order.tied_share)
+
+    monkeypatch.setattr(fa, "pixel_order", reversed_ties)
+    second = fa.deletion_insertion(model, images, maps, steps=8, baseline="mean")
+    torch.testing.assert_close(first.deletion, second.deletion)
+    torch.testing.assert_close(first.insertion, second.insertion)
+
+
+def test_twice_the_steps_hold_the_curve_of_the_steps_at_every_other_point():
+    model = random_cnn()
+    images = torch.randn(3, 3, 32, 32)
+    maps = (torch.rand(3, 32, 32) * 5).floor()
+    fine = fa.deletion_insertion(model, images, maps, steps=16)
+    coarse = fa.deletion_insertion(model, images, maps, steps=8)
+    coarsened = fine.coarser(2)
+    torch.testing.assert_close(coarsened.fractions, coarse.fractions)
+    torch.testing.assert_close(coarsened.deletion, coarse.deletion, rtol=0, atol=1e-6)
+    torch.testing.assert_close(coarsened.insertion, coarse.insertion, rtol=0, atol=1e-6)
+    with pytest.raises(CnnlensError, match="8 steps do not divide into 3"):
+        coarse.coarser(3)
+
+
+def test_the_score_is_insertion_minus_deletion_auc():
+    fractions = torch.tensor([0.0, 0.5, 1.0])
+    curves = fa.Curves(fractions, torch.tensor([[1.0, 0.2, 0.0]]), torch.tensor([[0.0, 0.8, 1.0]]), torch.zeros(1))
+    torch.testing.assert_close(curves.score, torch.tensor([0.65 - 0.35]))
+
+
 def test_results_do_not_depend_on_the_batch_size():
     model = random_cnn()
     images = torch.randn(5, 3, 32, 32)
@@ -194,77 +245,35 @@ def test_masking_away_counter_evidence_is_an_increase_in_confidence():
     assert increase.all() and torch.equal(drop, torch.zeros(len(images)))
 
 
-# ---- the methods ----
-
-
-def test_the_channel_heatmap_is_the_mean_of_the_sources_three_channel_maps():
-    model = random_cnn("attention")
-    images = torch.randn(4, 3, 32, 32)
-    maps = fa.channel_heatmap(model, images)
-    activation = _conv3(model, images)
-    for index in range(len(images)):
-        _, channel_maps = activation_heatmaps(activation[index], k=3)
-        expected = normalize_map(upsample(channel_maps.mean(0), (32, 32)))
-        torch.testing.assert_close(maps[index], expected)
-
-
-def _conv3(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
-    with torch.no_grad(), capture(model.eval(), ["conv3"]) as outputs:
-        model(images)
-    return outputs["conv3"]
-
-
-def test_each_method_is_the_projects_own_map_scaled_to_unit_range():
-    model = random_cnn(Architecture(attention="cbam"))
-    images = torch.randn(3, 3, 32, 32)
-    maps = fa.heatmaps(model, images, seed=5)
-    assert list(maps) == ["channels", "gradcam", "deconvnet", "spatial_attention", "random", "gaussian"]
-    torch.testing.assert_close(maps["gradcam"], grad_cam(model, images, "conv3"))
-    deconv = deconv_project(model, images, "conv3").projection.abs().sum(1)
-    torch.testing.assert_close(maps["deconvnet"], normalize_map(deconv))
-    torch.testing.assert_close(maps["spatial_attention"], normalize_map(spatial_attention_heatmap(model, images)))
-    for name, method_maps in maps.items():
-        assert method_maps.shape == (3, 32, 32), name
-        assert torch.equal(method_maps.amax((1, 2)), torch.ones(3)), name
-        assert torch.equal(method_maps.amin((1, 2)), torch.zeros(3)), name
-
-
-def test_the_baselines_are_seeded_noise_and_a_centred_gaussian():
-    assert torch.equal(fa.random_heatmap(2, (5, 6), seed=3), fa.random_heatmap(2, (5, 6), seed=3))
-    assert not torch.equal(fa.random_heatmap(2, (5, 6), seed=3), fa.random_heatmap(2, (5, 6), seed=4))
-    bump = fa.gaussian_heatmap(2, (9, 13))
-    assert torch.equal(bump[0], bump[1]) and bump[0, 4, 6] == 1.0 and bump[0, 0, 0] == 0.0
-    # sigma is a quarter of each side (9 / 4 and 13 / 4); min-max scaling maps the corners to 0
-    side = torch.exp(torch.tensor(-0.5 * (1 / 3.25) ** 2))  # one column off the centre, sigma 13/4
-    corner = torch.exp(torch.tensor(-0.5 * (4 / 2.25) ** 2 - 0.5 * (6 / 3.25) ** 2))
-    torch.testing.assert_close(bump[0, 4, 7], (side - corner) / (1 - corner))
-
-
-def test_methods_follow_the_model():
-    assert fa.available_methods(build_model("plain")) == ("channels", "gradcam", "deconvnet", "random", "gaussian")
-    assert "spatial_attention" in fa.available_methods(build_model(Architecture(attention="cbam")))
-    with pytest.raises(CnnlensError, match=r"\['spatial_attention'\] do not apply"):
-        fa.heatmaps(build_model("attention"), torch.randn(1, 3, 32, 32), ["gradcam", "spatial_attention"])
-
-
 # ---- the whole evaluation ----
 
 
-def test_evaluation_scores_every_method_and_leaves_the_model_as_it_was():
+def test_evaluation_scores_every_method_and_its_controls_and_leaves_the_model_as_it_was():
     model = random_cnn("attention").train()
     model.get_submodule("ca2").eval()
     before = {name: tensor.clone() for name, tensor in model.state_dict().items()}
     images = torch.randn(6, 3, 32, 32)
-    results = fa.evaluate_faithfulness(model, images, steps=4, seed=2)
-    assert list(results) == ["channels", "gradcam", "deconvnet", "random", "gaussian"]
-    for name, scores in results.items():
-        assert scores.method == name and scores.deletion_auc.shape == scores.insertion_auc.shape == (6,)
-        assert scores.curves.deletion.shape == (6, 5) and scores.increase.dtype == torch.bool
-        single = fa.deletion_insertion(model, images, fa.heatmaps(model, images, [name], seed=2)[name], steps=4, seed=2)
+    evaluation = fa.evaluate_faithfulness(model, images, steps=4, seed=2)
+    maps = heatmaps(model, images, seed=2)
+    assert list(evaluation.scores) == list(maps) == ["channels", "gradcam", "deconvnet", "random", "gaussian"]
+    for name, scores in evaluation.scores.items():
+        single = fa.deletion_insertion(model, images, maps[name], steps=4)
         torch.testing.assert_close(scores.curves.deletion, single.deletion)
         torch.testing.assert_close(scores.curves.insertion, single.insertion)
-    given = fa.evaluate_faithfulness(model, images, steps=4, seed=2, maps={"mine": torch.rand(6, 32, 32)})
-    assert list(given) == ["mine"] and given["mine"].curves.deletion.shape == (6, 5)
+        assert scores.increase.dtype == torch.bool and scores.average_drop.shape == (6,)
+        torch.testing.assert_close(scores.tied_share, fa.pixel_order(maps[name]).tied_share)
+    assert list(evaluation.inverted) == ["channels", "gradcam", "deconvnet"]  # the baselines have no inversion
+    inverted = fa.deletion_insertion(model, images, inverted_maps(maps["gradcam"]), steps=4)
+    torch.testing.assert_close(evaluation.inverted["gradcam"].deletion, inverted.deletion)
+    assert evaluation.knob_settings == {"fill": ("mean", 4), "steps": ("blur", 8)}
+    other_fill = fa.deletion_insertion(model, images, maps["gradcam"], steps=4, baseline="mean")
+    torch.testing.assert_close(evaluation.knobs["fill"]["gradcam"].insertion, other_fill.insertion)
+    assert evaluation.knobs["steps"]["gradcam"].deletion.shape == (6, 9)
+    alone = fa.evaluate_faithfulness(model, images, steps=4, seed=2, controls=False)
+    assert alone.inverted == {} and alone.knobs == {}
+    torch.testing.assert_close(alone.scores["channels"].curves.deletion, evaluation.scores["channels"].curves.deletion)
+    given = fa.evaluate_faithfulness(model, images, steps=4, maps={"mine": torch.rand(6, 32, 32)}, controls=False)
+    assert list(given.scores) == ["mine"] and given.scores["mine"].curves.deletion.shape == (6, 5)
     assert (
         model.training
         and model.get_submodule("ca1").training
@@ -273,19 +282,11 @@ def test_evaluation_scores_every_method_and_leaves_the_model_as_it_was():
     )
     assert all(torch.equal(before[name], tensor) for name, tensor in model.state_dict().items())
     assert any(isinstance(module, nn.BatchNorm2d) for module in model.modules())  # folding happened on a copy
-    table = fa.faithfulness_table(results)
-    assert list(table["method"]) == list(results)
-    gradcam = results["gradcam"]
-    assert table.loc[1, "deletion_auc"] == pytest.approx(gradcam.deletion_auc.mean().item())
-    assert table.loc[1, "insertion_auc"] == pytest.approx(gradcam.insertion_auc.mean().item())
-    assert table.loc[1, "average_drop"] == pytest.approx(gradcam.average_drop.mean().item())
-    assert table.loc[1, "increase_in_confidence"] == pytest.approx(gradcam.increase.float().mean().item())
-    assert table.loc[1, "images"] == len(gradcam.deletion_auc)
 
 
 def test_the_scoring_copy_computes_what_the_model_does_without_batchnorm():
     model = random_cnn(Architecture(attention="cbam"))
-    copy = fa.scoring_copy(model)
+    copy = scoring_copy(model)
     assert not any(isinstance(module, nn.BatchNorm2d) for module in copy.modules())
     assert any(isinstance(module, nn.BatchNorm2d) for module in model.modules())
     images = torch.randn(4, 3, 32, 32)
@@ -293,58 +294,8 @@ def test_the_scoring_copy_computes_what_the_model_does_without_batchnorm():
         torch.testing.assert_close(copy(images), model.eval()(images), rtol=1e-5, atol=1e-5)
 
 
-def scores(method: str, deletion: list[float]) -> fa.MethodScores:
-    values = torch.tensor(deletion)
-    curves = fa.Curves(torch.tensor([0.0, 1.0]), values[:, None].expand(-1, 2), values[:, None].expand(-1, 2), values)
-    return fa.MethodScores(method, curves, values, 1 - values, values, values > 0.5)
-
-
-def test_the_paired_comparison_is_a_wilcoxon_test_per_pair_with_holms_adjustment():
-    a = [0.1, 0.2, 0.15, 0.3, 0.25, 0.05, 0.12, 0.22]
-    b = [0.3, 0.35, 0.2, 0.5, 0.45, 0.25, 0.3, 0.4]
-    c = [0.11, 0.18, 0.18, 0.315, 0.245, 0.075, 0.132, 0.18]  # a - c: distinct sizes, mostly negative
-    results = {"a": scores("a", a), "b": scores("b", b), "c": scores("c", c)}
-    table = fa.paired_comparison(results)
-    assert list(zip(table["method_a"], table["method_b"], strict=True)) == [("a", "b"), ("a", "c"), ("b", "c")]
-    for row in table.itertuples():
-        first, second = results[row.method_a].deletion_auc, results[row.method_b].deletion_auc
-        expected = stats.wilcoxon((first - second).double().numpy())
-        assert row.p_value == pytest.approx(expected.pvalue) and row.statistic == pytest.approx(expected.statistic)
-        assert row.median_difference == pytest.approx(np.median((first - second).double().numpy()))
-    ordered = sorted(table["p_value"])
-    holm = sorted(table["p_holm"])
-    assert holm[0] == pytest.approx(min(1, 3 * ordered[0]))
-    assert holm[1] == pytest.approx(max(holm[0], min(1, 2 * ordered[1])))
-    assert holm[2] == pytest.approx(max(holm[1], ordered[2]))
-    assert list(table["favours"]) == ["a", "a", "c"]  # lower deletion AUC is better
-    insertion = fa.paired_comparison(results, "insertion_auc")  # 1 - deletion here: higher is better
-    assert list(insertion["favours"]) == ["a", "a", "c"]
-    # The ranks decide, not the median: five small wins for a, four large ones for b.
-    split = {"a": scores("a", [0.49] * 5 + [1.0] * 4), "b": scores("b", [0.5] * 5 + [0.5, 0.4, 0.3, 0.2])}
-    row = fa.paired_comparison(split).iloc[0]
-    assert row.median_difference == pytest.approx(-0.01) and row.signed_ranks == pytest.approx(30 - 15)
-    assert row.favours == "b"
-    same = fa.paired_comparison({"a": scores("a", a), "a2": scores("a2", a)})
-    assert same.loc[0, "p_value"] == 1.0 and same.loc[0, "favours"] == ""
-    with pytest.raises(CnnlensError, match="unknown metric 'accuracy'"):
-        fa.paired_comparison(results, "accuracy")
-
-
 def test_batches_are_small_on_the_cpu_and_large_on_an_accelerator():
-    assert fa.default_batch_size(torch.device("cpu")) == 64
-    assert fa.default_batch_size(torch.device("cuda", 0)) == 1024
+    assert default_batch_size(torch.device("cpu")) == 64
+    assert default_batch_size(torch.device("cuda", 0)) == 1024
     with pytest.raises(CnnlensError, match="batch size must be at least 1, got 0"):
         fa.deletion_insertion(region_model(), region_images(2), patch_map(2), batch_size=0)
-
-
-def test_a_map_flat_at_its_own_resolution_stays_zeros_at_the_inputs():
-    model = random_cnn(Architecture(attention="cbam"))
-    model.fc1 = nn.Linear(128 * 3 * 5, 512)  # for 31x45 inputs, whose ca3 maps are 3x5
-    with torch.no_grad():
-        model.get_parameter("ca3.spatial.conv.weight").zero_()  # ca3's gate: 0.5 everywhere
-    images = torch.randn(2, 3, 31, 45)
-    gate = spatial_attention_maps(model, images)["ca3"]
-    assert torch.equal(gate, torch.full_like(gate, 0.5))
-    resized = upsample_attention(gate, (31, 45))
-    assert (resized.amax((1, 2)) > resized.amin((1, 2))).any()  # rounding that scaling would blow up to 0..1
-    assert torch.equal(fa.attention_heatmap(model, images), torch.zeros(2, 31, 45))

@@ -120,26 +120,48 @@ def test_without_frozen_gates_captum_differs_on_attention_models():
 
 @pytest.mark.parametrize("baseline", fa.BASELINES)
 def test_batched_deletion_and_insertion_equal_a_plain_per_image_loop(baseline):
+    """The oracle reads the groups of equal values from the map itself: at a count ``c``, whose next pixel has the
+    value ``v``, the whole groups above ``v`` and the groups down to ``v`` are deleted, and ``c`` is interpolated
+    between those two counts."""
     model = project_model("se")
     x = images(3)
-    maps = (torch.rand(3, HEIGHT, WIDTH) * 4).floor()  # 4 levels: many ties, broken by the seed
-    steps, seed = 4, 5
-    curves = fa.deletion_insertion(model, x, maps, steps=steps, baseline=baseline, seed=seed, batch_size=5)
+    maps = (torch.rand(3, HEIGHT, WIDTH) * 4).floor()  # 4 levels: many ties
+    steps = 4
+    curves = fa.deletion_insertion(model, x, maps, steps=steps, baseline=baseline, batch_size=5)
 
-    ranks = fa.pixel_ranks(maps, seed).view(3, HEIGHT, WIDTH)
     fills = fa.fill(x, baseline)
     pixels = HEIGHT * WIDTH
     for index in range(3):
         with torch.no_grad():
             predicted = model(x[index : index + 1]).argmax(1).item()
         assert curves.classes[index] == predicted
-        for step in range(steps + 1):
-            chosen = ranks[index] < step * pixels // steps  # the strongest pixels at this step
-            deleted = torch.where(chosen, fills[index], x[index])
-            inserted = torch.where(chosen, x[index], fills[index])
+
+        def probability(chosen: torch.Tensor, deleting: bool, image: int = index, label: int = predicted) -> float:
+            kept = (
+                torch.where(chosen, fills[image], x[image]) if deleting else torch.where(chosen, x[image], fills[image])
+            )
             with torch.no_grad():
-                p_deleted = model(deleted[None]).softmax(1)[0, predicted]
-                p_inserted = model(inserted[None]).softmax(1)[0, predicted]
-            assert curves.deletion[index, step].item() == pytest.approx(p_deleted.item(), abs=1e-6)
-            assert curves.insertion[index, step].item() == pytest.approx(p_inserted.item(), abs=1e-6)
+                return model(kept[None]).softmax(1)[0, label].item()
+
+        values = maps[index].flatten().sort(descending=True).values
+        for step in range(steps + 1):
+            count = step * pixels // steps
+            if count in (0, pixels):
+                ends = [
+                    (count, maps[index] > maps[index].max())
+                    if count == 0
+                    else (count, maps[index] >= maps[index].min())
+                ]
+            else:
+                level = values[count]
+                ends = [
+                    (int((maps[index] > level).sum()), maps[index] > level),
+                    (int((maps[index] >= level).sum()), maps[index] >= level),
+                ]
+            for deleting, curve in ((True, curves.deletion), (False, curves.insertion)):
+                (low, below), (high, above) = ends[0], ends[-1]
+                at_low, at_high = probability(below, deleting), probability(above, deleting)
+                weight = (count - low) / (high - low) if high > low else 0.0
+                expected = at_low + weight * (at_high - at_low)
+                assert curve[index, step].item() == pytest.approx(expected, abs=1e-6)
     assert curves.deletion[:, 0].sub(curves.deletion[:, -1]).abs().min() > 1e-4  # the curves do move

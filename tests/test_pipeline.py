@@ -20,11 +20,12 @@ from PIL import Image
 from snakemake.utils import update_config
 
 from cnnlens.artifacts import PREDICTIONS, Activations, AttentionWeights, DepthStatistics, Faithfulness, VggDepth
-from cnnlens.plots.faithfulness import score_table
+from cnnlens.plots.faithfulness import method_name
 from cnnlens.registry import executed_title, report_sections
 from cnnlens.reporting.comparison import Comparison
-from cnnlens.reporting.heatmap_verdict import faithfulness_verdicts
-from cnnlens.reporting.summaries import over_seeds, run_tables
+from cnnlens.reporting.faithfulness_tables import score_table, signed
+from cnnlens.reporting.heatmap_verdict import faithfulness_verdicts, model_scores
+from cnnlens.reporting.summaries import over_seeds, run_scores
 from cnnlens.texts import table
 
 from helpers import CLASSES, REPO, needs_pdfs, snakemake, tiny_workdir
@@ -99,16 +100,27 @@ def test_report_shows_the_faithfulness_measured_in_the_runs_files(pipeline):
     ]
     assert [len(run.image_indices) for run in runs] == [2 * len(CLASSES)] * 6  # images: 1000 takes all 6
     assert "spatial_attention" in runs[4].curves and "spatial_attention" not in runs[2].curves
-    scores = score_table(over_seeds(run_tables(runs, "scores")))
+    scores = score_table(over_seeds(run_scores(runs)))
     cbam_gradcam = scores[(scores["model"] == "cbam") & (scores["method"] == "Grad-CAM")].iloc[0]
     deletion = cbam_gradcam["deletion AUC ↓"]
     assert " ± " in deletion and f"<td>{deletion}</td>" in html
     section = html.index("13. How faithful are the heatmaps?")
     assert section < html.index(f"<td>{deletion}</td>") < html.index("14. Reproduce")
-    sentences = faithfulness_verdicts(runs, 0, 0.05)
+    sentences = faithfulness_verdicts(runs, 0.05)
     assert [sentence.split(" CNN:")[0] for sentence in sentences] == ["plain", "attention", "cbam"]
     for sentence in sentences:  # the verdict leads, under the accuracy verdicts
         assert html.index(html_escape(sentence, quote=False)) < html.index("2. Comparison")
+    for model, sentence in zip(("plain", "attention", "cbam"), sentences, strict=True):
+        # the first method the sentence names, against the random map: the files' per-image scores over both seeds
+        own = [run for run in runs if run.model == model]
+        named = min(
+            (method for method in model_scores(own)[0].methods if method_name(method) in sentence),
+            key=lambda method, sentence=sentence: sentence.index(method_name(method)),
+        )
+        per_image = [run.aucs[named]["insertion"] - run.aucs[named]["deletion"] for run in own]
+        random = [run.aucs["random"]["insertion"] - run.aucs["random"]["deletion"] for run in own]
+        difference = (sum(per_image) / 2 - sum(random) / 2).double().mean().item()
+        assert signed(difference) in sentence, (model, named, sentence)
 
 
 def test_activation_file_holds_the_configured_layers(pipeline):
@@ -217,6 +229,7 @@ RERUNS = [
             ("sanity_images", 2),
         ]
     ],
+    ({"faithfulness": {"sanity_threshold": 0.3}}, {"notebook": 1}),  # read by the section, not the analysis
     ({"vgg": {"weights": "imagenet"}}, VGG),
     ({"vgg": {"layers": [0, 5]}}, VGG),
     ({"seeds": [0, 1, 2]}, {"train": 3, "compare": 1, "analysis": 3, "notebook": 3}),

@@ -2,6 +2,7 @@ import pandas as pd
 import pytest
 import torch
 
+from cnnlens.artifacts import Faithfulness
 from cnnlens.data.dataset import normalize
 from cnnlens.data.sources import load_image_folder
 from cnnlens.errors import CnnlensError
@@ -105,4 +106,20 @@ def test_faithfulness_keeps_a_gallery_of_the_first_images_it_has_maps_of(dataset
     shown = min(steps.GALLERY_IMAGES, sanity_images)
     assert torch.equal(stored["gallery_images"], dataset.test_images[stored["image_indices"][:shown]])
     assert {maps.shape[1] for maps in stored["gallery"].values()} == {shown}
-    assert list(pd.DataFrame(stored["scores"])["method"]) == list(stored["curves"])
+
+
+def test_faithfulness_stores_every_images_aucs_of_each_method_its_inversion_and_each_knob(dataset, model, tmp_path):
+    stored = steps.faithfulness(
+        model, dataset, images=3, steps=2, baseline="mean", removal_fractions=[0.5], sanity_images=2
+    )
+    methods = list(stored["curves"])
+    assert list(stored["aucs"]) == methods == list(stored["tied_share"]) == list(stored["average_drop"])
+    assert list(stored["inverted_aucs"]) == [method for method in methods if method not in ("random", "gaussian")]
+    assert stored["knobs"] == {"fill": {"baseline": "blur", "steps": 2}, "steps": {"baseline": "mean", "steps": 4}}
+    assert all(list(by_method) == methods for by_method in stored["knob_aucs"].values())
+    assert {auc.shape for aucs in stored["aucs"].values() for auc in aucs.values()} == {(3,)}
+    removal = pd.DataFrame(stored["removal"])
+    assert stored["removal_probabilities"].shape == (len(removal), 3)
+    assert list(pd.DataFrame(stored["sanity_reference"])["method"]) == methods
+    Faithfulness(model="plain", seed=0, **stored).save(tmp_path / "faithfulness.pt")  # every field is the artifact's
+    assert torch.equal(Faithfulness.load(tmp_path / "faithfulness.pt").image_indices, stored["image_indices"])

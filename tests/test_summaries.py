@@ -226,15 +226,23 @@ def test_depth_table_stacks_models_and_table_runs_lists_them_once():
 # Faithfulness
 
 
-def test_the_runs_scores_stack_with_their_model_and_seed():
-    runs = [faithfulness_artifact("plain", 0), faithfulness_artifact("se", 1, {"gradcam": [0.1, 0.3]})]
-    scores = summaries.run_tables(runs, "scores")
+def test_the_runs_scores_are_each_runs_means_with_its_model_and_seed():
+    runs = [
+        faithfulness_artifact("plain", 0),
+        faithfulness_artifact("se", 1, {"gradcam": [0.1, 0.3]}, {"gradcam": [0.5, 0.9]}),
+    ]
+    scores = summaries.run_scores(runs)
     assert list(zip(scores["model"], scores["seed"], scores["method"], strict=True)) == [
         ("plain", 0, "gradcam"),
         ("plain", 0, "random"),
         ("se", 1, "gradcam"),
     ]
     assert list(scores["deletion_auc"]) == pytest.approx([0.3, 0.5, 0.2])  # each row holds its own run's means
+    se = scores.iloc[2]
+    assert (se["insertion_auc"], se["score"], se["inverted_score"]) == pytest.approx((0.7, 0.5, -0.5))
+    assert np.isnan(scores.iloc[1]["inverted_score"])  # the random map has no inversion
+    assert (se["average_drop"], se["increase_in_confidence"], se["tied_share"]) == pytest.approx((0.1, 0.5, 0.25))
+    assert list(scores.columns) == ["model", "seed", "method", *summaries.MEASURES]
 
 
 def test_over_seeds_gives_the_mean_and_sample_std_per_model_and_method():
@@ -243,7 +251,7 @@ def test_over_seeds_gives_the_mean_and_sample_std_per_model_and_method():
         faithfulness_artifact("se", 1, {"gradcam": [0.4, 0.6], "random": [0.5, 0.7]}),
         faithfulness_artifact("plain", 0, {"gradcam": [0.1, 0.1], "random": [0.5, 0.5]}),
     ]
-    table = summaries.over_seeds(summaries.run_tables(runs, "scores"))
+    table = summaries.over_seeds(summaries.run_scores(runs))
     assert list(zip(table["model"], table["method"], strict=True)) == [
         ("se", "gradcam"),
         ("se", "random"),
@@ -254,6 +262,7 @@ def test_over_seeds_gives_the_mean_and_sample_std_per_model_and_method():
     assert se_gradcam["deletion_auc_mean"] == pytest.approx(0.4)  # seed means 0.3 and 0.5
     assert se_gradcam["deletion_auc_std"] == pytest.approx(np.std([0.3, 0.5], ddof=1))
     assert se_gradcam["insertion_auc_mean"] == pytest.approx(0.6)
+    assert se_gradcam["score_mean"] == pytest.approx(0.2)
     assert se_gradcam["seeds"] == 2
     assert table.iloc[2]["seeds"] == 1 and np.isnan(table.iloc[2]["deletion_auc_std"])
 
@@ -284,12 +293,9 @@ def test_run_tables_stack_a_table_of_every_run_with_its_model_and_seed():
         faithfulness_artifact("se", 3),
         faithfulness_artifact("plain", 0, {"gradcam": [0.1, 0.2], "gaussian": [0.3, 0.3]}),
     ]
-    paired = summaries.run_tables(runs, "paired")
-    assert list(paired.columns[:4]) == ["model", "seed", "metric", "method_a"]
-    assert list(zip(paired["model"], paired["seed"], paired["method_b"], strict=True)) == [
-        ("se", 3, "random"),
-        ("plain", 0, "gaussian"),
-    ]
+    removal = summaries.run_tables(runs, "removal")
+    assert list(removal.columns[:4]) == ["model", "seed", "site", "criterion"]
+    assert list(zip(removal["model"], removal["seed"], strict=True)) == [("se", 3)] * 4 + [("plain", 0)] * 4
     assert len(summaries.run_tables(runs, "sanity")) == 4 + 4
 
 
@@ -300,8 +306,21 @@ def test_removal_over_seeds_averages_each_condition():
     assert list(table["ranking"]) == ["reference", "highest", "lowest", "random"]
     np.testing.assert_allclose(table["accuracy"], [0.75, 0.25, 0.75, 0.5])
     np.testing.assert_allclose(table["true_class_probability"], [0.9, 0.2, 0.8, 0.5])
-    keys = ["model", "site", "ranked_by", "ranking", "fraction", "removed", "channels"]
+    keys = ["model", "site", "criterion", "ranking", "fraction", "removed", "channels"]
     assert list(table.columns) == [*keys, "accuracy", "true_class_probability"]
+
+
+def test_sanity_over_seeds_averages_the_similarities_and_adds_up_the_flat_maps():
+    first, second = faithfulness_artifact("se", 0), faithfulness_artifact("se", 1)
+    second.sanity["spearman"] = [value - 0.2 for value in second.sanity["spearman"]]
+    second.sanity["flat_maps"] = [1] * len(second.sanity["flat_maps"])
+    second.sanity_reference["spearman"] = [0.3] * len(second.sanity_reference["spearman"])
+    steps, reference = summaries.sanity_over_seeds([first, second])
+    gradcam = steps[steps["method"] == "gradcam"]
+    np.testing.assert_allclose(gradcam["spearman"], [0.5, 0.1])  # 0.6 and 0.4, then 0.2 and 0.0
+    assert list(gradcam["flat_maps"]) == [1, 1] and list(gradcam["images"]) == [4, 4]
+    assert list(gradcam["uses"]) == [True, True]
+    np.testing.assert_allclose(reference["spearman"], [0.2, 0.2])
 
 
 def test_gallery_maps_keep_the_methods_that_use_the_model():

@@ -14,9 +14,9 @@ CJK_IDEOGRAPH = re.compile(r"[\u4e00-\u9fff]")
 LANGUAGE_NEUTRAL = {
     "explain.gradcam_heading": "Grad-CAM is the method's name in Chinese papers too",
     "faithfulness.method_gradcam": "Grad-CAM is the method's name in Chinese papers too",
+    "faithfulness.subject_gradcam": "Grad-CAM is the method's name in Chinese papers too",
     "depth.network": "VGG16 is the network's name",
     "depth.vgg_layer": "features[3] is the module's path in torchvision's VGG16",
-    "faithfulness.header_p": "p, the p-value's symbol",
 }
 
 

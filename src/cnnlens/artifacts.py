@@ -343,26 +343,32 @@ class VggDepth(Artifact):
 
 @dataclass
 class Faithfulness(RunArtifact):
-    """How faithful each heatmap method is on one run: deletion and insertion, Average Drop and Increase in
-    Confidence, paired tests between methods on the same images, channel removal, and the cascading-randomisation
-    checks."""
+    """How faithful each heatmap method is on one run, image by image, with the controls that say how far to trust
+    it: deletion and insertion AUCs of every method, of each method's inverted map, and with the fill and the steps
+    changed; Average Drop and Increase in Confidence; channel removal; and the cascading-randomisation checks. The
+    verdicts are drawn from these by the report, over every seed."""
 
     RULE: ClassVar[str] = "analysis (faithfulness)"
-    # 2: the scores as a table of means (the per-image values only fed the paired tests); as many gallery images as
-    # the report shows
-    VERSION: ClassVar[int] = 2
+    # 3: per-image AUCs (of the maps, their inversions and the knobs) instead of means and per-run tests; tie groups
+    # scored whole; channel removal by weight and by activation, per image; sanity curves with the target kept fixed
+    VERSION: ClassVar[int] = 3
 
     baseline: str  # what deleted pixels became: blur or mean
+    steps: int  # deletion and insertion steps
     image_indices: torch.Tensor  # (N,) the scored test images
-    fractions: torch.Tensor  # (K + 1,) fraction of the pixels deleted (inserted) at each point
-    # per method, as table columns: the means over the images of the deletion and insertion AUC, Average Drop and
-    # Increase in Confidence (the share of images whose confidence rose), and the image count
-    scores: dict[str, list]
-    curves: dict[str, dict[str, torch.Tensor]]  # method -> deletion and insertion: (K + 1,) mean curves over the images
-    paired: dict[str, list]  # the paired tests of every two methods on deletion AUC, as table columns
-    removal: dict[str, list]  # channel removal, as table columns
+    fractions: torch.Tensor  # (steps + 1,) fraction of the pixels deleted (inserted) at each point
+    aucs: dict[str, dict[str, torch.Tensor]]  # method -> "deletion", "insertion": (N,) AUC per image
+    inverted_aucs: dict[str, dict[str, torch.Tensor]]  # model-based method -> the same for its inverted map
+    knob_aucs: dict[str, dict[str, dict[str, torch.Tensor]]]  # knob ("fill", "steps") -> method -> the same
+    knobs: dict[str, dict[str, Any]]  # knob -> "baseline" and "steps" it was measured with
+    average_drop: dict[str, torch.Tensor]  # method -> (N,) torch-cam's drop per image
+    increase: dict[str, torch.Tensor]  # method -> (N,) bool: the masked image raised the confidence
+    tied_share: dict[str, torch.Tensor]  # method -> (N,) share of each map's pixels that tie with another
+    curves: dict[str, dict[str, torch.Tensor]]  # method -> deletion and insertion: (steps + 1,) mean over the images
+    removal: dict[str, list]  # channel removal (interpret.channel_removal.Removal.table), as table columns
+    removal_probabilities: torch.Tensor  # (removal rows, N) the true class's probability per row and image
     sanity: dict[str, list]  # similarity of each method's maps after each randomisation step, as table columns
-    sanity_verdict: dict[str, list]  # per method: similarity at full randomisation, threshold, fails
+    sanity_reference: dict[str, list]  # per method: the similarity of two unrelated images' maps
     gallery_images: torch.Tensor  # (G, 3, H, W) uint8 test images shown with their maps
     gallery: dict[str, torch.Tensor]  # method -> (steps + 1, G, H, W): the maps, then after each randomisation step
     gallery_steps: list[str]  # "original", then the layers randomised so far at each step

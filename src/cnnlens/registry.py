@@ -81,7 +81,12 @@ SECTIONS = (
     Section("attention", reads=("activations", "attention"), attention_only=True),
     Section("explain", reads=("activations", "explain")),
     Section("depth", reads=("vgg", "activations", "depth"), per_model=False),
-    Section("faithfulness", reads=("faithfulness",), settings=("seed", "compare.alpha"), per_model=False),
+    Section(
+        "faithfulness",
+        reads=("faithfulness",),
+        settings=("seed", "compare.alpha", "faithfulness.sanity_threshold"),
+        per_model=False,
+    ),
 )
 
 

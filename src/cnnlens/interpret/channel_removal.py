@@ -1,19 +1,23 @@
 """Are attention weights an importance signal? Zero a block's channels by their weight and watch the model.
 
 For every attention module (squeeze-and-excitation ``ca<k>``, weights from ``ca<k>.gate``; CBAM ``ca<k>``, weights
-from ``ca<k>.channel.gate``) each image's ``k`` channels with the highest weight, the ``k`` lowest and ``k`` at random
-are set to zero at the module's output, for ``k`` a fraction of the channels; the accuracy and the mean softmax
-probability of the true class are recorded beside the unmodified model's. If the weights mark the channels the
-decision rests on, removing the highest-weighted ones hurts more than removing random ones, and the lowest less.
+from ``ca<k>.channel.gate``) each image's ``k`` channels ranked highest, the ``k`` lowest and ``k`` at random are set
+to zero at the module's output, for ``k`` a fraction of the channels; the softmax probability of the true class (per
+image) and the accuracy are recorded beside the unmodified model's. If a ranking marks the channels the decision
+rests on, removing its highest channels hurts more than removing random ones, and its lowest less.
 
-The plain CNN has no weights; its blocks are cut at the same place (after ``relu<k>``) and ranked by the source's
-ranking, the channel's mean activation for that image. The model is split at the cut: the part before it runs once
-per batch, the part after it once per condition, on a copy of the model
-(:func:`cnnlens.interpret.deletion_insertion.scoring_copy`); the caller's model is not touched.
+Two criteria rank the channels (:data:`CRITERIA`): the attention weight (``weight``), and the channel's mean
+activation at the cut for that image (``activation``: for an attention model the gated activation, the module's
+output). Inside one model the two say whether the weight adds anything to the activation it scales; across models the
+same criterion compares the models. The plain CNN has no weights; its blocks are cut at the same place (after
+``relu<k>``) and ranked by activation only. The model is split at the cut: the part before it runs once per batch,
+the part after it once per condition, on a copy of the model (:func:`cnnlens.interpret.scoring.scoring_copy`); the
+caller's model is not touched.
 """
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,12 +27,13 @@ import torch
 from torch import nn
 
 from cnnlens.errors import CnnlensError
-from cnnlens.interpret.deletion_insertion import default_batch_size, scoring_copy
 from cnnlens.interpret.hooks import capture
+from cnnlens.interpret.scoring import default_batch_size, scoring_copy
 from cnnlens.models.cnn import attention_gates
 from cnnlens.training.batches import preferred_memory_format
 
 FRACTIONS = (0.1, 0.25, 0.5)
+CRITERIA = ("weight", "activation")  # what ranks the channels: the attention weight, the (gated) mean activation
 RANKINGS = ("highest", "lowest", "random")
 
 
@@ -38,26 +43,44 @@ class RemovalSite:
 
     Attributes:
         module: the top-level module at whose output channels are zeroed (``ca2``, or ``relu2`` in the plain CNN).
-        score: the module whose output ranks the channels: the sigmoid of the channel weights (``ca2.gate``,
-            ``ca2.channel.gate``), or ``module`` itself, ranked by each channel's mean activation.
+        gate: the sigmoid whose output holds the channel weights (``ca2.gate``, ``ca2.channel.gate``); ``None`` in a
+            model without attention, whose channels only the activation ranks.
     """
 
     module: str
-    score: str
+    gate: str | None
 
     @property
-    def ranked_by(self) -> str:
-        return "mean activation" if self.score == self.module else "attention weight"
+    def criteria(self) -> tuple[str, ...]:
+        """The criteria (:data:`CRITERIA`) that rank this site's channels."""
+        return CRITERIA if self.gate else ("activation",)
 
 
 def removal_sites(model: nn.Module) -> list[RemovalSite]:
     """Every attention module of ``model`` in forward order; for a model without one, each conv block's ReLU."""
     gates = attention_gates(model)
     if gates:
-        return [RemovalSite(module, score) for module, score in gates.items()]
+        return [RemovalSite(module, gate) for module, gate in gates.items()]
     names = dict(model.named_children())
     blocks = [name.removeprefix("conv") for name in names if name.startswith("conv")]
-    return [RemovalSite(f"relu{block}", f"relu{block}") for block in blocks if f"relu{block}" in names]
+    return [RemovalSite(f"relu{block}", None) for block in blocks if f"relu{block}" in names]
+
+
+@dataclass(frozen=True)
+class Removal:
+    """Channel removal at every site.
+
+    Attributes:
+        table: one row per site and condition, a ``reference`` row (nothing removed) first at each site: ``site``,
+            ``criterion`` (:data:`CRITERIA`; empty for the reference and the random order), ``ranking``, ``fraction``,
+            ``removed``, ``channels``, ``accuracy``, ``true_class_probability`` (the mean over the images),
+            ``images``.
+        probabilities: ``(rows, N)`` the true class's probability of every image in every row of ``table``, for
+            paired comparisons of conditions image by image.
+    """
+
+    table: pd.DataFrame
+    probabilities: torch.Tensor
 
 
 def channel_removal(
@@ -68,8 +91,9 @@ def channel_removal(
     fractions: Sequence[float] = FRACTIONS,
     seed: int = 0,
     batch_size: int | None = None,
-) -> pd.DataFrame:
-    """Accuracy and true-class probability with each site's highest, lowest and random channels zeroed.
+) -> Removal:
+    """Accuracy and true-class probability with each site's highest, lowest (by each criterion) and random channels
+    zeroed.
 
     Args:
         model: a flat ``nn.Sequential`` classifier (a cnnlens CNN); not modified.
@@ -81,9 +105,7 @@ def channel_removal(
             :func:`cnnlens.interpret.deletion_insertion.default_batch_size`.
 
     Returns:
-        One row per site, ranking and fraction, with a ``reference`` row (nothing removed) per site:
-        ``site``, ``ranked_by``, ``ranking``, ``fraction``, ``removed``, ``channels``, ``accuracy``,
-        ``true_class_probability``, ``images``.
+        The :class:`Removal` table and per-image probabilities.
     """
     if not isinstance(model, nn.Sequential):
         raise CnnlensError("channel removal splits a flat nn.Sequential model at a block: this model is not one")
@@ -98,13 +120,13 @@ def channel_removal(
     device = next(scorer.parameters()).device
     batch_size = batch_size or default_batch_size(device)
     images, labels = images.to(device), labels.to(device)
-    rows = []
-    for site in sites:
-        rows += _site_rows(scorer, site, images, labels, fractions, seed, batch_size)
-    return pd.DataFrame(rows)
+    parts = [_site_removal(scorer, site, images, labels, fractions, seed, batch_size) for site in sites]
+    return Removal(
+        pd.concat([part.table for part in parts], ignore_index=True), torch.cat([part.probabilities for part in parts])
+    )
 
 
-def _site_rows(
+def _site_removal(
     scorer: nn.Sequential,
     site: RemovalSite,
     images: torch.Tensor,
@@ -112,59 +134,71 @@ def _site_rows(
     fractions: Sequence[float],
     seed: int,
     batch_size: int,
-) -> list[dict]:
-    """The reference and every (ranking, fraction) condition at one site, over all images."""
+) -> Removal:
+    """The reference and every (criterion, ranking, fraction) condition at one site, over all images."""
     children = list(scorer.named_children())
     cut = [name for name, _ in children].index(site.module) + 1
     before, after = nn.Sequential(OrderedDict(children[:cut])), nn.Sequential(OrderedDict(children[cut:]))
-    conditions = [(ranking, fraction) for ranking in RANKINGS for fraction in fractions]
-    per_pass = max(1, batch_size // (len(conditions) + 1))
-    correct = torch.zeros(len(conditions) + 1, dtype=torch.float64, device=images.device)
-    probability = torch.zeros_like(correct)
+    conditions = _conditions(site, fractions)
+    per_pass = max(1, batch_size // len(conditions))
     channels = _channels_at(before)
     generator = torch.Generator().manual_seed(seed)
     random_keys, tie_keys = torch.rand(2, len(images), channels, generator=generator).to(images.device)
-    by_weight = site.score != site.module
-    with torch.inference_mode(), capture(scorer, [site.score] if by_weight else []) as outputs:
+    correct, probabilities = [], []
+    with torch.inference_mode(), capture(scorer, [site.gate] if site.gate else []) as outputs:
         for start in range(0, len(images), per_pass):
             part = slice(start, start + per_pass)
             block = before(images[part].contiguous(memory_format=preferred_memory_format(images.device)))
-            weights = outputs[site.score].flatten(1) if by_weight else block.mean((2, 3))
-            kept = _kept_channels(weights, random_keys[part], tie_keys[part], conditions)
+            scores = {"activation": block.mean((2, 3))} | (
+                {"weight": outputs[site.gate].flatten(1)} if site.gate else {}
+            )
+            kept = _kept_channels(scores, random_keys[part], tie_keys[part], conditions)
             logits = after(_with_channels_zeroed(block, kept))
-            wanted = labels[part].repeat(len(conditions) + 1)
-            hits = (logits.argmax(1) == wanted).double().view(len(conditions) + 1, -1)
-            chosen = logits.softmax(1).gather(1, wanted[:, None]).double().view(len(conditions) + 1, -1)
-            correct += hits.sum(1)
-            probability += chosen.sum(1)
-    accuracy, mean_probability = (correct / len(images)).tolist(), (probability / len(images)).tolist()
-    rows = [_row(site, "reference", 0.0, 0, channels, accuracy[0], mean_probability[0], len(images))]
-    for index, (ranking, fraction) in enumerate(conditions, start=1):
-        removed = _removed_count(fraction, channels)
-        scores = accuracy[index], mean_probability[index]
-        rows.append(_row(site, ranking, fraction, removed, channels, *scores, len(images)))
-    return rows
+            wanted = labels[part].repeat(len(conditions))
+            correct.append((logits.argmax(1) == wanted).double().view(len(conditions), -1))
+            probabilities.append(logits.softmax(1).gather(1, wanted[:, None]).double().view(len(conditions), -1))
+    hits, chosen = torch.cat(correct, 1), torch.cat(probabilities, 1)
+    rows = [
+        _row(site, condition, channels, accuracy, probability, len(images))
+        for condition, accuracy, probability in zip(
+            conditions, hits.mean(1).tolist(), chosen.mean(1).tolist(), strict=True
+        )
+    ]
+    return Removal(pd.DataFrame(rows), chosen.float().cpu())
+
+
+Condition = tuple[str, str, float]  # (criterion, ranking, fraction); the reference is ("", "reference", 0)
+
+
+def _conditions(site: RemovalSite, fractions: Sequence[float]) -> list[Condition]:
+    """The reference, then per criterion its highest and lowest orders, then the random order, each at every
+    fraction."""
+    ranked = [(criterion, ranking) for criterion in site.criteria for ranking in RANKINGS[:2]] + [("", "random")]
+    return [("", "reference", 0.0)] + [(criterion, ranking, f) for criterion, ranking in ranked for f in fractions]
 
 
 def _kept_channels(
-    weights: torch.Tensor, random_keys: torch.Tensor, tie_keys: torch.Tensor, conditions: list[tuple[str, float]]
+    scores: dict[str, torch.Tensor],
+    random_keys: torch.Tensor,
+    tie_keys: torch.Tensor,
+    conditions: list[Condition],
 ) -> torch.Tensor:
-    """``(conditions + 1, n, C)`` masks, 1 for a channel kept; the first is the reference (all kept).
+    """``(conditions, n, C)`` masks, 1 for a channel kept; the reference keeps all.
 
-    Equal weights are ordered by ``tie_keys`` (random): with ties in index order, "highest" and "lowest" would
-    remove the same channels where the gates saturate alike.
+    Equal scores are ordered by ``tie_keys`` (random): with ties in index order, the channels with the lowest
+    indices would be removed first wherever the gates saturate alike, by "highest" and "lowest" both.
     """
-    count, channels = weights.shape
+    count, channels = random_keys.shape
     shuffle = tie_keys.argsort(dim=1)
-    shuffled = weights.gather(1, shuffle)
-    orders = {
-        "highest": shuffle.gather(1, shuffled.argsort(dim=1, descending=True, stable=True)),
-        "lowest": shuffle.gather(1, shuffled.argsort(dim=1, stable=True)),
-        "random": random_keys.argsort(dim=1),
-    }
-    kept = torch.ones(len(conditions) + 1, count, channels, device=weights.device)
-    for index, (ranking, fraction) in enumerate(conditions, start=1):
-        kept[index].scatter_(1, orders[ranking][:, : _removed_count(fraction, channels)], 0.0)
+    orders = {("", "random"): random_keys.argsort(dim=1)}
+    for criterion, values in scores.items():
+        shuffled = values.gather(1, shuffle)
+        orders[criterion, "highest"] = shuffle.gather(1, shuffled.argsort(dim=1, descending=True, stable=True))
+        orders[criterion, "lowest"] = shuffle.gather(1, shuffled.argsort(dim=1, stable=True))
+    kept = torch.ones(len(conditions), count, channels, device=random_keys.device)
+    for index, (criterion, ranking, fraction) in enumerate(conditions):
+        if ranking != "reference":
+            kept[index].scatter_(1, orders[criterion, ranking][:, : removed_count(fraction, channels)], 0.0)
     return kept
 
 
@@ -183,26 +217,22 @@ def _channels_at(before: nn.Sequential) -> int:
     return convs[-1].out_channels
 
 
-def _removed_count(fraction: float, channels: int) -> int:
-    return max(1, round(fraction * channels))
+def removed_count(fraction: float, channels: int) -> int:
+    """How many of ``channels`` a ``fraction`` removes: the nearest whole number, halves up, at least 1 (0.1 of 32
+    is 3, 0.25 of 10 is 3)."""
+    return max(1, math.floor(fraction * channels + 0.5))
 
 
 def _row(
-    site: RemovalSite,
-    ranking: str,
-    fraction: float,
-    removed: int,
-    channels: int,
-    accuracy: float,
-    probability: float,
-    images: int,
+    site: RemovalSite, condition: Condition, channels: int, accuracy: float, probability: float, images: int
 ) -> dict:
+    criterion, ranking, fraction = condition
     return {
         "site": site.module,
-        "ranked_by": site.ranked_by,
+        "criterion": criterion,
         "ranking": ranking,
         "fraction": fraction,
-        "removed": removed,
+        "removed": 0 if ranking == "reference" else removed_count(fraction, channels),
         "channels": channels,
         "accuracy": accuracy,
         "true_class_probability": probability,

@@ -27,7 +27,7 @@ from cnnlens.interpret import depth_stats
 from cnnlens.interpret.activations import extract, select_images
 from cnnlens.interpret.channel_removal import channel_removal
 from cnnlens.interpret.deconvnet import deconv_project
-from cnnlens.interpret.deletion_insertion import evaluate_faithfulness, faithfulness_table, paired_comparison
+from cnnlens.interpret.deletion_insertion import Curves, evaluate_faithfulness
 from cnnlens.interpret.gradcam import grad_cam
 from cnnlens.interpret.hooks import capture
 from cnnlens.interpret.sanity import cascading_randomisation
@@ -184,33 +184,49 @@ def faithfulness(
     removal_fractions: Sequence[float],
     sanity_images: int,
 ) -> dict:
-    """How faithful each heatmap method is on this run: deletion and insertion with Average Drop and Increase in
-    Confidence and paired tests (:mod:`~cnnlens.interpret.deletion_insertion`), channel removal
-    (:mod:`~cnnlens.interpret.channel_removal`) and cascading randomisation (:mod:`~cnnlens.interpret.sanity`),
-    all on the same fixed random sample of the test split (``images``, or ``"all"``)."""
+    """How faithful each heatmap method is on this run, image by image: deletion and insertion with their controls,
+    Average Drop and Increase in Confidence (:mod:`~cnnlens.interpret.deletion_insertion`), channel removal
+    (:mod:`~cnnlens.interpret.channel_removal`) and cascading randomisation (:mod:`~cnnlens.interpret.sanity`), all on
+    the same fixed random sample of the test split (``images``, or ``"all"``). The report draws the verdicts."""
     chosen = scored_images(len(dataset.test_labels), images)
     inputs, labels = normalize(dataset.test_images[chosen]), dataset.test_labels[chosen]
-    results = evaluate_faithfulness(model, inputs, steps=steps, baseline=baseline)
+    evaluation = evaluate_faithfulness(model, inputs, steps=steps, baseline=baseline)
+    scores = evaluation.scores
     sanity_inputs = inputs[:sanity_images]
     gallery = min(GALLERY_IMAGES, len(sanity_inputs))  # the first of the sanity checks' images
-    sanity = cascading_randomisation(model, sanity_inputs, list(results), gallery=gallery)
+    sanity = cascading_randomisation(model, sanity_inputs, list(scores), gallery=gallery)
+    removal = channel_removal(model, inputs, labels, fractions=removal_fractions)
     return {
         "baseline": baseline,
+        "steps": steps,
         "image_indices": chosen,
-        "fractions": next(iter(results.values())).curves.fractions,
-        "scores": faithfulness_table(results).to_dict(orient="list"),
+        "fractions": next(iter(scores.values())).curves.fractions,
+        "aucs": {method: _aucs(result.curves) for method, result in scores.items()},
+        "inverted_aucs": {method: _aucs(curves) for method, curves in evaluation.inverted.items()},
+        "knob_aucs": {
+            knob: {method: _aucs(curves) for method, curves in by_method.items()}
+            for knob, by_method in evaluation.knobs.items()
+        },
+        "knobs": {knob: {"baseline": fill, "steps": count} for knob, (fill, count) in evaluation.knob_settings.items()},
+        "average_drop": {method: result.average_drop for method, result in scores.items()},
+        "increase": {method: result.increase for method, result in scores.items()},
+        "tied_share": {method: result.tied_share for method, result in scores.items()},
         "curves": {
             method: {"deletion": result.curves.deletion.mean(0), "insertion": result.curves.insertion.mean(0)}
-            for method, result in results.items()
+            for method, result in scores.items()
         },
-        "paired": paired_comparison(results).to_dict(orient="list"),
-        "removal": channel_removal(model, inputs, labels, fractions=removal_fractions).to_dict(orient="list"),
+        "removal": removal.table.to_dict(orient="list"),
+        "removal_probabilities": removal.probabilities,
         "sanity": sanity.steps.to_dict(orient="list"),
-        "sanity_verdict": sanity.verdict.to_dict(orient="list"),
+        "sanity_reference": sanity.reference.to_dict(orient="list"),
         "gallery_images": dataset.test_images[chosen[:gallery]],
         "gallery": sanity.gallery,
         "gallery_steps": sanity.gallery_steps,
     }
+
+
+def _aucs(curves: Curves) -> dict[str, torch.Tensor]:
+    return {"deletion": curves.deletion_auc, "insertion": curves.insertion_auc}
 
 
 def scored_images(count: int, images: int | str) -> torch.Tensor:

@@ -1,5 +1,5 @@
-"""Faithfulness figures and tables: deletion and insertion curves, scores, paired tests, channel removal, the
-sanity checks and their gallery of maps.
+"""Faithfulness figures: deletion and insertion curves, channel removal, and the sanity checks' gallery of maps, with
+their captions and the names that figures and tables share.
 
 Methods that use the model are drawn in colour, one colour per method in every figure; the two baselines that do
 not, the random map and the centred Gaussian, in grey, dashed and dotted, so that a method reads against what
@@ -15,47 +15,83 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from cnnlens.interpret.deletion_insertion import BLUR_SIGMA_FRACTION, MODEL_METHODS
-from cnnlens.interpret.sanity import SSIM_WINDOW
-from cnnlens.plots.style import (
-    OVERLAY_CMAP,
-    blank_axes,
-    colours,
-    image_names,
-    line_style,
-    listing,
-    run_name,
-    run_names,
-)
-from cnnlens.reporting.heatmap_verdict import method_name, seeds_phrase
+from cnnlens.interpret.deletion_insertion import BLUR_SIGMA_FRACTION
+from cnnlens.interpret.heatmap_methods import MODEL_METHODS
+from cnnlens.plots.style import OVERLAY_CMAP, blank_axes, colours, image_names, line_style, listing, run_name
 from cnnlens.reporting.summaries import FaithfulnessSetup, in_order
 from cnnlens.texts import text
 
 BASELINE_STYLES = {"random": "--", "gaussian": ":"}  # the maps that do not use the model
 BASELINE_COLOUR = "grey"
+# method -> the text that names it to readers
+METHOD_TEXTS = {
+    "channels": "faithfulness.method_channels",
+    "gradcam": "faithfulness.method_gradcam",
+    "deconvnet": "faithfulness.method_deconvnet",
+    "spatial_attention": "faithfulness.method_spatial_attention",
+    "random": "faithfulness.method_random",
+    "gaussian": "faithfulness.method_gaussian",
+}
 RANKING_COLOURS = {"highest": "tab:red", "lowest": "tab:blue", "random": "grey"}
-RANKING_TEXTS = {
-    "highest": "faithfulness.ranking_highest",
-    "lowest": "faithfulness.ranking_lowest",
+CRITERION_STYLES = {"weight": "-", "activation": "--", "": "-."}  # what ranked the removed channels
+RANKING_TEXTS = {  # a line of the removal figure: ranked by a criterion, or random
+    "highest": "faithfulness.ranking_highest_by",
+    "lowest": "faithfulness.ranking_lowest_by",
     "random": "faithfulness.ranking_random",
 }
-REFERENCE_STYLE = ":"  # the model with nothing removed
-# channel_removal's ranked_by -> the text that says what ranks the channels
-RANKED_BY_TEXTS = {
-    "attention weight": "faithfulness.ranked_by_weight",
-    "mean activation": "faithfulness.ranked_by_activation",
+METHOD_SUBJECTS = {  # method -> how a sentence names it, with the article it takes
+    "channels": "faithfulness.subject_channels",
+    "gradcam": "faithfulness.subject_gradcam",
+    "deconvnet": "faithfulness.subject_deconvnet",
+    "spatial_attention": "faithfulness.subject_spatial_attention",
+    "random": "faithfulness.subject_random",
+    "gaussian": "faithfulness.subject_gaussian",
 }
+FILL_KNOB_TEXTS = {"blur": "faithfulness.knob_fill_blur", "mean": "faithfulness.knob_fill_mean"}
+CRITERION_TEXTS = {"weight": "faithfulness.criterion_weight", "activation": "faithfulness.criterion_activation"}
+REFERENCE_STYLE = ":"  # the model with nothing removed
+THRESHOLD_STYLE = "-."  # the sanity checks' threshold
 MAP_RANGE = (0, 1)  # every map is min-max scaled to this range on its own
 CURVE_TEXTS = {"deletion": "faithfulness.deletion_title", "insertion": "faithfulness.insertion_title"}
 AXIS_TEXTS = {"deletion": "faithfulness.deleted_axis", "insertion": "faithfulness.revealed_axis"}
-# over_seeds measure -> the text that heads it in the score table
-MEASURE_HEADERS = {
-    "deletion_auc": "faithfulness.header_deletion",
-    "insertion_auc": "faithfulness.header_insertion",
-    "average_drop": "faithfulness.header_drop",
-    "increase_in_confidence": "faithfulness.header_increase",
-}
-DIGITS = 4  # decimals of the scores: differences between methods are often in the third
+
+
+def method_name(method: str) -> str:
+    """A heatmap method as readers read it ("Grad-CAM", "random map")."""
+    return text(METHOD_TEXTS[method])
+
+
+def method_subject(method: str, starts_sentence: bool = False) -> str:
+    """A heatmap method as a sentence names it ("the activation heatmap", "Grad-CAM"), capitalised where it starts
+    the sentence."""
+    subject = text(METHOD_SUBJECTS[method])
+    return subject[:1].upper() + subject[1:] if starts_sentence else subject
+
+
+def seeds_phrase(seeds: Sequence[int]) -> str:
+    """Which seeds a number comes from: "seed 0", or "mean over seeds 0, 1"."""
+    if len(seeds) == 1:
+        return text("faithfulness.one_seed", seed=seeds[0])
+    return text("faithfulness.over_seeds", seeds=listing(seeds))
+
+
+def fill_name(baseline: str, size: tuple[int, int]) -> str:
+    """What a deleted pixel became: a blur of the image (with its sigma in pixels) or the image's mean colour."""
+    if baseline == "blur":
+        return text("faithfulness.fill_blur", sigma=f"{BLUR_SIGMA_FRACTION * min(size):g}")
+    return text("faithfulness.fill_mean")
+
+
+def knob_phrase(knob: str, setting: Mapping[str, object]) -> str:
+    """A knob of the ranking as a reader reads it: "the mean-colour fill", "16 steps"."""
+    if knob == "fill":
+        return text(FILL_KNOB_TEXTS[str(setting["baseline"])])
+    return text("faithfulness.knob_steps", steps=setting["steps"])
+
+
+def criterion_name(criterion: str) -> str:
+    """What ranked the removed channels: "attention weight", "mean activation"."""
+    return text(CRITERION_TEXTS[criterion])
 
 
 def method_style(method: str) -> dict:
@@ -90,8 +126,9 @@ def deletion_insertion(curves: pd.DataFrame) -> Figure:
 
 def removal_curves(table: pd.DataFrame, model: str) -> Figure:
     """One model's channel removal: per site (columns) accuracy (top) and true-class probability (bottom) against
-    the share of channels removed, one line per ranking starting from the reference (nothing removed, also drawn
-    as a dotted line).
+    the share of the channels actually removed, one line per criterion and ranking (colour: highest, lowest or
+    random; line style: the criterion, dash-dotted for random) starting from the reference (nothing removed, also
+    drawn as a dotted black line). Ticks name the number of channels removed.
 
     Args:
         table: ``summaries.removal_over_seeds`` of every model.
@@ -104,24 +141,69 @@ def removal_curves(table: pd.DataFrame, model: str) -> Figure:
     for column, site in enumerate(sites):
         rows = removal[removal["site"] == site]
         reference = rows[rows["ranking"] == "reference"].iloc[0]
+        removed = rows[rows["ranking"] != "reference"].drop_duplicates("removed")
         for panel, measure in zip(axes[:, column], ("accuracy", "true_class_probability"), strict=True):
-            for ranking, colour in RANKING_COLOURS.items():
-                line = rows[rows["ranking"] == ranking]
+            for (criterion, ranking), line in rows[rows["ranking"] != "reference"].groupby(
+                ["criterion", "ranking"], sort=False
+            ):
                 panel.plot(
-                    [0.0, *line["fraction"]],
+                    [0.0, *(line["removed"] / line["channels"])],
                     [reference[measure], *line[measure]],
-                    color=colour,
+                    color=RANKING_COLOURS[ranking],
+                    linestyle=CRITERION_STYLES[criterion],
                     marker="o",
-                    label=text(RANKING_TEXTS[ranking]),
+                    label=removal_label(criterion, ranking),
                 )
             panel.axhline(
                 reference[measure], color="black", linestyle=REFERENCE_STYLE, label=text("faithfulness.reference_label")
             )
-            panel.set(xlim=(0, 1), xlabel=text("faithfulness.removed_axis"))
+            panel.set(xlim=(0, 1))
+            panel.set_xticks([0.0, *(removed["removed"] / removed["channels"])], ["0", *map(str, removed["removed"])])
             panel.grid(alpha=0.3)
         axes[0, column].set_title(text("faithfulness.site_title", site=site, channels=int(reference["channels"])))
     axes[0, 0].set(ylabel=text("faithfulness.accuracy_axis"), ylim=(0, 1))
     axes[1, 0].set(ylabel=text("faithfulness.true_probability_axis"), ylim=(0, 1))
+    axes[0, -1].legend(fontsize="small", loc="center left", bbox_to_anchor=(1.02, 0.5))
+    figure.supxlabel(text("faithfulness.removed_axis"), fontsize="medium")
+    return figure
+
+
+def removal_label(criterion: str, ranking: str) -> str:
+    """A line of the removal figure: "highest attention weight first", or "random"."""
+    if not criterion:
+        return text(RANKING_TEXTS[ranking])
+    return text(RANKING_TEXTS[ranking], criterion=criterion_name(criterion))
+
+
+def sanity_curves(steps: pd.DataFrame, threshold: float) -> Figure:
+    """The Spearman correlation of each method's maps with the trained model's (fixed target) after every
+    randomisation step, one panel per model, one line per method from the trained model (1) on; a hollow marker
+    where the step has not yet reached a layer the method reads, and the threshold as a dash-dotted black line.
+
+    Args:
+        steps: ``summaries.sanity_over_seeds``'s curves.
+        threshold: the config's ``faithfulness.sanity_threshold``.
+    """
+    fixed = steps[steps["target"] == "fixed"]
+    models = in_order(fixed["model"])
+    figure, axes = plt.subplots(
+        1, len(models), figsize=(1.5 + 4.2 * len(models), 3.6), layout="constrained", squeeze=False, sharey=True
+    )
+    for panel, model in zip(axes[0], models, strict=True):
+        mine = fixed[fixed["model"] == model]
+        layers = [step_title("original", 0), *(step_title(name, 1) for name in in_order(mine["randomised"]))]
+        for method in in_order(mine["method"]):
+            curve = mine[mine["method"] == method]
+            style = method_style(method)
+            panel.plot(range(len(layers)), [1.0, *curve["spearman"]], label=method_name(method), **style)
+            for place, (spearman, uses) in enumerate(zip(curve["spearman"], curve["uses"], strict=True), start=1):
+                face = style["color"] if uses else "white"
+                panel.plot(place, spearman, marker="o", color=style["color"], markerfacecolor=face, linestyle="")
+        panel.axhline(threshold, color="black", linestyle=THRESHOLD_STYLE, label=text("faithfulness.threshold_label"))
+        panel.set_xticks(range(len(layers)), layers, rotation=30, ha="right")
+        panel.set(title=model, ylim=(-0.2, 1.05))
+        panel.grid(alpha=0.3)
+    axes[0, 0].set_ylabel(text("faithfulness.spearman_axis"))
     axes[0, -1].legend(fontsize="small", loc="center left", bbox_to_anchor=(1.02, 0.5))
     return figure
 
@@ -171,101 +253,7 @@ def step_layers(randomised: Sequence[str]) -> list[str]:
     return [name.split("+")[-1] for name in randomised]
 
 
-def score_table(table: pd.DataFrame) -> pd.DataFrame:
-    """The scores over seeds (``summaries.over_seeds``) as readers see them: mean ± std over seeds, or the mean
-    alone from one seed."""
-
-    def spread(measure: str) -> list[str]:
-        values = zip(table[f"{measure}_mean"], table[f"{measure}_std"], table["seeds"], strict=True)
-        return [mean_std(mean, std, seeds) for mean, std, seeds in values]
-
-    return pd.DataFrame(
-        {
-            text("faithfulness.header_model"): table["model"],
-            text("faithfulness.header_method"): [method_name(method) for method in table["method"]],
-            **{text(key): spread(measure) for measure, key in MEASURE_HEADERS.items()},
-        }
-    )
-
-
-def mean_std(mean: float, std: float, seeds: int) -> str:
-    """A score over seeds as the table shows it: "0.2134 ± 0.0051", or "0.2134" from one seed."""
-    if seeds == 1:
-        return f"{mean:.{DIGITS}f}"
-    return text("faithfulness.mean_std", mean=f"{mean:.{DIGITS}f}", std=f"{std:.{DIGITS}f}")
-
-
-def paired_table(paired: pd.DataFrame, alpha: float) -> pd.DataFrame:
-    """The paired tests (``summaries.run_tables`` of ``paired``) as readers see them, significance at ``alpha``; the
-    seed of each model is the paragraph's (:func:`paired_paragraph`)."""
-    return pd.DataFrame(
-        {
-            text("faithfulness.header_model"): paired["model"],
-            text("faithfulness.header_method_a"): [method_name(method) for method in paired["method_a"]],
-            text("faithfulness.header_method_b"): [method_name(method) for method in paired["method_b"]],
-            text("faithfulness.header_median"): paired["median_difference"],
-            text("faithfulness.header_p"): paired["p_value"],
-            text("faithfulness.header_p_holm"): paired["p_holm"],
-            text("faithfulness.header_favours"): [
-                method_name(method) if method else "" for method in paired["favours"]
-            ],
-            text("table.significant"): [yes_no(p < alpha) for p in paired["p_holm"]],
-        }
-    )
-
-
-def sanity_table(steps: pd.DataFrame, verdicts: pd.DataFrame) -> pd.DataFrame:
-    """The sanity checks (``summaries.run_tables`` of ``sanity`` and ``sanity_verdict``, one seed per model) as readers
-    see them: one row per model and method, one column per randomisation step holding "Spearman / SSIM" (two
-    decimals), and whether the method fails."""
-    layers = step_layers(in_order(steps["randomised"]))
-    pairs = zip(steps["spearman"], steps["ssim"], strict=True)
-    cells = steps.assign(cell=[f"{two_decimals(spearman)} / {two_decimals(ssim)}" for spearman, ssim in pairs])
-    order = in_order(zip(steps["model"], steps["method"], strict=True))
-    wide = cells.pivot(index=["model", "method"], columns="step", values="cell").loc[order]
-    fails = verdicts.set_index(["model", "method"])["fails"].loc[order]
-    return pd.DataFrame(
-        {
-            text("faithfulness.header_model"): [model for model, _ in order],
-            text("faithfulness.header_method"): [method_name(method) for _, method in order],
-            **{
-                text("faithfulness.step_header", layer=layer): wide[step].to_numpy()
-                for step, layer in zip(wide.columns, layers, strict=True)
-            },
-            text("faithfulness.header_fails", threshold=f"{verdicts['threshold'].iloc[0]:g}"): [
-                yes_no(bool(failed)) for failed in fails
-            ],
-        }
-    )
-
-
-def two_decimals(value: float) -> str:
-    """A similarity with two decimals, without the "-0.00" that a small negative value would round to."""
-    return f"{round(value, 2) + 0.0:.2f}"
-
-
-def yes_no(answer: bool) -> str:
-    return text("faithfulness.yes" if answer else "faithfulness.no")
-
-
-# ---- the texts beside the figures and tables ----
-
-
-def fill_name(setup: FaithfulnessSetup) -> str:
-    """What a deleted pixel became: a blur of the image (with its sigma in pixels) or the image's mean colour."""
-    if setup.baseline == "blur":
-        return text("faithfulness.fill_blur", sigma=f"{BLUR_SIGMA_FRACTION * min(setup.size):g}")
-    return text("faithfulness.fill_mean")
-
-
-def intro() -> str:
-    """What the section measures and how to read it, before its first figure."""
-    return text("faithfulness.intro")
-
-
-def methods_paragraph() -> str:
-    """The heatmap methods and the two baselines, after :func:`intro`."""
-    return text("faithfulness.methods")
+# ---- captions ----
 
 
 def curves_caption(setup: FaithfulnessSetup) -> str:
@@ -273,7 +261,7 @@ def curves_caption(setup: FaithfulnessSetup) -> str:
     return text(
         "faithfulness.curves_caption",
         models=listing(setup.models),
-        fill=fill_name(setup),
+        fill=fill_name(setup.baseline, setup.size),
         steps=setup.steps,
         images=setup.images,
         over=seeds_phrase(setup.seeds),
@@ -282,46 +270,48 @@ def curves_caption(setup: FaithfulnessSetup) -> str:
     )
 
 
-def score_paragraph(setup: FaithfulnessSetup) -> str:
-    """What the score table (:func:`score_table`) holds, on which images and seeds."""
-    if len(setup.seeds) == 1:
-        spread = text("faithfulness.spread_one_seed", seed=setup.seeds[0])
-    else:
-        spread = text("faithfulness.spread_seeds", seeds=listing(setup.seeds))
-    return text(
-        "faithfulness.score_paragraph", images=setup.images, fill=fill_name(setup), steps=setup.steps, spread=spread
-    )
-
-
-def paired_paragraph(setup: FaithfulnessSetup, runs: Sequence[tuple[str, int]], alpha: float) -> str:
-    """What the paired-test table (:func:`paired_table`) holds, for the representative ``runs`` (model, seed)."""
-    return text("faithfulness.paired_paragraph", images=setup.images, runs=run_names(runs), alpha=f"{alpha:g}")
-
-
 def removal_caption(table: pd.DataFrame, model: str, setup: FaithfulnessSetup) -> str:
-    """The caption of :func:`removal_curves` of ``model``."""
+    """The caption of :func:`removal_curves` of ``model``: the channels removed at each site, counted."""
     removal = table[table["model"] == model]
-    kept = removal[removal["ranking"] != "reference"]
+    removed = removal[removal["ranking"] != "reference"].drop_duplicates(["site", "removed"])
+    counts = [
+        text(
+            "faithfulness.removed_at_site",
+            site=site,
+            counts=listing(
+                text("faithfulness.removed_count", removed=row.removed, share=f"{100 * row.removed / row.channels:.1f}")
+                for row in rows.itertuples()
+            ),
+            channels=int(rows["channels"].iloc[0]),
+        )
+        for site, rows in removed.groupby("site", sort=False)
+    ]
+    criteria = [criterion for criterion in in_order(removal["criterion"]) if criterion]
     return text(
         "faithfulness.removal_caption",
         model=model,
         sites=listing(in_order(removal["site"])),
-        ranked_by=listing(text(RANKED_BY_TEXTS[rank]) for rank in in_order(removal["ranked_by"])),
-        fractions=listing(f"{100 * fraction:g} %" for fraction in in_order(kept["fraction"])),
+        criteria=listing(
+            f"{criterion_name(criterion)} ({line_style(CRITERION_STYLES[criterion])})" for criterion in criteria
+        ),
+        counts=text("style.clause_separator").join(counts),
         images=setup.images,
         over=seeds_phrase(setup.seeds),
         line=line_style(REFERENCE_STYLE),
     )
 
 
-def sanity_paragraph(setup: FaithfulnessSetup, steps: pd.DataFrame) -> str:
-    """What the sanity table (:func:`sanity_table`) holds: the runs, the steps and the images."""
+def sanity_curves_caption(setup: FaithfulnessSetup, threshold: float) -> str:
+    """The caption of :func:`sanity_curves`."""
     return text(
-        "faithfulness.sanity_paragraph",
-        runs=run_names(in_order(zip(steps["model"], steps["seed"], strict=True))),
-        steps=listing(step_layers(in_order(steps["randomised"]))),
+        "faithfulness.sanity_curves_caption",
+        models=listing(setup.models),
         images=setup.sanity_images,
-        window=SSIM_WINDOW,
+        over=seeds_phrase(setup.seeds),
+        threshold=f"{threshold:g}",
+        line=line_style(THRESHOLD_STYLE),
+        random_line=line_style(BASELINE_STYLES["random"]),
+        gaussian_line=line_style(BASELINE_STYLES["gaussian"]),
     )
 
 

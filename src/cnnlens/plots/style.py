@@ -31,7 +31,12 @@ LAYER_KIND_TEXTS = {
 }
 
 # The matplotlib line styles the figures use, and the text that names each in a caption.
-LINE_STYLE_TEXTS = {"-": "style.line_solid", "--": "style.line_dashed", ":": "style.line_dotted"}
+LINE_STYLE_TEXTS = {
+    "-": "style.line_solid",
+    "--": "style.line_dashed",
+    ":": "style.line_dotted",
+    "-.": "style.line_dashdot",
+}
 
 
 def use_report_style(language: str, dpi: int = 80) -> None:

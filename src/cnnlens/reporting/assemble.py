@@ -82,8 +82,7 @@ def build_report(
     per edition of the config's ``report.editions`` (:data:`EDITION_FILES`), in ``report.language``.
 
     The compute time in the header is the sum of every job's benchmark file (``s`` column). The faithfulness files
-    (every model and seed) give the verdict's sentences on the heatmaps, tested on the representative seed at the
-    config's ``compare.alpha``.
+    (every model and seed) give the verdict's sentences on the heatmaps, tested at the config's ``compare.alpha``.
     """
     config = yaml.safe_load(Path(config_path).read_text(encoding="utf-8"))
     set_language(config["report"]["language"])
@@ -96,7 +95,7 @@ def build_report(
     vgg_weights = VggDepth.load(vgg_path).weights if vgg_path else None
     facts = RunFacts(git_commit(repo), compute_seconds, str(config_path), vgg_weights)
     runs = [Faithfulness.load(path) for path in faithfulness_paths]
-    sentences = faithfulness_verdicts(runs, seed, config["compare"]["alpha"]) if runs else []
+    sentences = faithfulness_verdicts(runs, config["compare"]["alpha"]) if runs else []
     verdicts = Verdicts(load_metrics(metrics_paths), Comparison.read(comparison_folder), sentences)
     written = []
     for edition in config["report"]["editions"]:

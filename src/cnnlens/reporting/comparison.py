@@ -39,6 +39,7 @@ from cnnlens.artifacts import (
     Table,
 )
 from cnnlens.errors import CnnlensError
+from cnnlens.statistics import holm
 from cnnlens.texts import text
 
 RunId = tuple[str, int]  # (variant, seed)
@@ -329,18 +330,6 @@ def with_holm(table: pd.DataFrame, p_column: str, alpha: float) -> pd.DataFrame:
     table = table.copy()
     table.insert(position, "p_holm", adjusted)
     return table.assign(significant=[significant(p, alpha) for p in adjusted])
-
-
-def holm(p_values: np.ndarray) -> np.ndarray:
-    """Holm's step-down adjustment over the finite p-values (NaN, where there was no test, stays NaN and does not
-    count): the i-th smallest of m times m - i + 1, made non-decreasing and capped at 1. It keeps the chance of any
-    false claim among the m below alpha whatever their dependence (Holm 1979)."""
-    adjusted = np.full(len(p_values), np.nan)
-    tested = np.flatnonzero(np.isfinite(p_values))
-    order = tested[np.argsort(p_values[tested], kind="stable")]
-    scaled = (len(order) - np.arange(len(order))) * p_values[order]
-    adjusted[order] = np.minimum(1.0, np.maximum.accumulate(scaled))
-    return adjusted
 
 
 def significant(p_holm: float, alpha: float) -> bool | None:

@@ -19,9 +19,9 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from cnnlens.config import representative_seed
 from cnnlens.registry import EDITION_FILES
 from cnnlens.reporting.comparison import Comparison, comparison_verdicts, confidence_level
+from cnnlens.statistics import CONFIDENCE
 from cnnlens.texts import listing, text
 
 REFERENCE_EPOCHS = 50
@@ -186,9 +186,9 @@ def _faithfulness_verdicts(sentences: Sequence[str], config: dict) -> str:
     alpha = f"{config['compare']['alpha']:g}"
     lead = text(
         "verdict.faithfulness_heading",
-        seed=representative_seed(config),
         alpha=alpha,
         section=text("section.faithfulness"),
+        confidence=f"{100 * CONFIDENCE:g}",
     )
     bullets = "\n".join(f"- {_plain(sentence)}" for sentence in sentences)
     return f"{_plain(lead)}\n\n{bullets}\n\n"

@@ -1,130 +1,312 @@
-"""The verdict's sentence on the heatmaps of each model: the most faithful method by deletion AUC, or none.
+"""Which heatmap marks what the model uses? The faithfulness verdict, drawn from every image's score.
 
-Deletion AUC (the area under the deletion curve, :mod:`cnnlens.interpret.deletion_insertion`) is lower for a map whose
-strongest pixels the model's prediction rests on; the random map knows nothing of the model, so a method that does
-not beat it marks nothing the model uses, as far as deletion can tell.
+Each image's score for a method is its insertion AUC minus its deletion AUC (higher is more faithful), averaged over
+the seeds of the model. A method is compared image by image (:mod:`cnnlens.statistics`) with two maps that know
+nothing of the model, the random map and the centred Gaussian, with its own inverted map (a control that must score
+worse), and with every other method; Holm's adjustment runs over every comparison of the section, all models
+together. The verdict then says no more than those tests:
+
+- a method is *faithful* only if it beats both references (adjusted p below alpha, mean and signed ranks in its
+  favour);
+- the best faithful method is *the most faithful* only if it also beats the runner-up; otherwise the faithful methods
+  the data cannot tell from the best are named together;
+- a method whose inversion does not score worse is flagged: its order carries nothing the model uses;
+- every difference the tests found (between two methods, or a method and a reference) is recomputed with the other
+  fill and with twice the steps; where one reverses, the verdict says that the ranking depends on that knob. (Two
+  methods the tests cannot tell apart may swap places under a knob without changing any conclusion.)
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
+from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
+import torch
 
 from cnnlens.artifacts import Faithfulness
-from cnnlens.interpret.deletion_insertion import MODEL_METHODS
-from cnnlens.reporting.summaries import (
-    distinct,
-    in_order,
-    over_seeds,
-    representative_runs,
-    run_tables,
-)
+from cnnlens.errors import CnnlensError
+from cnnlens.interpret.heatmap_methods import MODEL_METHODS
+from cnnlens.plots.faithfulness import knob_phrase, method_subject, seeds_phrase
+from cnnlens.reporting.faithfulness_tables import difference, signed
+from cnnlens.reporting.summaries import distinct, in_order
+from cnnlens.statistics import holm, paired_difference
 from cnnlens.texts import listing, text
 
-RANDOM = "random"
-# method -> the text that names it to readers
-METHOD_TEXTS = {
-    "channels": "faithfulness.method_channels",
-    "gradcam": "faithfulness.method_gradcam",
-    "deconvnet": "faithfulness.method_deconvnet",
-    "spatial_attention": "faithfulness.method_spatial_attention",
-    "random": "faithfulness.method_random",
-    "gaussian": "faithfulness.method_gaussian",
-}
+RANDOM, GAUSSIAN = "random", "gaussian"
+REFERENCES = (RANDOM, GAUSSIAN)  # the maps that know nothing of the model
+INVERTED = "inverted"  # the comparison of a method with its own inverted map
 
 
-def method_name(method: str) -> str:
-    """A heatmap method as readers read it ("Grad-CAM", "random map")."""
-    return text(METHOD_TEXTS[method])
+@dataclass(frozen=True)
+class ModelScores:
+    """One model's per-image scores (insertion AUC minus deletion AUC), each the mean over the model's seeds.
 
-
-def seeds_phrase(seeds: Sequence[int]) -> str:
-    """Which seeds a number comes from: "seed 0", or "mean over seeds 0, 1"."""
-    if len(seeds) == 1:
-        return text("faithfulness.one_seed", seed=seeds[0])
-    return text("faithfulness.over_seeds", seeds=listing(seeds))
-
-
-def against_random(paired: pd.DataFrame, method: str) -> pd.Series:
-    """The row of a run's paired tests (``Faithfulness.paired``) that compares ``method`` with the random map."""
-    rows = paired[
-        ((paired["method_a"] == method) & (paired["method_b"] == RANDOM))
-        | ((paired["method_a"] == RANDOM) & (paired["method_b"] == method))
-    ]
-    return rows.iloc[0]
-
-
-def beats_random(means: pd.Series, paired: pd.DataFrame, method: str, alpha: float) -> bool:
-    """Whether ``method`` beats the random map on deletion AUC: both
-
-    - its mean deletion AUC over seeds (each seed's mean over its images) is lower than the random map's, and
-    - on the representative seed, the Wilcoxon signed-rank test of the two methods' per-image deletion AUCs is
-      significant, its Holm-adjusted p-value (over all pairs of that run's methods) below ``alpha``, in the method's
-      favour (the sign of its signed ranks).
-
-    Args:
-        means: mean deletion AUC over seeds by method.
-        paired: the representative run's paired tests on deletion AUC.
+    Attributes:
+        model: the variant's name; seeds: the seeds averaged over.
+        scores: method -> ``(N,)`` score of each scored image.
+        inverted: model-based method -> ``(N,)`` score of its inverted map.
+        knobs: knob (``fill``, ``steps``) -> method -> ``(N,)`` score with that knob turned.
+        knob_settings: knob -> the ``baseline`` and ``steps`` it was measured with.
     """
-    test = against_random(paired, method)
-    return bool(means[method] < means[RANDOM] and test["p_holm"] < alpha and test["favours"] == method)
+
+    model: str
+    seeds: list[int]
+    scores: dict[str, np.ndarray]
+    inverted: dict[str, np.ndarray]
+    knobs: dict[str, dict[str, np.ndarray]]
+    knob_settings: dict[str, dict]
+
+    @property
+    def images(self) -> int:
+        return len(next(iter(self.scores.values())))
+
+    @property
+    def methods(self) -> list[str]:
+        """The model-based methods, in the order the artifact lists them."""
+        return [method for method in self.scores if method in MODEL_METHODS]
+
+    def order(self, scores: dict[str, np.ndarray] | None = None) -> list[str]:
+        """Every method (the references too) from the highest mean score to the lowest, ties in listed order."""
+        scores = self.scores if scores is None else scores
+        return sorted(scores, key=lambda method: -float(scores[method].mean()))
 
 
-def most_faithful(means: pd.Series, paired: pd.DataFrame, alpha: float) -> str | None:
-    """Of the methods that use the model and beat the random map (:func:`beats_random`), the one with the lowest mean
-    deletion AUC over seeds; ``None`` when none does. The centred Gaussian, which ignores the model too, is no
-    candidate."""
-    winners = [
-        method for method in means.index if method in MODEL_METHODS and beats_random(means, paired, method, alpha)
-    ]
-    return min(winners, key=lambda method: means[method], default=None)
+def image_scores(aucs: dict[str, torch.Tensor]) -> np.ndarray:
+    """An image's score from its AUCs: insertion minus deletion, ``(N,)``."""
+    return (aucs["insertion"] - aucs["deletion"]).double().numpy()
 
 
-def faithfulness_verdicts(runs: Sequence[Faithfulness], seed: int, alpha: float) -> list[str]:
-    """One sentence per model, in order of appearance (:func:`model_verdict`).
+def model_scores(runs: Sequence[Faithfulness]) -> list[ModelScores]:
+    """Every model's :class:`ModelScores` from its faithfulness files (one per seed), models in order of appearance.
 
-    Args:
-        runs: every faithfulness file of the run, every model and seed.
-        seed: the representative seed, whose paired tests decide significance.
-        alpha: the significance level (the config's ``compare.alpha``).
+    The seeds of a model are averaged image by image, so every run must have scored the same images.
     """
-    table = over_seeds(run_tables(runs, "scores"))
-    paired = run_tables(representative_runs(runs, seed), "paired")
-    return [
-        model_verdict(
-            model,
-            deletion_means(table, model),
-            paired[paired["model"] == model],
-            distinct(run.seed for run in runs if run.model == model),
-            alpha,
+    first = runs[0].image_indices
+    if any(not torch.equal(run.image_indices, first) for run in runs):
+        raise CnnlensError("the faithfulness files scored different test images: run snakemake again")
+    models = []
+    for model in in_order(run.model for run in runs):
+        own = [run for run in runs if run.model == model]
+        models.append(
+            ModelScores(
+                model,
+                distinct(run.seed for run in own),
+                _averaged([run.aucs for run in own]),
+                _averaged([run.inverted_aucs for run in own]),
+                {knob: _averaged([run.knob_aucs[knob] for run in own]) for knob in own[0].knob_aucs},
+                own[0].knobs,
+            )
         )
-        for model in in_order(table["model"])
-    ]
+    return models
 
 
-def deletion_means(table: pd.DataFrame, model: str) -> pd.Series:
-    """One model's mean deletion AUC over seeds by method, from :func:`cnnlens.reporting.summaries.over_seeds`."""
-    rows = table[table["model"] == model]
-    return pd.Series(rows["deletion_auc_mean"].to_numpy(), index=rows["method"])
+def _averaged(aucs: Sequence[dict[str, dict[str, torch.Tensor]]]) -> dict[str, np.ndarray]:
+    """Method -> per-image score, the mean over the seeds' AUCs (one dict per seed)."""
+    return {method: np.mean([image_scores(seed[method]) for seed in aucs], axis=0) for method in aucs[0]}
 
 
-def model_verdict(model: str, means: pd.Series, paired: pd.DataFrame, seeds: Sequence[int], alpha: float) -> str:
-    """The model's most faithful heatmap method by deletion AUC (:func:`most_faithful`), or that none beats the random
-    map and which method came lowest.
+def comparison_tests(models: Sequence[ModelScores]) -> pd.DataFrame:
+    """Every comparison the verdict reads, one row each, Holm-adjusted together.
 
-    Args:
-        means: mean deletion AUC over ``seeds`` by method; paired: the representative run's paired tests.
+    Per model and model-based method: against each reference, against its inverted map (``against`` is
+    ``inverted``), and against every later method. Columns: ``model``, ``method``, ``against``, ``mean`` (the mean
+    difference in score, method minus the other), ``low`` and ``high`` (its bootstrap interval), ``p_value``,
+    ``p_holm``, ``direction`` (see :class:`cnnlens.statistics.PairedDifference`), ``images``.
     """
-    winner = most_faithful(means, paired, alpha)
-    named = winner or min((method for method in means.index if method in MODEL_METHODS), key=lambda name: means[name])
+    rows = []
+    for scores in models:
+        others = [*(reference for reference in REFERENCES if reference in scores.scores), INVERTED]
+        pairs = [(method, other) for method in scores.methods for other in others]
+        pairs += list(itertools.combinations(scores.methods, 2))
+        for method, other in pairs:
+            versus = scores.inverted[method] if other == INVERTED else scores.scores[other]
+            found = paired_difference(scores.scores[method] - versus)
+            rows.append(
+                {"model": scores.model, "method": method, "against": other}
+                | {key: getattr(found, key) for key in ("mean", "low", "high", "p_value", "direction")}
+                | {"images": found.units}
+            )
+    columns = ["model", "method", "against", "mean", "low", "high", "p_value", "direction", "images"]
+    table = pd.DataFrame(rows, columns=columns)
+    table.insert(table.columns.get_loc("p_value") + 1, "p_holm", holm(table["p_value"].to_numpy()))
+    return table
+
+
+def comparison_row(tests: pd.DataFrame, model: str, method: str, against: str) -> pd.Series:
+    """The comparison of ``method`` with ``against`` for ``model``, in either order (the sign then flipped)."""
+    mine = tests[tests["model"] == model]
+    found = mine[(mine["method"] == method) & (mine["against"] == against)]
+    if len(found):
+        return found.iloc[0]
+    row = mine[(mine["method"] == against) & (mine["against"] == method)].iloc[0].copy()
+    row["mean"], row["low"], row["high"] = -row["mean"], -row["high"], -row["low"]
+    row["direction"] = -row["direction"]
+    row["method"], row["against"] = method, against
+    return row
+
+
+def beats(tests: pd.DataFrame, model: str, method: str, against: str, alpha: float) -> bool:
+    """Whether ``method`` scores higher than ``against``: adjusted p below ``alpha``, mean and ranks in its favour."""
+    row = comparison_row(tests, model, method, against)
+    return bool(row["p_holm"] < alpha and row["direction"] > 0)
+
+
+@dataclass(frozen=True)
+class HeatmapVerdict:
+    """What the tests say about one model's heatmaps.
+
+    Attributes:
+        model: the variant.
+        faithful: the methods that beat both references, highest mean score first.
+        leaders: the most faithful method alone, or the faithful methods the data cannot tell from the best; empty
+            when none is faithful.
+        best: the model-based method with the highest mean score, faithful or not.
+        inversion_failures: the methods whose inverted map does not score worse than the map itself.
+        order: every method by mean score, highest first.
+        reversals: knob -> the ``(higher, lower)`` pairs the tests ordered whose mean difference does not keep its
+            sign with that knob turned; only knobs with a reversal.
+    """
+
+    model: str
+    faithful: list[str]
+    leaders: list[str]
+    best: str
+    inversion_failures: list[str]
+    order: list[str]
+    reversals: dict[str, list[tuple[str, str]]]
+
+
+def heatmap_verdict(scores: ModelScores, tests: pd.DataFrame, alpha: float) -> HeatmapVerdict:
+    """Read the tests of one model (:func:`comparison_tests`) as the module's docstring says."""
+    model = scores.model
+    order = scores.order()
+    faithful = [
+        method
+        for method in order
+        if method in scores.methods
+        and all(beats(tests, model, method, other, alpha) for other in REFERENCES if other in scores.scores)
+    ]
+    leaders = faithful[:1]
+    if len(faithful) > 1 and not beats(tests, model, faithful[0], faithful[1], alpha):
+        leaders += [other for other in faithful[1:] if not beats(tests, model, faithful[0], other, alpha)]
+    return HeatmapVerdict(
+        model,
+        faithful,
+        leaders,
+        next(method for method in order if method in scores.methods),
+        [method for method in scores.methods if not beats(tests, model, method, INVERTED, alpha)],
+        order,
+        knob_reversals(scores, tests, alpha),
+    )
+
+
+def knob_reversals(scores: ModelScores, tests: pd.DataFrame, alpha: float) -> dict[str, list[tuple[str, str]]]:
+    """Knob -> the ``(higher, lower)`` pairs of methods (references included) that the tests order (adjusted p below
+    ``alpha``, sides agreeing) and whose mean difference in score, with that knob turned, is zero or of the other
+    sign; knobs without a reversal are left out."""
+    mine = tests[(tests["model"] == scores.model) & (tests["against"] != INVERTED)]
+    ordered = mine[(mine["p_holm"] < alpha) & (mine["direction"] != 0)]
+    reversals = {}
+    for knob, values in scores.knobs.items():
+        pairs = [
+            (row.method, row.against) if row.direction > 0 else (row.against, row.method)
+            for row in ordered.itertuples()
+            if np.sign(values[row.method].mean() - values[row.against].mean()) != row.direction
+        ]
+        if pairs:
+            reversals[knob] = pairs
+    return reversals
+
+
+def faithfulness_verdicts(runs: Sequence[Faithfulness], alpha: float) -> list[str]:
+    """One paragraph per model, in order of appearance (:func:`verdict_text`), from every faithfulness file."""
+    models = model_scores(runs)
+    return verdict_texts(models, comparison_tests(models), alpha)
+
+
+def verdict_texts(models: Sequence[ModelScores], tests: pd.DataFrame, alpha: float) -> list[str]:
+    """:func:`verdict_text` of every model."""
+    return [verdict_text(scores, heatmap_verdict(scores, tests, alpha), tests) for scores in models]
+
+
+def verdict_text(scores: ModelScores, verdict: HeatmapVerdict, tests: pd.DataFrame) -> str:
+    """The verdict in words: which methods are faithful, with the effect sizes and intervals behind that, the
+    inversion control and whether the ranking survives its knobs."""
+    sentences = [_lead(scores, verdict, tests)]
+    if verdict.inversion_failures:
+        methods = listing(method_subject(method) for method in verdict.inversion_failures)
+        sentences.append(text("verdict.inversion_failed", methods=methods))
+    sentences.append(_knob_sentence(scores, verdict))
+    return text("style.sentence_separator").join(sentences)
+
+
+def _lead(scores: ModelScores, verdict: HeatmapVerdict, tests: pd.DataFrame) -> str:
+    """The first sentence: the most faithful method, the tied leaders, or that none beats both references."""
+    model, seeds = scores.model, seeds_phrase(scores.seeds)
+    named = verdict.leaders[0] if verdict.leaders else verdict.best
     values = {
         "model": model,
-        "method": method_name(named),
-        "auc": f"{means[named]:.4f}",
-        "random": f"{means[RANDOM]:.4f}",
-        "over": seeds_phrase(seeds),
+        "method": method_subject(named),
+        "random": difference(comparison_row(tests, model, named, RANDOM)),
+        "gaussian": difference(comparison_row(tests, model, named, GAUSSIAN)),
+        "over": seeds,
     }
-    if winner is None:
-        return text("verdict.none_beats_random", **values)
-    return text("verdict.most_faithful", **values, p=f"{against_random(paired, winner)['p_holm']:.3g}")
+    if not verdict.faithful:
+        return text("verdict.none_faithful", **values)
+    if len(verdict.faithful) == 1:
+        return text("verdict.only_faithful", **values)
+    if len(verdict.leaders) == 1:
+        runner = verdict.faithful[1]
+        versus = difference(comparison_row(tests, model, named, runner))
+        return text("verdict.most_faithful", **values, runner=method_subject(runner), versus=versus)
+    closest = difference(comparison_row(tests, model, named, verdict.leaders[1]))
+    methods = listing(method_subject(method) for method in verdict.leaders)
+    return text("verdict.tied_leaders", **values, methods=methods, versus=closest)
+
+
+def _knob_sentence(scores: ModelScores, verdict: HeatmapVerdict) -> str:
+    """Whether every difference the tests found keeps its sign with each knob turned, and which do not."""
+    settings = {knob: knob_phrase(knob, setting) for knob, setting in scores.knob_settings.items()}
+    if not verdict.reversals:
+        return text("verdict.ranking_holds", knobs=listing(settings.values()))
+    changes = [
+        text("verdict.reversed_under", knob=settings[knob], higher=method_subject(higher), lower=method_subject(lower))
+        for knob, pairs in verdict.reversals.items()
+        for higher, lower in pairs
+    ]
+    return text(
+        "verdict.ranking_depends",
+        knobs=listing(settings[knob] for knob in verdict.reversals),
+        changes=text("style.clause_separator").join(changes),
+    )
+
+
+def knob_scores(models: Sequence[ModelScores]) -> pd.DataFrame:
+    """Every method's mean score and its rank (1 = highest) at the measured settings and with each knob turned, one
+    row per model, method and setting: ``model``, ``method``, ``setting`` (``given`` or the knob), ``header`` (the
+    setting as a column header), ``score``, ``rank``, ``cell`` (``+0.0521 (1)``)."""
+    rows = []
+    for scores in models:
+        settings = {"given": (text("faithfulness.header_given"), scores.scores)}
+        for knob, knob_scores in scores.knobs.items():
+            header = text("faithfulness.header_knob", knob=knob_phrase(knob, scores.knob_settings[knob]))
+            settings[knob] = (header, knob_scores)
+        for setting, (header, values) in settings.items():
+            ranks = {method: rank for rank, method in enumerate(scores.order(values), start=1)}
+            for method, per_image in values.items():
+                mean = float(per_image.mean())
+                rows.append(
+                    {
+                        "model": scores.model,
+                        "method": method,
+                        "setting": setting,
+                        "header": header,
+                        "score": mean,
+                        "rank": ranks[method],
+                        "cell": f"{signed(mean)} ({ranks[method]})",
+                    }
+                )
+    return pd.DataFrame(rows)

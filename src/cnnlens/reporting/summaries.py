@@ -18,7 +18,7 @@ from cnnlens.artifacts import Activations, DepthStatistics, Faithfulness
 from cnnlens.errors import CnnlensError
 from cnnlens.interpret.activations import SPATIAL_SUFFIX
 from cnnlens.interpret.channel_maps import activation_heatmaps, pca_rgb, select_channels, upsample
-from cnnlens.interpret.deletion_insertion import MODEL_METHODS
+from cnnlens.interpret.heatmap_methods import MODEL_METHODS
 from cnnlens.reporting.comparison import TrainedRun, per_class_accuracy
 
 SWITCHED_OFF = 0.1  # a channel weight below this nearly switches its channel off
@@ -250,7 +250,15 @@ def table_runs(table: pd.DataFrame) -> list[tuple[str, int]]:
 
 # Faithfulness
 
-MEASURES = ("deletion_auc", "insertion_auc", "average_drop", "increase_in_confidence")
+MEASURES = (
+    "deletion_auc",
+    "insertion_auc",
+    "score",
+    "inverted_score",
+    "average_drop",
+    "increase_in_confidence",
+    "tied_share",
+)
 CURVES = ("deletion", "insertion")
 
 
@@ -270,13 +278,7 @@ class FaithfulnessSetup:
 def faithfulness_setup(runs: Sequence[Faithfulness]) -> FaithfulnessSetup:
     """The setup of :class:`FaithfulnessSetup`; runs made with different settings stop the report."""
     measured = {
-        (
-            len(run.image_indices),
-            len(run.fractions) - 1,
-            run.baseline,
-            run.gallery_images.shape[-2],
-            run.gallery_images.shape[-1],
-        )
+        (len(run.image_indices), run.steps, run.baseline, run.gallery_images.shape[-2], run.gallery_images.shape[-1])
         for run in runs
     }
     sanity = {count for run in runs for count in run.sanity["images"]}
@@ -287,8 +289,35 @@ def faithfulness_setup(runs: Sequence[Faithfulness]) -> FaithfulnessSetup:
     return FaithfulnessSetup(models, seeds, images, steps, baseline, (height, width), sanity_images)
 
 
+def run_scores(runs: Sequence[Faithfulness]) -> pd.DataFrame:
+    """One row per run and method: ``model``, ``seed``, ``method`` and the mean over the images of every measure in
+    :data:`MEASURES` (``score`` is insertion minus deletion AUC; ``inverted_score`` that of the inverted map, NaN
+    for the baselines, which have none)."""
+    rows = []
+    for run in runs:
+        for method, aucs in run.aucs.items():
+            inverted = run.inverted_aucs.get(method)
+            rows.append(
+                {
+                    "model": run.model,
+                    "seed": run.seed,
+                    "method": method,
+                    "deletion_auc": aucs["deletion"].mean().item(),
+                    "insertion_auc": aucs["insertion"].mean().item(),
+                    "score": (aucs["insertion"] - aucs["deletion"]).mean().item(),
+                    "inverted_score": (
+                        (inverted["insertion"] - inverted["deletion"]).mean().item() if inverted else float("nan")
+                    ),
+                    "average_drop": run.average_drop[method].mean().item(),
+                    "increase_in_confidence": run.increase[method].float().mean().item(),
+                    "tied_share": run.tied_share[method].mean().item(),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
 def over_seeds(scores: pd.DataFrame) -> pd.DataFrame:
-    """Per model and method (in order of appearance) of the runs' ``scores`` (:func:`run_tables`): the mean and the
+    """Per model and method (in order of appearance) of the runs' scores (:func:`run_scores`): the mean and the
     sample standard deviation over seeds of every measure (``deletion_auc_mean``, ``deletion_auc_std``, ...; NaN for
     one seed), and the number of seeds."""
     grouped = scores.groupby(["model", "method"], sort=False)
@@ -326,17 +355,29 @@ def representative_runs(runs: Sequence[Faithfulness], seed: int | None) -> list[
 
 
 def run_tables(runs: Sequence[Faithfulness], field: str) -> pd.DataFrame:
-    """One of the runs' tables (``scores``, ``paired``, ``removal``, ``sanity``, ``sanity_verdict``) of every run
-    stacked, with the run's ``model`` and ``seed`` as the first columns."""
+    """One of the runs' tables (``removal``, ``sanity``, ``sanity_reference``) of every run stacked, with the run's
+    ``model`` and ``seed`` as the first columns."""
     frames = [pd.DataFrame({"model": run.model, "seed": run.seed, **getattr(run, field)}) for run in runs]
     return pd.concat(frames, ignore_index=True)
 
 
 def removal_over_seeds(removal: pd.DataFrame) -> pd.DataFrame:
-    """Channel removal (:func:`run_tables` of ``removal``) per model, site, ranking and fraction: the mean accuracy
-    and true-class probability over seeds."""
-    keys = ["model", "site", "ranked_by", "ranking", "fraction", "removed", "channels"]
+    """Channel removal (:func:`run_tables` of ``removal``) per model, site, criterion, ranking and fraction: the mean
+    accuracy and true-class probability over seeds."""
+    keys = ["model", "site", "criterion", "ranking", "fraction", "removed", "channels"]
     return removal.groupby(keys, sort=False)[["accuracy", "true_class_probability"]].mean().reset_index()
+
+
+def sanity_over_seeds(runs: Sequence[Faithfulness]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The sanity curves and references of every run, each number the mean over the model's seeds: the ``sanity``
+    table (per model, method, target and step; ``flat_maps`` summed, ``uses`` the same in every seed) and the
+    ``sanity_reference`` table (per model and method)."""
+    steps = run_tables(runs, "sanity")
+    keys = ["model", "method", "target", "step", "randomised", "uses"]
+    grouped = steps.groupby(keys, sort=False)
+    pooled = grouped[["spearman", "ssim"]].mean().join(grouped[["flat_maps", "images"]].sum()).reset_index()
+    reference = run_tables(runs, "sanity_reference").groupby(["model", "method"], sort=False)
+    return pooled, reference[["spearman", "ssim"]].mean().join(reference[["images"]].sum()).reset_index()
 
 
 def gallery_maps(run: Faithfulness) -> dict[str, np.ndarray]:
