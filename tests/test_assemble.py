@@ -97,7 +97,7 @@ def test_header_shows_the_heatmaps_verdict_under_the_accuracy_verdicts(text_keys
     facts = header.RunFacts(commit="abc1234", compute_seconds=1.0, config_path="c.yaml")
     sentences = ["plain CNN: Grad-CAM <wins>.", "attention CNN: no heatmap beats the random map."]
     html = report.render_html(report.assemble([], config, facts, verdicts([0.4, 0.5], sentences)))
-    lead = html.index("⟨verdict.faithfulness_heading alpha=0.01 section=⟨section.faithfulness⟩ confidence=95⟩")
+    lead = html.index("⟨verdict.faithfulness_heading alpha=0.01 section=⟨section.faithfulness⟩ confidence=99⟩")
     assert html.index("⟨comparison.verdict") < lead < html.index("plain CNN: Grad-CAM &lt;wins&gt;.")
     assert html.index("attention CNN: no heatmap beats") < html.index("⟨header.contents⟩")
     without = report.render_html(report.assemble([], config, facts, verdicts([0.4, 0.5])))

@@ -28,8 +28,8 @@ def test_score_table_shows_mean_and_std_over_seeds_the_score_its_inversion_and_t
     assert table.iloc[1]["⟨faithfulness.header_inverted_score⟩"] == "⟨style.missing⟩"  # the random map has none
     assert table.iloc[2]["⟨faithfulness.header_deletion⟩"] == "0.1000"  # cbam: one seed, no ±
     assert first["⟨faithfulness.header_tied⟩"] == "25 %"
-    confidence = tables.confidence_table(scores)
-    assert list(confidence.columns[2:]) == [f"⟨{key}⟩" for key in tables.CONFIDENCE_HEADERS.values()]
+    confidence = tables.drop_increase_table(scores)
+    assert list(confidence.columns[2:]) == [f"⟨{key}⟩" for key in tables.DROP_INCREASE_HEADERS.values()]
     # Average Drop is half the deletion AUC here: 0.15 and 0.25 over the seeds; the confidence rose on one image of 2
     assert confidence.iloc[0]["⟨faithfulness.header_drop⟩"] == f"⟨faithfulness.mean_std mean=0.2000 std={std / 2:.4f}⟩"
     assert confidence.iloc[0]["⟨faithfulness.header_increase⟩"] == "⟨faithfulness.mean_std mean=0.5000 std=0.0000⟩"
@@ -37,7 +37,7 @@ def test_score_table_shows_mean_and_std_over_seeds_the_score_its_inversion_and_t
 
 def test_the_tests_table_shows_each_difference_with_its_interval_and_what_it_shows(text_keys):
     models = heatmap_verdict.model_scores(faithfulness_runs()[:2])
-    tests = heatmap_verdict.comparison_tests(models).assign(p_holm=[0.01, 0.001], direction=[1, -1])
+    tests = heatmap_verdict.comparison_tests(models, 0.05).assign(p_holm=[0.01, 0.001], direction=[1, -1])
     table = tables.tests_table(tests, "se", 0.05)
     assert tables.tests_table(tests, "cbam", 0.05).empty  # each model's own rows
     against = ["⟨faithfulness.method_random⟩", "⟨faithfulness.against_inverted⟩"]
@@ -69,7 +69,7 @@ def test_the_removal_table_puts_the_models_side_by_side_per_block_and_share(text
     plain, se = faithfulness_artifact("plain", 0), faithfulness_artifact("se", 0)
     se.removal["site"] = ["ca1"] * 4
     tests = removal_verdict.removal_tests([se, plain], 0.05)
-    table = tables.removal_table(tests)
+    table = tables.removal_table(tests, 0.05)
     assert list(table["⟨faithfulness.header_site⟩"]) == ["ca1", "relu1"]  # block 1 of both models, se first
     assert list(table["⟨faithfulness.header_model⟩"]) == ["se", "plain"]
     assert table.iloc[0]["⟨faithfulness.header_removed⟩"] == "⟨faithfulness.removed_count removed=2 share=50.0⟩"
@@ -120,7 +120,7 @@ def test_paragraphs_carry_the_runs_numbers(text_keys):
     setup = summaries.faithfulness_setup(faithfulness_runs())
     tests = pd.DataFrame({"p_value": [0.1] * 7})
     paragraph = tables.tests_paragraph(setup, tests, 0.01)
-    assert "images=2" in paragraph and "tests=7" in paragraph and "alpha=0.01 confidence=95" in paragraph
+    assert "images=2" in paragraph and "tests=7" in paragraph and "alpha=0.01 confidence=99" in paragraph
     assert "over=⟨faithfulness.over_seeds seeds=0⟨style.list_separator⟩1⟩" in paragraph
     assert "spread=⟨faithfulness.spread_seeds" in tables.score_paragraph(setup)
     assert "spread=⟨faithfulness.spread_one_seed seed=0⟩" in tables.score_paragraph(

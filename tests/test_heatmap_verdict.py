@@ -25,7 +25,7 @@ def run(deletion: dict[str, list[float]], insertion: dict[str, list[float]], mod
 
 def judged(runs, alpha: float = 0.05) -> tuple[verdict.ModelScores, verdict.HeatmapVerdict, pd.DataFrame]:
     models = verdict.model_scores(runs)
-    tests = verdict.comparison_tests(models)
+    tests = verdict.comparison_tests(models, 0.05)
     return models[0], verdict.heatmap_verdict(models[0], tests, alpha), tests
 
 
@@ -131,7 +131,7 @@ def test_the_section_is_one_family_for_holms_adjustment():
     deletion |= {"gradcam": noisy(0.15, seed=21), "channels": noisy(0.3, seed=22)}
     insertion |= {"gradcam": noisy(0.7, seed=23), "channels": noisy(0.4, seed=24)}
     models = verdict.model_scores([run(deletion, insertion, "se"), run(deletion, insertion, "plain")])
-    tests = verdict.comparison_tests(models)
+    tests = verdict.comparison_tests(models, 0.05)
     # per model: 2 methods x (random, gaussian, inverted) + 1 pair; both models in one family
     assert len(tests) == 2 * (2 * 3 + 1)
     np.testing.assert_allclose(tests["p_holm"], holm(tests["p_value"]))
@@ -183,3 +183,13 @@ def test_the_knob_table_ranks_every_method_per_setting():
         np.mean(np.subtract(insertion["gradcam"], deletion["gradcam"]))
     )
     assert set(table["setting"]) == {"given", "fill", "steps"}
+
+
+def test_the_intervals_are_at_one_minus_alpha():
+    deletion, insertion = references()
+    deletion |= {"gradcam": noisy(0.15, seed=29)}
+    insertion |= {"gradcam": noisy(0.7, seed=30)}
+    models = verdict.model_scores([run(deletion, insertion)])
+    wide, narrow = verdict.comparison_tests(models, 0.01), verdict.comparison_tests(models, 0.2)
+    assert (wide["high"] - wide["low"] > narrow["high"] - narrow["low"]).all()
+    np.testing.assert_allclose(wide["mean"], narrow["mean"])

@@ -59,7 +59,7 @@ def test_the_difference_is_random_minus_highest_per_image_averaged_over_seeds_be
     assert (row.images, row.seeds) == (7, 2)
     assert row.mean == pytest.approx(averaged.mean(), abs=1e-6)
     assert row.p_value == pytest.approx(stats.wilcoxon(averaged).pvalue, abs=1e-6)
-    assert (row.low, row.high) == pytest.approx(bootstrap_interval(averaged), abs=1e-6)
+    assert (row.low, row.high) == pytest.approx(bootstrap_interval(averaged, 0.95), abs=1e-6)
     assert row.low < row.mean < row.high
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from cnnlens.statistics import CONFIDENCE, RESAMPLES, bootstrap_interval, holm, paired_difference, signed_rank_test
+from cnnlens.statistics import RESAMPLES, bootstrap_interval, holm, paired_difference, signed_rank_test
 
 
 def test_holm_multiplies_the_ith_smallest_p_by_the_hypotheses_left_and_keeps_the_order():
@@ -37,11 +37,13 @@ def test_the_signed_rank_test_is_scipys_with_its_own_side():
 
 def test_the_bootstrap_interval_is_the_percentile_interval_of_resampled_means():
     values = np.random.default_rng(3).normal(0.2, 1.0, size=40)
-    low, high = bootstrap_interval(values, seed=7)
+    low, high = bootstrap_interval(values, 0.95, seed=7)
     draws = np.random.default_rng(7).integers(0, len(values), size=(RESAMPLES, len(values)))
     means = values[draws].mean(1)
-    tail = (1 - CONFIDENCE) / 2
+    tail = 0.025
     assert (low, high) == pytest.approx(tuple(np.quantile(means, [tail, 1 - tail])))
+    narrower = bootstrap_interval(values, 0.8, seed=7)
+    assert narrower == pytest.approx(tuple(np.quantile(means, [0.1, 0.9])))
     # about the normal interval for a sample this size
     half = stats.norm.ppf(1 - tail) * values.std(ddof=1) / np.sqrt(len(values))
     assert high - low == pytest.approx(2 * half, rel=0.2)

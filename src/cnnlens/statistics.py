@@ -15,7 +15,6 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-CONFIDENCE = 0.95  # of every interval the report shows
 RESAMPLES = 2000  # bootstrap resamples: the interval's ends move by about 0.01 standard errors between seeds
 
 
@@ -25,7 +24,7 @@ class PairedDifference:
 
     Attributes:
         mean: the mean difference (first - second), the effect size.
-        low, high: its percentile bootstrap interval at :data:`CONFIDENCE`.
+        low, high: its percentile bootstrap interval at the given confidence.
         p_value: the two-sided Wilcoxon signed-rank test's (1 where every difference is 0).
         direction: +1 where the mean and the signed ranks both lean to the first, -1 where both lean to the second,
             0 where they disagree or every difference is 0 (no side can be taken).
@@ -40,12 +39,15 @@ class PairedDifference:
     units: int
 
 
-def paired_difference(differences: Sequence[float] | np.ndarray, seed: int = 0) -> PairedDifference:
-    """The :class:`PairedDifference` of per-unit ``differences`` (first - second); ``seed`` draws the resamples."""
+def paired_difference(
+    differences: Sequence[float] | np.ndarray, confidence: float = 0.95, seed: int = 0
+) -> PairedDifference:
+    """The :class:`PairedDifference` of per-unit ``differences`` (first - second), its interval at ``confidence``
+    (the report's ``1 - compare.alpha``); ``seed`` draws the resamples."""
     values = np.asarray(differences, dtype=float)
     if values.ndim != 1 or len(values) == 0:
         raise ValueError(f"paired differences must be a non-empty vector, got shape {values.shape}")
-    low, high = bootstrap_interval(values, seed)
+    low, high = bootstrap_interval(values, confidence, seed)
     p_value, signed_ranks = signed_rank_test(values)
     mean = float(values.mean())
     direction = int(np.sign(mean)) if np.sign(mean) == np.sign(signed_ranks) else 0
@@ -67,11 +69,11 @@ def signed_rank_test(differences: np.ndarray) -> tuple[float, float]:
     return float(stats.wilcoxon(differences).pvalue), signed_ranks
 
 
-def bootstrap_interval(values: np.ndarray, seed: int = 0) -> tuple[float, float]:
-    """The percentile bootstrap interval of the mean of ``values`` at :data:`CONFIDENCE` (:data:`RESAMPLES` draws)."""
+def bootstrap_interval(values: np.ndarray, confidence: float = 0.95, seed: int = 0) -> tuple[float, float]:
+    """The percentile bootstrap interval of the mean of ``values`` at ``confidence`` (:data:`RESAMPLES` draws)."""
     draws = np.random.default_rng(seed).integers(0, len(values), size=(RESAMPLES, len(values)))
     means = values[draws].mean(1)
-    tail = (1 - CONFIDENCE) / 2
+    tail = (1 - confidence) / 2
     low, high = np.quantile(means, [tail, 1 - tail])
     return float(low), float(high)
 

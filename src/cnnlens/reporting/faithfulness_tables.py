@@ -21,7 +21,6 @@ from cnnlens.plots.faithfulness import (
 )
 from cnnlens.plots.style import listing
 from cnnlens.reporting.summaries import FaithfulnessSetup, in_order
-from cnnlens.statistics import CONFIDENCE
 from cnnlens.texts import text
 
 DIGITS = 4  # decimals of the mean scores: differences between methods are often in the third
@@ -32,7 +31,7 @@ SCORE_HEADERS = {
     "score": "faithfulness.header_score",
     "inverted_score": "faithfulness.header_inverted_score",
 }
-CONFIDENCE_HEADERS = {  # torch-cam's measures, in a table of their own
+DROP_INCREASE_HEADERS = {  # torch-cam's measures, in a table of their own
     "average_drop": "faithfulness.header_drop",
     "increase_in_confidence": "faithfulness.header_increase",
 }
@@ -64,6 +63,11 @@ def two_decimals(value: float) -> str:
     return f"{round(value, 2) + 0.0:.2f}"
 
 
+def confidence(alpha: float) -> str:
+    """The level of the intervals at significance level ``alpha``, in percent: ``95``."""
+    return f"{100 * (1 - alpha):g}"
+
+
 def percent(share: float) -> str:
     return f"{100 * share:.0f} %"
 
@@ -92,9 +96,9 @@ def score_table(table: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def confidence_table(table: pd.DataFrame) -> pd.DataFrame:
+def drop_increase_table(table: pd.DataFrame) -> pd.DataFrame:
     """Average Drop and Increase in Confidence over seeds (``summaries.over_seeds``), as :func:`score_table`."""
-    return _measures_table(table, CONFIDENCE_HEADERS)
+    return _measures_table(table, DROP_INCREASE_HEADERS)
 
 
 def _measures_table(table: pd.DataFrame, headers: Mapping[str, str]) -> pd.DataFrame:
@@ -118,7 +122,7 @@ def tests_table(tests: pd.DataFrame, model: str, alpha: float) -> pd.DataFrame:
         {
             text("faithfulness.header_method"): [method_name(method) for method in mine["method"]],
             text("faithfulness.header_against"): [against_name(other) for other in mine["against"]],
-            text("faithfulness.header_difference", confidence=f"{100 * CONFIDENCE:g}"): [
+            text("faithfulness.header_difference", confidence=confidence(alpha)): [
                 difference(row) for _, row in mine.iterrows()
             ],
             text("faithfulness.header_p_holm"): [f"{p:.3g}" for p in mine["p_holm"]],
@@ -152,7 +156,7 @@ def knob_table(orders: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def removal_table(tests: pd.DataFrame) -> pd.DataFrame:
+def removal_table(tests: pd.DataFrame, alpha: float) -> pd.DataFrame:
     """Channel removal's tests (``removal_verdict.removal_tests``) as readers see them, the models side by side for
     each site, criterion and share removed."""
     models = {model: place for place, model in enumerate(in_order(tests["model"]))}
@@ -169,7 +173,7 @@ def removal_table(tests: pd.DataFrame) -> pd.DataFrame:
                 for row in ordered.itertuples()
             ],
             text("faithfulness.header_model"): ordered["model"],
-            text("faithfulness.header_probability_drop", confidence=f"{100 * CONFIDENCE:g}"): [
+            text("faithfulness.header_probability_drop", confidence=confidence(alpha)): [
                 difference(row) for _, row in ordered.iterrows()
             ],
             text("faithfulness.header_p_holm"): [f"{p:.3g}" for p in ordered["p_holm"]],
@@ -244,9 +248,9 @@ def methods_paragraph() -> str:
     return text("faithfulness.methods")
 
 
-def confidence_paragraph() -> str:
-    """What the table of Average Drop and Increase in Confidence (:func:`confidence_table`) holds."""
-    return text("faithfulness.confidence_paragraph")
+def drop_increase_paragraph() -> str:
+    """What the table of Average Drop and Increase in Confidence (:func:`drop_increase_table`) holds."""
+    return text("faithfulness.drop_increase_paragraph")
 
 
 def score_paragraph(setup: FaithfulnessSetup) -> str:
@@ -272,7 +276,7 @@ def tests_paragraph(setup: FaithfulnessSetup, tests: pd.DataFrame, alpha: float)
         over=seeds_phrase(setup.seeds),
         tests=len(tests),
         alpha=f"{alpha:g}",
-        confidence=f"{100 * CONFIDENCE:g}",
+        confidence=confidence(alpha),
     )
 
 
@@ -294,7 +298,7 @@ def removal_paragraph(setup: FaithfulnessSetup, alpha: float, tests: int) -> str
         over=seeds_phrase(setup.seeds),
         tests=tests,
         alpha=f"{alpha:g}",
-        confidence=f"{100 * CONFIDENCE:g}",
+        confidence=confidence(alpha),
     )
 
 

@@ -21,7 +21,6 @@ import yaml
 
 from cnnlens.registry import EDITION_FILES
 from cnnlens.reporting.comparison import Comparison, comparison_verdicts, confidence_level
-from cnnlens.statistics import CONFIDENCE
 from cnnlens.texts import listing, text
 
 REFERENCE_EPOCHS = 50
@@ -188,7 +187,7 @@ def _faithfulness_verdicts(sentences: Sequence[str], config: dict) -> str:
         "verdict.faithfulness_heading",
         alpha=alpha,
         section=text("section.faithfulness"),
-        confidence=f"{100 * CONFIDENCE:g}",
+        confidence=f"{100 * (1 - config['compare']['alpha']):g}",
     )
     bullets = "\n".join(f"- {_plain(sentence)}" for sentence in sentences)
     return f"{_plain(lead)}\n\n{bullets}\n\n"

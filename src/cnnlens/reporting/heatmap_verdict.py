@@ -108,8 +108,8 @@ def _averaged(aucs: Sequence[dict[str, dict[str, torch.Tensor]]]) -> dict[str, n
     return {method: np.mean([image_scores(seed[method]) for seed in aucs], axis=0) for method in aucs[0]}
 
 
-def comparison_tests(models: Sequence[ModelScores]) -> pd.DataFrame:
-    """Every comparison the verdict reads, one row each, Holm-adjusted together.
+def comparison_tests(models: Sequence[ModelScores], alpha: float) -> pd.DataFrame:
+    """Every comparison the verdict reads, one row each, Holm-adjusted together, intervals at ``1 - alpha``.
 
     Per model and model-based method: against each reference, against its inverted map (``against`` is
     ``inverted``), and against every later method. Columns: ``model``, ``method``, ``against``, ``mean`` (the mean
@@ -123,7 +123,7 @@ def comparison_tests(models: Sequence[ModelScores]) -> pd.DataFrame:
         pairs += list(itertools.combinations(scores.methods, 2))
         for method, other in pairs:
             versus = scores.inverted[method] if other == INVERTED else scores.scores[other]
-            found = paired_difference(scores.scores[method] - versus)
+            found = paired_difference(scores.scores[method] - versus, 1 - alpha)
             rows.append(
                 {"model": scores.model, "method": method, "against": other}
                 | {key: getattr(found, key) for key in ("mean", "low", "high", "p_value", "direction")}
@@ -224,7 +224,7 @@ def knob_reversals(scores: ModelScores, tests: pd.DataFrame, alpha: float) -> di
 def faithfulness_verdicts(runs: Sequence[Faithfulness], alpha: float) -> list[str]:
     """One paragraph per model, in order of appearance (:func:`verdict_text`), from every faithfulness file."""
     models = model_scores(runs)
-    return verdict_texts(models, comparison_tests(models), alpha)
+    return verdict_texts(models, comparison_tests(models, alpha), alpha)
 
 
 def verdict_texts(models: Sequence[ModelScores], tests: pd.DataFrame, alpha: float) -> list[str]:

@@ -41,7 +41,7 @@ def removal_tests(runs: Sequence[Faithfulness], alpha: float) -> pd.DataFrame:
         for row in highest.itertuples():
             random = probabilities[(row.site, "", "random", row.fraction)]
             found = paired_difference(
-                (random - probabilities[(row.site, row.criterion, "highest", row.fraction)]).numpy()
+                (random - probabilities[(row.site, row.criterion, "highest", row.fraction)]).numpy(), 1 - alpha
             )
             rows.append(
                 {
