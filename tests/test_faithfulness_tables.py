@@ -127,7 +127,7 @@ def test_paragraphs_carry_the_runs_numbers(text_keys):
         summaries.faithfulness_setup(faithfulness_runs()[:1])
     )
     knobs = tables.knob_paragraph(setup, faithfulness_runs()[0].knobs)
-    assert "steps=2 knobs=⟨faithfulness.knob_fill_mean⟩⟨style.list_separator⟩⟨faithfulness.knob_steps steps=4⟩" in knobs
+    assert "steps=2 knobs=⟨faithfulness.knob_fill_mean⟩⟨style.and⟩⟨faithfulness.knob_steps steps=4⟩" in knobs
     steps, _ = summaries.sanity_over_seeds(faithfulness_runs())
     sanity = tables.sanity_paragraph(setup, steps, 0.4)
     assert "steps=fc2⟨style.list_separator⟩fc1 images=2 window=7 threshold=0.4" in sanity

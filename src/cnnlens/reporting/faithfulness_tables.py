@@ -286,7 +286,7 @@ def knob_paragraph(setup: FaithfulnessSetup, knobs: Mapping[str, Mapping[str, ob
         "faithfulness.knob_paragraph",
         fill=fill_name(setup.baseline, setup.size),
         steps=setup.steps,
-        knobs=listing(knob_phrase(knob, setting) for knob, setting in knobs.items()),
+        knobs=text("style.and").join(knob_phrase(knob, setting) for knob, setting in knobs.items()),
     )
 
 

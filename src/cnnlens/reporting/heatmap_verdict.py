@@ -271,7 +271,7 @@ def _knob_sentence(scores: ModelScores, verdict: HeatmapVerdict) -> str:
     """Whether every difference the tests found keeps its sign with each knob turned, and which do not."""
     settings = {knob: knob_phrase(knob, setting) for knob, setting in scores.knob_settings.items()}
     if not verdict.reversals:
-        return text("verdict.ranking_holds", knobs=listing(settings.values()))
+        return text("verdict.ranking_holds", knobs=text("style.and").join(settings.values()))
     changes = [
         text("verdict.reversed_under", knob=settings[knob], higher=method_subject(higher), lower=method_subject(lower))
         for knob, pairs in verdict.reversals.items()
@@ -279,7 +279,7 @@ def _knob_sentence(scores: ModelScores, verdict: HeatmapVerdict) -> str:
     ]
     return text(
         "verdict.ranking_depends",
-        knobs=listing(settings[knob] for knob in verdict.reversals),
+        knobs=text("style.and").join(settings[knob] for knob in verdict.reversals),
         changes=text("style.clause_separator").join(changes),
     )
 
