@@ -75,3 +75,11 @@ def test_tests_table_leaves_the_verdict_to_the_header_and_heads_columns_for_read
 def test_a_table_is_headed_in_the_chosen_language(chinese):
     runs = pd.DataFrame({"variant": ["se"], "seconds_per_epoch": [1.5]})
     assert list(plots.readable_columns(runs).columns) == ["变体", "s/轮"]
+
+
+def test_truth_values_read_as_yes_or_no_in_the_chosen_language_and_numbers_stay_numbers(text_keys):
+    tests = pd.DataFrame({"significant": [True, False, None], "seeds": [1, 0, 2], "p_holm": [1.0, 0.0, float("nan")]})
+    shown = plots.readable_columns(tests)
+    assert list(shown["⟨table.significant⟩"][:2]) == ["⟨table.yes⟩", "⟨table.no⟩"]
+    assert pd.isna(shown["⟨table.significant⟩"].iloc[2])  # no test: the page shows n/a
+    assert list(shown["⟨table.seeds⟩"]) == [1, 0, 2] and shown["⟨table.p_holm⟩"].iloc[0] == 1.0

@@ -10,9 +10,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from cnnlens.plots.style import MAX_CLASS_LABELS, line_style, listing, run_names, tick_positions
+from cnnlens.plots.style import MAX_CLASS_LABELS, confidence_level, line_style, listing, run_names, tick_positions
 from cnnlens.plots.style import colours as _colours
-from cnnlens.reporting.comparison import confidence_level
 from cnnlens.texts import text
 
 SMOOTH = 50  # steps in the running mean of the training loss
@@ -147,8 +146,18 @@ def noise_floor_lead(noise: pd.DataFrame, baseline: str) -> str:
 
 
 def readable_columns(table: pd.DataFrame) -> pd.DataFrame:
-    """A table of the compare rule (``runs.csv``, say) with each column headed by its text ``table.<column>``."""
-    return table.rename(columns={column: text(f"table.{column}") for column in table.columns})
+    """A table of the compare rule (``runs.csv``, say) with each column headed by its text ``table.<column>``, and
+    yes or no in the chosen language where a column holds truth values."""
+    shown = table.copy()
+    for column in shown.columns:
+        values = shown[column].dropna()
+        if len(values) and values.map(lambda value: isinstance(value, (bool, np.bool_))).all():
+            shown[column] = shown[column].map(lambda value: value if pd.isna(value) else yes_no(bool(value)))
+    return shown.rename(columns={column: text(f"table.{column}") for column in table.columns})
+
+
+def yes_no(answer: bool) -> str:
+    return text("table.yes" if answer else "table.no")
 
 
 def seed_bands_caption(variants: Sequence[str], seeds: Sequence[int]) -> str:

@@ -113,6 +113,11 @@ def percentile(quantile: float) -> str:
     return ordinal(100 * quantile)
 
 
+def confidence_level(alpha: float) -> str:
+    """The level of the intervals at significance level ``alpha``, in percent, as the texts show it: 95 for 0.05."""
+    return f"{100 * (1 - alpha):g}"
+
+
 def line_style(style: str) -> str:
     """The word for a matplotlib line style in a caption ("--" -> "dashed")."""
     return text(LINE_STYLE_TEXTS[style])

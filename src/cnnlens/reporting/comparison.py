@@ -39,6 +39,7 @@ from cnnlens.artifacts import (
     Table,
 )
 from cnnlens.errors import CnnlensError
+from cnnlens.plots.style import confidence_level
 from cnnlens.statistics import holm
 from cnnlens.texts import text
 
@@ -381,11 +382,6 @@ def seed_verdict(test: Mapping, alpha: float) -> str:
         return text("comparison.verdict_better" if better else "comparison.verdict_worse", **values)
     values |= {"alpha": f"{alpha:g}", "detectable": f"{test['detectable']:.2f}"}
     return text("comparison.verdict_inconclusive", **values)
-
-
-def confidence_level(alpha: float) -> str:
-    """The level of the intervals in percent, as the texts show it: 95 for alpha 0.05."""
-    return f"{100 * (1 - alpha):g}"
 
 
 def image_verdict(image_tests: pd.DataFrame, variant: str, alpha: float) -> str:

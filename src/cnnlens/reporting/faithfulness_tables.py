@@ -19,7 +19,7 @@ from cnnlens.plots.faithfulness import (
     seeds_phrase,
     step_layers,
 )
-from cnnlens.plots.style import listing
+from cnnlens.plots.style import confidence_level, listing
 from cnnlens.reporting.summaries import FaithfulnessSetup, in_order
 from cnnlens.texts import text
 
@@ -61,11 +61,6 @@ def difference(row: pd.Series) -> str:
 def two_decimals(value: float) -> str:
     """A similarity with two decimals, without the "-0.00" that a small negative value would round to."""
     return f"{round(value, 2) + 0.0:.2f}"
-
-
-def confidence(alpha: float) -> str:
-    """The level of the intervals at significance level ``alpha``, in percent: ``95``."""
-    return f"{100 * (1 - alpha):g}"
 
 
 def percent(share: float) -> str:
@@ -122,7 +117,7 @@ def tests_table(tests: pd.DataFrame, model: str, alpha: float) -> pd.DataFrame:
         {
             text("faithfulness.header_method"): [method_name(method) for method in mine["method"]],
             text("faithfulness.header_against"): [against_name(other) for other in mine["against"]],
-            text("faithfulness.header_difference", confidence=confidence(alpha)): [
+            text("faithfulness.header_difference", confidence=confidence_level(alpha)): [
                 difference(row) for _, row in mine.iterrows()
             ],
             text("faithfulness.header_p_holm"): [f"{p:.3g}" for p in mine["p_holm"]],
@@ -173,7 +168,7 @@ def removal_table(tests: pd.DataFrame, alpha: float) -> pd.DataFrame:
                 for row in ordered.itertuples()
             ],
             text("faithfulness.header_model"): ordered["model"],
-            text("faithfulness.header_probability_drop", confidence=confidence(alpha)): [
+            text("faithfulness.header_probability_drop", confidence=confidence_level(alpha)): [
                 difference(row) for _, row in ordered.iterrows()
             ],
             text("faithfulness.header_p_holm"): [f"{p:.3g}" for p in ordered["p_holm"]],
@@ -276,7 +271,7 @@ def tests_paragraph(setup: FaithfulnessSetup, tests: pd.DataFrame, alpha: float)
         over=seeds_phrase(setup.seeds),
         tests=len(tests),
         alpha=f"{alpha:g}",
-        confidence=confidence(alpha),
+        confidence=confidence_level(alpha),
     )
 
 
@@ -298,7 +293,7 @@ def removal_paragraph(setup: FaithfulnessSetup, alpha: float, tests: int) -> str
         over=seeds_phrase(setup.seeds),
         tests=tests,
         alpha=f"{alpha:g}",
-        confidence=confidence(alpha),
+        confidence=confidence_level(alpha),
     )
 
 

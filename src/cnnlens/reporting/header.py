@@ -19,8 +19,9 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from cnnlens.plots.style import confidence_level
 from cnnlens.registry import EDITION_FILES
-from cnnlens.reporting.comparison import Comparison, comparison_verdicts, confidence_level
+from cnnlens.reporting.comparison import Comparison, comparison_verdicts
 from cnnlens.texts import listing, text
 
 REFERENCE_EPOCHS = 50
@@ -187,7 +188,7 @@ def _faithfulness_verdicts(sentences: Sequence[str], config: dict) -> str:
         "verdict.faithfulness_heading",
         alpha=alpha,
         section=text("section.faithfulness"),
-        confidence=f"{100 * (1 - config['compare']['alpha']):g}",
+        confidence=confidence_level(config["compare"]["alpha"]),
     )
     bullets = "\n".join(f"- {_plain(sentence)}" for sentence in sentences)
     return f"{_plain(lead)}\n\n{bullets}\n\n"
