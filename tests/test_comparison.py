@@ -11,6 +11,7 @@ from scipy import stats
 from cnnlens.artifacts import PREDICTIONS, RUN_METRICS, ArtifactError
 from cnnlens.errors import CnnlensError
 from cnnlens.reporting import comparison as compare
+from cnnlens.statistics import bootstrap_interval
 
 from helpers import predictions, texts_said
 
@@ -184,9 +185,19 @@ def test_one_seed_allows_no_t_test_but_mcnemar_decides_about_the_two_networks(te
     # McNemar: 30 against 10 discordant images; Holm over the two variants' tests
     p_attention, p_close = stats.binomtest(30, 40).pvalue, stats.binomtest(10, 18).pvalue
     (differ,) = said(said_by["attention"], "verdict_image_differ")
-    assert differ == {"seed": "0", "difference": "+20.00", "p_holm": f"{2 * p_attention:.3g}"}
+    low, high = per_image_interval(predicted[("attention", 0)], predicted[("plain", 0)])
+    assert differ == {
+        "seed": "0",
+        "difference": "+20.00",
+        "low": f"{low:+.2f}",
+        "high": f"{high:+.2f}",
+        "level": "95",
+        "p_holm": f"{2 * p_attention:.3g}",
+    }
+    assert low < 20 < high
     (same,) = said(said_by["close"], "verdict_image_same")
-    assert same == {"seed": "0", "difference": "+2.00", "p_holm": f"{min(1, max(2 * p_attention, p_close)):.3g}"}
+    assert same["difference"] == "+2.00" and same["p_holm"] == f"{min(1, max(2 * p_attention, p_close)):.3g}"
+    assert float(same["low"]) < 0 < float(same["high"])  # not significant: the interval spans no difference
 
 
 def test_mcnemar_results_are_adjusted_by_holm_over_every_variant_and_seed(text_keys):
@@ -241,24 +252,37 @@ def test_mcnemar_is_the_exact_binomial_sum_by_hand():
     """Both right on 50 images, only the first on 9, only the second on 2, both wrong on 39."""
     first = predictions(0.59, 100, right=range(59))
     second = predictions(0.52, 100, right=[*range(50), 59, 60])
-    test = compare.mcnemar({("a", 0): first, ("b", 0): second}, ("a", 0), ("b", 0))
+    test = compare.mcnemar({("a", 0): first, ("b", 0): second}, ("a", 0), ("b", 0), 0.05)
     by_hand = 2 * sum(math.comb(11, k) for k in range(3)) / 2**11  # two-sided: twice the tail of the smaller count
+    low, high = per_image_interval(first, second)
     assert test == {
         "images": 100,
         "difference": pytest.approx(7.0),
+        "interval_low": pytest.approx(low),
+        "interval_high": pytest.approx(high),
         "first_only": 9,
         "second_only": 2,
         "mcnemar_p": pytest.approx(by_hand, rel=1e-12),
     }
-    assert compare.mcnemar({("a", 0): first, ("b", 0): first}, ("a", 0), ("b", 0))["mcnemar_p"] == 1.0  # no discordance
+    pair = {("a", 0): first, ("b", 0): first}
+    assert compare.mcnemar(pair, ("a", 0), ("b", 0), 0.05)["mcnemar_p"] == 1.0  # no discordance
     balanced = predictions(0.59, 100, right=[*range(50), *range(60, 69)])  # 9 against 9
-    assert compare.mcnemar({("a", 0): first, ("b", 0): balanced}, ("a", 0), ("b", 0))["mcnemar_p"] == 1.0
+    assert compare.mcnemar({("a", 0): first, ("b", 0): balanced}, ("a", 0), ("b", 0), 0.05)["mcnemar_p"] == 1.0
+
+
+def per_image_interval(first: pd.DataFrame, second: pd.DataFrame, confidence: float = 0.95) -> tuple[float, float]:
+    """The bootstrap interval of the accuracy difference in points, from each image's right or wrong."""
+    right = [
+        (table.sort_values("image")["predicted"] == table.sort_values("image")["label"]).to_numpy()
+        for table in (first, second)
+    ]
+    return bootstrap_interval(100 * (right[0].astype(float) - right[1]), confidence)
 
 
 def test_runs_on_different_test_images_are_refused_with_one_line():
     shuffled = predictions(0.5, 10).assign(label=lambda table: (table["label"] + 1) % 10)
     with pytest.raises(CnnlensError, match=r"predictions\.csv of plain seed 0 and se seed 0 are not of the same test"):
-        compare.mcnemar({("plain", 0): predictions(0.5, 10), ("se", 0): shuffled}, ("plain", 0), ("se", 0))
+        compare.mcnemar({("plain", 0): predictions(0.5, 10), ("se", 0): shuffled}, ("plain", 0), ("se", 0), 0.05)
 
 
 def test_identical_differences_have_no_test(text_keys):

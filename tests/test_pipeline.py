@@ -88,7 +88,10 @@ def test_the_verdict_states_the_numbers_of_the_compare_rules_files(pipeline):
         for row in images.itertuples():
             # McNemar's difference is the runs' difference in accuracy, on the same images
             assert row.difference == pytest.approx(100 * (runs[(test.variant, row.seed)] - runs[("plain", row.seed)]))
-            assert f"seed {row.seed} {row.difference:+.2f} points, McNemar Holm p = {row.p_holm:.3g}" in bullet
+            interval = f"(95 % interval {row.interval_low:+.2f} to {row.interval_high:+.2f})"
+            assert (
+                f"seed {row.seed} {row.difference:+.2f} points {interval}, McNemar Holm p = {row.p_holm:.3g}" in bullet
+            )
 
 
 def test_report_shows_the_faithfulness_measured_in_the_runs_files(pipeline):

@@ -63,3 +63,10 @@ def test_a_paired_difference_takes_a_side_only_where_the_mean_and_the_ranks_agre
     assert (same.direction, same.p_value, same.low, same.high) == (0, 1.0, 0.0, 0.0)
     with pytest.raises(ValueError, match="non-empty vector"):
         paired_difference([])
+
+
+def test_a_whole_test_splits_bootstrap_is_drawn_in_chunks_and_still_the_normal_interval():
+    values = np.random.default_rng(5).choice([-1.0, 0.0, 1.0], size=10_000, p=[0.05, 0.85, 0.10])
+    low, high = bootstrap_interval(values, 0.95, seed=1)
+    half = stats.norm.ppf(0.975) * values.std(ddof=1) / np.sqrt(len(values))
+    assert (low, high) == pytest.approx((values.mean() - half, values.mean() + half), abs=0.1 * half)

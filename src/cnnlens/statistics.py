@@ -70,9 +70,16 @@ def signed_rank_test(differences: np.ndarray) -> tuple[float, float]:
 
 
 def bootstrap_interval(values: np.ndarray, confidence: float = 0.95, seed: int = 0) -> tuple[float, float]:
-    """The percentile bootstrap interval of the mean of ``values`` at ``confidence`` (:data:`RESAMPLES` draws)."""
-    draws = np.random.default_rng(seed).integers(0, len(values), size=(RESAMPLES, len(values)))
-    means = values[draws].mean(1)
+    """The percentile bootstrap interval of the mean of ``values`` at ``confidence`` (:data:`RESAMPLES` draws),
+    drawn a few hundred resamples at a time so that memory stays small for a whole test split."""
+    generator = np.random.default_rng(seed)
+    per_chunk = max(1, min(RESAMPLES, 2_000_000 // max(1, len(values))))
+    means = np.concatenate(
+        [
+            values[generator.integers(0, len(values), size=(min(per_chunk, RESAMPLES - start), len(values)))].mean(1)
+            for start in range(0, RESAMPLES, per_chunk)
+        ]
+    )
     tail = (1 - confidence) / 2
     low, high = np.quantile(means, [tail, 1 - tail])
     return float(low), float(high)

@@ -40,7 +40,7 @@ from cnnlens.artifacts import (
 )
 from cnnlens.errors import CnnlensError
 from cnnlens.plots.style import confidence_level
-from cnnlens.statistics import holm
+from cnnlens.statistics import bootstrap_interval, holm
 from cnnlens.texts import text
 
 RunId = tuple[str, int]  # (variant, seed)
@@ -244,19 +244,23 @@ def _significance_threshold(differences: np.ndarray, alpha: float) -> float:
 # Image by image
 
 
-def mcnemar(predictions: Mapping[RunId, pd.DataFrame], first: RunId, second: RunId) -> dict[str, float]:
+def mcnemar(predictions: Mapping[RunId, pd.DataFrame], first: RunId, second: RunId, alpha: float) -> dict[str, float]:
     """McNemar's exact test of two runs on the same test images: of the images only one of them gets right,
     ``first_only`` the first gets right, ``second_only`` the second; the two-sided binomial test of ``first_only`` out
-    of both at one half (p 1 where there are none), and the accuracy difference first - second in points."""
+    of both at one half (p 1 where there are none), and the accuracy difference first - second in points with its
+    percentile bootstrap interval over the images at ``1 - alpha`` (``interval_low``, ``interval_high``)."""
     correct_first, correct_second = _correct_on_same_images(predictions, first, second)
     first_only = int((correct_first & ~correct_second).sum())
     second_only = int((correct_second & ~correct_first).sum())
     discordant = first_only + second_only
     p_value = stats.binomtest(first_only, discordant, 0.5).pvalue if discordant else 1.0
     images = len(correct_first)
+    low, high = bootstrap_interval(100 * (correct_first.astype(float) - correct_second), 1 - alpha)
     return {
         "images": images,
         "difference": 100 * (first_only - second_only) / images,
+        "interval_low": low,
+        "interval_high": high,
         "first_only": first_only,
         "second_only": second_only,
         "mcnemar_p": float(p_value),
@@ -289,7 +293,7 @@ def image_tests(predictions: Mapping[RunId, pd.DataFrame], baseline: str, alpha:
     ``image_tests.csv``: in the order of ``predictions``, Holm over every row."""
     rows = [
         {"variant": variant, "baseline": baseline, "seed": seed}
-        | _named(mcnemar(predictions, (variant, seed), (baseline, seed)), "variant_only", "baseline_only")
+        | _named(mcnemar(predictions, (variant, seed), (baseline, seed), alpha), "variant_only", "baseline_only")
         for variant, seed in predictions
         if variant != baseline and (baseline, seed) in predictions
     ]
@@ -302,7 +306,7 @@ def noise_floor(predictions: Mapping[RunId, pd.DataFrame], baseline: str, alpha:
     seeds = [seed for variant, seed in predictions if variant == baseline]
     rows = [
         {"baseline": baseline, "seed": seed, "other_seed": other}
-        | _named(mcnemar(predictions, (baseline, seed), (baseline, other)), "seed_only", "other_only")
+        | _named(mcnemar(predictions, (baseline, seed), (baseline, other), alpha), "seed_only", "other_only")
         for seed, other in itertools.combinations(seeds, 2)
     ]
     return with_holm(pd.DataFrame(rows, columns=list(NOISE_FLOOR.columns[:-2])), "mcnemar_p", alpha)
@@ -393,6 +397,9 @@ def image_verdict(image_tests: pd.DataFrame, variant: str, alpha: float) -> str:
             "comparison.verdict_image_differ" if significant(row["p_holm"], alpha) else "comparison.verdict_image_same",
             seed=row["seed"],
             difference=f"{row['difference']:+.2f}",
+            low=f"{row['interval_low']:+.2f}",
+            high=f"{row['interval_high']:+.2f}",
+            level=confidence_level(alpha),
             p_holm=f"{row['p_holm']:.3g}",
         )
         for row in rows
