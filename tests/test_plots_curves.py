@@ -67,9 +67,36 @@ def test_seed_and_class_captions_name_variants_and_seeds():
     assert "of plain, pooled over seeds 3." in plots.per_class_caption(["plain"], [3])
 
 
-def test_tests_table_leaves_the_verdict_to_the_header_and_heads_columns_for_readers():
-    tests = pd.DataFrame({"variant": ["se"], "p_value": [0.2], "p_holm": [0.4], "verdict": ["se vs plain: ..."]})
-    assert list(plots.tests_table(tests).columns) == ["variant", "paired t-test p", "Holm-adjusted p"]
+def test_comparison_tables_leave_the_verdict_to_the_header_and_put_each_interval_beside_its_difference(text_keys):
+    tests = pd.DataFrame(
+        {
+            "variant": ["se", "cbam"],
+            "baseline": ["plain", "plain"],
+            "difference_mean": [1.1, 2.0],
+            "difference_std": [0.14, float("nan")],
+            "interval_low": [-0.17, float("nan")],
+            "interval_high": [2.37, float("nan")],
+            "p_holm": [0.06, float("nan")],
+            "significant": [False, None],
+            "verdict": ["se vs plain: ...", "cbam vs plain: ..."],
+        }
+    )
+    shown = plots.comparison_table(tests)
+    assert list(shown.columns) == ["⟨table.variant⟩", "⟨table.difference_mean_interval⟩", "⟨table.p_holm⟩"]
+    assert list(shown["⟨table.difference_mean_interval⟩"]) == ["1.10 [-0.17, 2.37]", "2.00"]  # one seed: no interval
+    images = pd.DataFrame(
+        {"variant": ["se"], "seed": [0], "difference": [3.28], "interval_low": [2.57], "interval_high": [4.05]}
+        | {"variant_only": [921], "baseline_only": [593], "mcnemar_p": [3e-17]}
+    )
+    shown = plots.comparison_table(images)
+    assert list(shown.columns) == [
+        "⟨table.variant⟩",
+        "⟨table.seed⟩",
+        "⟨table.difference_interval⟩",
+        "⟨table.discordant⟩",
+        "⟨table.mcnemar_p⟩",
+    ]
+    assert shown.iloc[0]["⟨table.discordant⟩"] == "921 / 593"
 
 
 def test_a_table_is_headed_in_the_chosen_language(chinese):

@@ -129,14 +129,54 @@ def confusion_matrices(matrices: Mapping[str, np.ndarray], classes: Sequence[str
     return figure
 
 
-def tests_table(tests: pd.DataFrame) -> pd.DataFrame:
-    """The paired tests over seeds (``tests.csv``) as the section shows them: the numbers under readers' headers,
-    without the verdict sentences that the report's header already states."""
-    return readable_columns(tests.drop(columns="verdict"))
+# A difference and its interval in one cell, two counts of the images only one run gets right in one: the
+# columns they replace, and the text that heads the cell.
+INTERVAL_COLUMNS = {
+    "difference_mean": ("interval_low", "interval_high", "table.difference_mean_interval"),
+    "difference": ("interval_low", "interval_high", "table.difference_interval"),
+}
+DISCORDANT_COLUMNS = {
+    "variant_only": ("baseline_only", "table.discordant"),
+    "seed_only": ("other_only", "table.discordant_seeds"),
+}
+# What the section's lead texts already say (the baseline; significant is Holm's p below alpha), the verdict the
+# header states, and the spread that the interval and the detectable difference already carry.
+UNSHOWN_COLUMNS = ("baseline", "significant", "verdict", "difference_std")
+
+
+def comparison_table(table: pd.DataFrame) -> pd.DataFrame:
+    """A table of the compare rule (``tests.csv``, ``image_tests.csv``, ``noise_floor.csv``) as the section shows it,
+    narrow enough to print: each difference with its interval in one cell ("3.28 [2.57, 4.05]"), the counts of the
+    images only one of two runs gets right in one ("921 / 593"), without the columns its lead already says, under
+    readers' headers."""
+    shown = table.drop(columns=[column for column in UNSHOWN_COLUMNS if column in table.columns])
+    merged: dict[str, tuple[str, list]] = {}  # column -> (its header, the merged cells)
+    for column, (low, high, header) in INTERVAL_COLUMNS.items():
+        if column in shown.columns:
+            values = zip(shown[column], shown[low], shown[high], strict=True)
+            merged[column] = (header, [_with_interval(*value) for value in values])
+            shown = shown.drop(columns=[low, high])
+    for column, (other, header) in DISCORDANT_COLUMNS.items():
+        if column in shown.columns:
+            merged[column] = (header, [f"{a} / {b}" for a, b in zip(shown[column], shown[other], strict=True)])
+            shown = shown.drop(columns=[other])
+    readable = readable_columns(shown.drop(columns=list(merged)))
+    for column, (header, cells) in merged.items():
+        readable.insert(list(shown.columns).index(column), text(header), cells)
+    return readable
+
+
+def _with_interval(value: float, low: float, high: float) -> str | float:
+    if pd.isna(value):
+        return value
+    if pd.isna(low):
+        return f"{value:.2f}"
+    return f"{value:.2f} [{low:.2f}, {high:.2f}]"
 
 
 def tests_lead(alpha: float) -> str:
-    """What the table of :func:`tests_table` holds, at the run's significance level."""
+    """What the table of the tests over seeds (:func:`comparison_table` of ``tests.csv``) holds, at the run's
+    significance level."""
     return text("comparison.seed_tests", level=confidence_level(alpha), alpha=f"{alpha:g}")
 
 
