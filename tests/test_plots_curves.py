@@ -34,7 +34,7 @@ def test_iteration_losses_caption_and_legend_share_the_running_mean(monkeypatch)
     monkeypatch.setattr(plots, "SMOOTH", 3)
     caption = plots.iteration_losses_caption([("plain", 0), ("se", 1)], [2], [64, 128])
     assert "its running mean over 3 steps" in caption
-    assert "for plain seed 0, se seed 1; 2 epoch(s), batch size 64, 128." in caption
+    assert "for plain seed 0, se seed 1; 2 epochs, batch size 64, 128." in caption
     axes = plots.iteration_losses({"plain (seed 0)": np.arange(10.0)}).axes[0]
     assert [text.get_text() for text in axes.get_legend().get_texts()] == ["plain (seed 0) (mean of 3)"]
     np.testing.assert_allclose(axes.lines[1].get_ydata(), np.arange(1.0, 9.0))  # means of 0-2, 1-3, ...

@@ -6,7 +6,17 @@ import string
 import pytest
 
 from cnnlens.errors import CnnlensError
-from cnnlens.texts import CIFAR10_CLASS_NAMES, LANGUAGES, class_names, set_language, table
+from cnnlens.texts import (
+    ARTICLE_SPEC,
+    CIFAR10_CLASS_NAMES,
+    COUNT_SPEC,
+    LANGUAGES,
+    class_names,
+    counted,
+    indefinite,
+    set_language,
+    table,
+)
 
 CJK_IDEOGRAPH = re.compile(r"[\u4e00-\u9fff]")
 
@@ -93,3 +103,46 @@ def test_an_unknown_language_is_a_one_line_error():
     with pytest.raises(CnnlensError, match="no texts in language 'fr'") as error:
         set_language("fr")
     assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("count", "noun", "plural", "words"),
+    [
+        (1, "step", None, "1 step"),
+        (4, "step", None, "4 steps"),
+        (0, "step", None, "0 steps"),
+        ("1", "test image", None, "1 test image"),
+        ("1, 2", "epoch", None, "1, 2 epochs"),  # a list of counts, joined
+        ("1 to 3", "test image", None, "1 to 3 test images"),
+        (1, "pair", "pairs", "1 pair"),
+        (2, "class", "classes", "2 classes"),
+    ],
+)
+def test_counted_takes_the_singular_only_for_one(count, noun, plural, words):
+    assert counted(count, noun, plural) == words
+
+
+@pytest.mark.parametrize(
+    ("word", "words"),
+    [("airplane", "an airplane"), ("bird", "a bird"), ("Owl", "an Owl"), ("umbrella", "an umbrella"), ("", "a ")],
+)
+def test_indefinite_takes_an_before_a_vowel(word, words):
+    assert indefinite(word) == words
+
+
+def test_chinese_counts_and_names_without_plural_or_article(chinese):
+    assert counted(4, "步") == "4 步" and counted(1, "步") == "1 步"
+    assert indefinite("飞机") == "飞机"
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_every_format_spec_in_the_tables_is_a_count_or_an_article(language):
+    """A spec that the texts do not know would be formatted as Python's, and fail only when the text is shown."""
+    specs = {
+        (key, spec)
+        for key, template in table(language).items()
+        for _, field, spec, _ in string.Formatter().parse(template)
+        if field is not None and spec
+    }
+    assert [(key, spec) for key, spec in specs if spec != ARTICLE_SPEC and not spec.startswith(COUNT_SPEC)] == []
+    assert all(spec.removeprefix(COUNT_SPEC).strip() for _, spec in specs)  # a count names its noun
