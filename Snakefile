@@ -2,7 +2,7 @@
 import signal
 from pathlib import Path
 
-from cnnlens.config import check_config_file, stop_on_bad_config, validate_config
+from cnnlens.config import check_config_file, check_device, stop_on_bad_config, validate_config
 
 # A closed terminal hangs up (SIGHUP), which would kill Snakemake with its lock in place, and the same command
 # would then fail until `snakemake --unlock`. Stop as on Ctrl-C instead: the jobs are cancelled, the lock released.
@@ -24,6 +24,13 @@ stop_on_bad_config(
 )
 
 
+# Not while the config is checked above: only as the run starts does Snakemake know whether the jobs run on this
+# machine (a cluster's login machine needs no GPU). No job has run yet, so nothing is lost.
+onstart:
+    if workflow.local_exec:
+        stop_on_bad_config(check_device, config["train"]["device"])
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
@@ -35,15 +42,13 @@ include: "workflow/rules/report.smk"
 # On a cluster these run on the submitting machine: they only gather small files, queueing costs more.
 localrules:
     all,
-    effective_config,
     compare,
-    notebook,
     report,
     pdf,
+    publish,
 
 
 rule all:
     default_target: True
     input:
-        reports=REPORTS,
-        pdfs=PDFS,
+        rules.publish.output,

@@ -7,7 +7,7 @@ the first N training images and reports wall seconds and kernel CPU seconds scal
 page faults per step, and the process's peak resident memory. The kernel time is the direct cost of
 the faults, and steadier than wall time on a shared machine.
 
-    python benchmarks/allocator.py --data results/data/dataset.pt [--model attention] [--images 8000] [--rounds 3]
+    python benchmarks/allocator.py --data "$(cnnlens where data)" [--model attention] [--images 8000] [--rounds 3]
 """
 
 from __future__ import annotations

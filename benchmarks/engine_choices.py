@@ -10,7 +10,7 @@ Configurations take turns (training steps one step each in turn, augmentation on
 several rounds, and the minimum is printed beside every round: on a shared machine the minimum is the
 least disturbed measurement. The process keeps freed memory (cnnlens.training.allocator), as ``cnnlens`` jobs do.
 
-    python benchmarks/engine_choices.py --data results/data/dataset.pt [--model attention] [--rounds 3]
+    python benchmarks/engine_choices.py --data "$(cnnlens where data)" [--model attention] [--rounds 3]
 """
 
 from __future__ import annotations

@@ -9,8 +9,8 @@ It prints the seconds of each part and the total. Without ``--data`` (or when th
 random 32x32 tensors with random labels; without ``--checkpoint`` the model has its random initial weights, which
 costs the same arithmetic as a trained one.
 
-    python benchmarks/faithfulness.py [--data results/data/dataset.pt] \\
-        [--checkpoint results/models/<model>/seed0/model.pt] [--model plain|attention|cbam] \\
+    python benchmarks/faithfulness.py [--data "$(cnnlens where data)"] \\
+        [--checkpoint "$(cnnlens where run <model> 0)/model.pt"] [--model plain|attention|cbam] \\
         [--images 1000] [--steps 8] [--sanity-images 100]
 """
 

@@ -11,7 +11,7 @@ for the whole process, so the source recipe gets it too (benchmarks/allocator.py
 Only the training epochs are timed (no evaluation). The first engine epoch includes compilation and
 capture, so the ratio compares the epochs after the first.
 
-    python benchmarks/train_speed.py --data results/data/dataset.pt [--model attention] [--epochs 3]
+    python benchmarks/train_speed.py --data "$(cnnlens where data)" [--model attention] [--epochs 3]
 """
 
 from __future__ import annotations

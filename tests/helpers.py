@@ -20,8 +20,10 @@ from PIL import Image
 from snakemake.utils import update_config
 
 from cnnlens.artifacts import Faithfulness
+from cnnlens.config import validate_config
 from cnnlens.errors import CnnlensError
 from cnnlens.interpret.heatmap_methods import MODEL_METHODS
+from cnnlens.layout import Layout, run_device
 from cnnlens.reporting import comparison as compare
 from cnnlens.reporting import header
 from cnnlens.reporting.pdf import _weasyprint_html
@@ -126,6 +128,18 @@ def snakemake_command(
         *arguments,
     ]
     return command, env
+
+
+def layout_of(workdir: Path, configfiles: Sequence[str] = ("tiny.yaml",)) -> Layout:
+    """Where the workflow keeps each file of the run of ``workdir`` with the repository's config.yaml and
+    ``configfiles`` on top, as it plans it there: paths relative to ``workdir``."""
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    for name in configfiles:
+        update_config(config, yaml.safe_load((workdir / name).read_text()))
+    validate_config(config, SCHEMA)
+    return Layout(
+        config, run_device(config["train"]["device"]), repo=os.path.relpath(REPO, workdir), workdir=str(workdir)
+    )
 
 
 def faithfulness_artifact(

@@ -72,7 +72,7 @@ def test_header_shows_results_banners_and_config(html):
     assert "attention vs plain: +5.56 points on one seed, which allows no test over seeds" in html
     assert re.search(r"Per image: seed 0 \+5\.56 points \(95 % interval [^)]+\), McNemar Holm p = ", html)
     assert "the two networks differ." in html
-    assert "Quick run: 2 epoch(s)" in html and "CPU-only run" in html
+    assert "Quick run: 2 epochs instead" in html and "CPU-only run" in html
     assert "snakemake --cores all --configfile c.yaml" in html
     assert "abc1234" in html and "1.5 min summed over all jobs" in html
     assert "<strong>VGG16 weights</strong> none (random initialisation)" in html
@@ -163,7 +163,6 @@ def test_the_short_edition_shows_the_first_figure_of_each_tagged_cell_and_points
 @pytest.mark.parametrize("editions", [["full"], ["short"], ["full", "short"]])
 def test_the_report_job_writes_the_editions_the_config_asks_for(tmp_path, editions):
     config = validate_config({"report": {"editions": editions}}, SCHEMA)
-    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     runs = [metrics("plain", 0.4), metrics("attention", 0.5)]
     for run in runs:
         RUN_METRICS.save(
@@ -178,18 +177,14 @@ def test_the_report_job_writes_the_editions_the_config_asks_for(tmp_path, editio
         tmp_path / "cmp",
     )
     notebook = tagged_notebook(tmp_path / "feature_maps-attention.ipynb", ["first"])  # a model's notebook
-    written = report.build_report(
-        [notebook],
-        [tmp_path / "plain.json", tmp_path / "attention.json"],
-        tmp_path / "config.yaml",
-        tmp_path / "cmp",
-        None,
-        [],
-        tmp_path,
-        tmp_path / "out",
+    inputs = report.ReportInputs(
+        [notebook], [tmp_path / "plain.json", tmp_path / "attention.json"], tmp_path / "cmp", None
     )
+    written = report.build_report(inputs, config, "results/config.yaml", tmp_path, tmp_path / "out")
     expected = [tmp_path / "out" / f"{report.EDITION_FILES[edition]}.html" for edition in editions]
+    expected.append(tmp_path / "out" / "config.yaml")  # last: the config of the report beside it
     assert written == expected and sorted((tmp_path / "out").iterdir()) == sorted(expected)
-    for path, edition in zip(written, editions, strict=True):
+    assert yaml.safe_load(expected[-1].read_text()) == config
+    for path, edition in zip(written[:-1], editions, strict=True):
         assert ("short edition" in path.read_text()) == (edition == "short")
         assert "2. Feature maps: attention CNN (seed 0)" in path.read_text()  # its title, from its name

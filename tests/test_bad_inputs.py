@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from cnnlens.config import gpu_visible
+
 from helpers import REPO, snakemake, tiny_workdir
 
 pytestmark = pytest.mark.e2e  # each test starts Snakemake, which takes seconds before the checks run
@@ -124,6 +126,20 @@ def test_the_command_lines_config_is_checked_before_snakemake_reads_it(workdir, 
     (workdir / "empty.yaml").write_text("")
     result = snakemake(workdir, "--dry-run", *(("--config", *config) if config else ()), configfiles=configfiles)
     assert_refused(result, fragment, workdir)
+
+
+def test_a_second_configfile_flag_is_refused_not_dropped(workdir):
+    """Snakemake would silently keep only the files of the last flag."""
+    (workdir / "quick.yaml").write_text("train: {epochs: 2}\n")
+    result = snakemake(workdir, "--dry-run", "--configfile", "quick.yaml")  # after the helper's own flag
+    assert_refused(result, "--configfile is given 2 times: Snakemake would read only quick.yaml and drop ", workdir)
+
+
+@pytest.mark.skipif(gpu_visible(), reason="a GPU is visible: cuda is a good setting here")
+def test_a_cuda_device_without_a_gpu_stops_the_run_before_its_first_job(workdir):
+    """Checked as the run starts (only then does Snakemake know the jobs run here), so not in a dry run."""
+    result = snakemake(workdir, "--config", "train={device: cuda}")
+    assert_refused(result, "config key 'train.device': cuda, but no CUDA GPU is visible on this machine", workdir)
 
 
 def test_nested_config_values_work_as_the_readme_shows_them(tmp_path):

@@ -21,7 +21,7 @@ from cnnlens.atomic import atomic_path
 from cnnlens.cli import main
 from snakemake_logger_plugin_cnnlens.interrupts import STOPPED
 
-from helpers import make_image_folder, snakemake, snakemake_command, tiny_workdir
+from helpers import layout_of, make_image_folder, snakemake, snakemake_command, tiny_workdir
 
 KILLED_WRITER = """
 import os, signal, sys
@@ -144,16 +144,16 @@ from cnnlens import cli
 def interrupted(args):
     raise KeyboardInterrupt
 
-cli.write_config = interrupted
+cli.publish = interrupted
 atexit.register(os.kill, os.getpid(), signal.SIGINT)  # Ctrl-C again while the command exits
-cli.main(["write-config", "--json", "{}", "--out", sys.argv[1]])
+cli.main(["publish", "--files", sys.argv[1], "--to", sys.argv[1] + ".copy"])
 """
 
 
 def test_a_second_ctrl_c_while_a_cnnlens_command_exits_adds_nothing(tmp_path):
     script = [sys.executable, "-c", CLI_CTRL_C_TWICE, str(tmp_path / "config.yaml")]
     run = subprocess.run(script, capture_output=True, text=True, check=False, timeout=60)
-    assert (run.returncode, run.stderr) == (130, "cnnlens write-config: interrupted\n")
+    assert (run.returncode, run.stderr) == (130, "cnnlens publish: interrupted\n")
 
 
 LOST_CTRL_C = """
@@ -181,8 +181,8 @@ def breaking(args):
     except KeyboardInterrupt:
         raise AttributeError("partially initialized module 'torch._dynamo' has no attribute 'decorators'")
 
-cli.write_config = {"swallowing": swallowing, "breaking": breaking}[sys.argv[2]]
-cli.main(["write-config", "--json", "{}", "--out", sys.argv[1]])
+cli.publish = {"swallowing": swallowing, "breaking": breaking}[sys.argv[2]]
+cli.main(["publish", "--files", sys.argv[1], "--to", sys.argv[1] + ".copy"])
 """
 
 
@@ -190,11 +190,12 @@ cli.main(["write-config", "--json", "{}", "--out", sys.argv[1]])
 def test_a_ctrl_c_that_a_library_loses_still_ends_a_cnnlens_command_with_one_line(tmp_path, library):
     script = [sys.executable, "-c", LOST_CTRL_C, str(tmp_path / "config.yaml"), library]
     run = subprocess.run(script, capture_output=True, text=True, check=False, timeout=20)  # steps sleep 30 s
-    assert (run.returncode, run.stderr) == (130, "cnnlens write-config: interrupted\n")
+    assert (run.returncode, run.stderr) == (130, "cnnlens publish: interrupted\n")
 
 
 def test_a_cnnlens_command_gives_ctrl_c_back_when_it_returns(tmp_path):
-    main(["write-config", "--json", "{}", "--out", str(tmp_path / "config.yaml")])
+    (tmp_path / "report.html").write_text("<html></html>")
+    main(["publish", "--files", str(tmp_path / "report.html"), "--to", str(tmp_path / "published.html")])
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
@@ -249,7 +250,7 @@ def printed_until_exit(run: subprocess.Popen, terminal: BinaryIO) -> list[str]:
 def assert_the_same_command_runs_again(workdir: Path) -> None:
     plan = snakemake(workdir, "--dry-run")  # the half-trained run is planned again, with no error
     assert plan.returncode == 0 and "rule train:" in plan.stdout, plan.stderr[-2000:]
-    again = snakemake(workdir, "results/config.yaml", cores=1)  # a real run: it must take the lock
+    again = snakemake(workdir, layout_of(workdir).data_cache, cores=1)  # a real run: it must take the lock
     assert again.returncode == 0, again.stderr[-2000:]
 
 

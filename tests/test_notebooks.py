@@ -22,9 +22,7 @@ from cnnlens.registry import (
     ANALYSES,
     EVERY_SECTION_SETTINGS,
     SECTIONS,
-    WHOLE_RUN_INPUTS,
     Section,
-    models_for,
     setting_values,
 )
 from cnnlens.reporting.captions import FIGURE_MARKER, banner, caption, heading, paragraph
@@ -72,33 +70,11 @@ def quick_run_config() -> dict:
 
 
 def quick_run_parameters(section: Section) -> dict:
-    """The section's parameters as a quick run writes them, relative to notebooks/ (where Jupyter starts)."""
+    """The section's parameters with a quick run's settings, and its files None: their paths hold keys of the
+    machine's run (`cnnlens where parameters` prints them)."""
     config = quick_run_config()
-    results = f"../{config['results']}"
-    seed = config["visualise"]["seed"] if config["visualise"]["seed"] is not None else config["seeds"][0]
-    attention = [model for model in config["models"] if config["variants"][model]["attention"] != "none"]
-    models = models_for(section, config["models"], attention) if section.per_model else config["models"]
-
-    def analysis(model: str, name: str, run_seed: int = seed) -> str:
-        return f"{results}/analysis/{model}-seed{run_seed}/{name}.pt"
-
-    def every_run(name: str) -> list[str]:
-        seeds = config["seeds"] if ANALYSES[name].every_seed else [seed]
-        return [analysis(model, name, each) for model in models for each in seeds]
-
-    whole_run = {
-        "runs": [f"{results}/models/{model}/seed{each}" for model in config["models"] for each in config["seeds"]],
-        "comparison": f"{results}/comparison",
-        "vgg": f"{results}/vgg/vgg.pt",
-    }
     expected: dict = setting_values((*section.settings, *EVERY_SECTION_SETTINGS), config)
-    for name in section.reads:
-        if name in WHOLE_RUN_INPUTS:
-            expected[name] = whole_run[name]
-        else:
-            assert name in ANALYSES
-            expected[name] = analysis(models[0], name) if section.per_model else every_run(name)
-    return expected
+    return expected | dict.fromkeys(section.reads)
 
 
 def code_cells(notebook) -> list:
@@ -134,7 +110,7 @@ def parameter_problems(notebook, section: Section) -> list[str]:
     if set(defaults) != set(expected):
         problems.append(f"parameters {sorted(defaults)}, the section passes {sorted(expected)}")
     problems += [
-        f"{name} defaults to {defaults[name]!r}, a quick run writes {value!r}"
+        f"{name} defaults to {defaults[name]!r}, not {value!r} (a quick run's setting, or None for a file)"
         for name, value in expected.items()
         if name in defaults and defaults[name] != value
     ]
@@ -315,7 +291,7 @@ def test_what_notebooks_display_is_escaped_html():
 
 # A notebook that breaks each rule, made from a good one: every check must see it.
 
-ACTIVATIONS = 'activations = "../results/analysis/plain-seed0/activations.pt"'
+ACTIVATIONS = "activations = None"
 PARAMETERS = "\n".join([ACTIVATIONS, "channels = 9", 'channel_modes = ["first", "last", "top"]', 'language = "en"'])
 SETUP = """import matplotlib.pyplot as plt
 from IPython.display import HTML, display
@@ -358,13 +334,13 @@ def test_the_good_example_passes():
     ("source", "found"),
     [
         (f"{ACTIVATIONS}\nchannels = 9", "parameters"),
-        (PARAMETERS.replace(ACTIVATIONS, 'activations = ""'), "a quick run writes"),
-        (PARAMETERS.replace("../results/", "/home/me/results/"), "a quick run writes"),
-        (PARAMETERS.replace("9", "16"), "a quick run writes"),
+        (PARAMETERS.replace(ACTIVATIONS, 'activations = ""'), "defaults to"),
+        (PARAMETERS.replace(ACTIVATIONS, 'activations = "../results/activations.pt"'), "defaults to"),
+        (PARAMETERS.replace("9", "16"), "defaults to"),
         (f"{PARAMETERS}\nlayers = ['conv1']", "parameters"),
         (f"{PARAMETERS}\nlayers = list(maps)", "not a literal"),
     ],
-    ids=["missing setting", "empty default", "elsewhere", "another setting", "extra parameter", "computed"],
+    ids=["missing setting", "empty default", "a path", "another setting", "extra parameter", "computed"],
 )
 def test_parameter_check_sees_wrong_names_and_defaults(source, found):
     problems = parameter_problems(notebook_with((0, source)), FEATURE_MAPS)
@@ -455,3 +431,21 @@ def test_prose_check_sees_text_that_is_not_from_the_table(cell):
     notebook = notebook_with()
     notebook.cells.append(cell)
     assert prose_problems(notebook)
+
+
+def test_a_killed_jobs_temporary_notebook_is_removed_at_the_next_start_and_a_running_ones_kept(tmp_path):
+    """Executed notebooks lie in folders keyed by their inputs, so the job that would overwrite a killed job's
+    temporary file may never run again: the next notebook job removes it, whichever notebook it executes."""
+    from cnnlens.reporting.notebooks import _claimed, remove_abandoned_notebooks
+
+    abandoned = tmp_path / "a1b2c3d4e5" / ".explain-plain.4242.tmp.ipynb"
+    running = tmp_path / "f6e5d4c3b2" / ".comparison.4343.tmp.ipynb"
+    finished = tmp_path / "f6e5d4c3b2" / "training.ipynb"
+    for path in (abandoned, finished):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("{}")
+    with _claimed(running):  # a job still writing it, as papermill does
+        assert remove_abandoned_notebooks(tmp_path) == [abandoned]
+        assert running.exists() and finished.exists() and not abandoned.exists()
+    assert remove_abandoned_notebooks(tmp_path) == [running]  # its job ended without renaming it
+    assert finished.exists()

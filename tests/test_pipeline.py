@@ -1,5 +1,6 @@
 """The whole Snakemake DAG on a tiny generated ImageFolder set (1 epoch): the real rules, end to end."""
 
+import hashlib
 import json
 import os
 import re
@@ -10,6 +11,7 @@ import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from html import escape as html_escape
 from html import unescape as html_unescape
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -20,6 +22,7 @@ from PIL import Image
 from snakemake.utils import update_config
 
 from cnnlens.artifacts import PREDICTIONS, Activations, AttentionWeights, DepthStatistics, Faithfulness, VggDepth
+from cnnlens.layout import run_device
 from cnnlens.plots.faithfulness import method_name
 from cnnlens.registry import executed_title, report_sections
 from cnnlens.reporting.comparison import Comparison
@@ -28,7 +31,7 @@ from cnnlens.reporting.heatmap_verdict import faithfulness_verdicts, model_score
 from cnnlens.reporting.summaries import over_seeds, run_scores
 from cnnlens.texts import table
 
-from helpers import CLASSES, REPO, needs_pdfs, snakemake, tiny_workdir
+from helpers import CLASSES, REPO, layout_of, make_image_folder, needs_pdfs, snakemake, tiny_workdir
 
 pytestmark = pytest.mark.e2e
 
@@ -44,34 +47,33 @@ def test_report_has_every_section_with_measured_accuracies(pipeline):
     positions = [html.index(heading) for heading in headings]
     assert positions == sorted(positions)
     for model in ("plain", "attention", "cbam"):
+        layout = layout_of(pipeline)
         accuracies = [
-            json.loads((pipeline / "results" / "models" / model / f"seed{seed}" / "metrics.json").read_text())[
-                "final_test_accuracy"
-            ]
+            json.loads((pipeline / layout.run_dir(model, seed) / "metrics.json").read_text())["final_test_accuracy"]
             for seed in (0, 1)
         ]
         # the verdict table's row of this model: name, seeds, mean ± std of the final accuracy
         spread = f"{100 * statistics.mean(accuracies):.2f} ± {100 * statistics.stdev(accuracies):.2f}"
         assert re.search(rf"<td[^>]*>{model}</td>\s*<td[^>]*>2</td>\s*<td[^>]*>{re.escape(spread)}</td>", html), model
-    tests = pd.read_csv(pipeline / "results" / "comparison" / "tests.csv")
+    tests = pd.read_csv(pipeline / layout_of(pipeline).comparison_dir / "tests.csv")
     assert list(tests["variant"]) == ["attention", "cbam"] and (tests["seeds"] == 2).all()
     assert html.index(html_escape(tests["verdict"].iloc[0], quote=False)) < html.index("2. Comparison")  # it leads
     # every figure is embedded and has a caption, numbered 1, 2, ... in reading order
     figures = html.count('src="data:image/png;base64,')
     assert figures > 20
     assert [int(n) for n in re.findall(r"<b>Figure (\d+)</b>", html)] == list(range(1, figures + 1))
-    assert "Quick run: 1 epoch(s)" in html and "VGG16 has random weights" in html
+    assert "Quick run: 1 epoch instead" in html and "VGG16 has random weights" in html
     assert not re.search(r"""<(script|link|img)[^>]+(src|href)=["']?(https?:)?//""", html)
 
 
 def test_the_verdict_states_the_numbers_of_the_compare_rules_files(pipeline):
-    results = pipeline / "results"
-    comparison = Comparison.read(results / "comparison")
+    layout = layout_of(pipeline)
+    comparison = Comparison.read(pipeline / layout.comparison_dir)
     runs = comparison.runs.set_index(["variant", "seed"])["final_test_accuracy"]
     for (variant, seed), accuracy in runs.items():  # the predictions are those of the final model
-        predictions = PREDICTIONS.load(results / "models" / variant / f"seed{seed}" / "predictions.csv")
+        predictions = PREDICTIONS.load(pipeline / layout.run_dir(variant, seed) / "predictions.csv")
         assert (predictions["label"] == predictions["predicted"]).mean() == pytest.approx(accuracy)
-    html = (results / "report" / "report.html").read_text()
+    html = (pipeline / "results" / "report" / "report.html").read_text()
     verdict = html_unescape(html[: html.index("2. Comparison")])
     noise = comparison.noise_floor
     assert list(zip(noise["seed"], noise["other_seed"], strict=True)) == [(0, 1)]  # the baseline's two seeds
@@ -97,7 +99,7 @@ def test_the_verdict_states_the_numbers_of_the_compare_rules_files(pipeline):
 def test_report_shows_the_faithfulness_measured_in_the_runs_files(pipeline):
     html = (pipeline / "results" / "report" / "report.html").read_text()
     runs = [
-        Faithfulness.load(pipeline / "results" / "analysis" / f"{model}-seed{seed}" / "faithfulness.pt")
+        Faithfulness.load(pipeline / layout_of(pipeline).analysis_file("faithfulness", model, seed))
         for model in ("plain", "attention", "cbam")
         for seed in (0, 1)
     ]
@@ -127,7 +129,7 @@ def test_report_shows_the_faithfulness_measured_in_the_runs_files(pipeline):
 
 
 def test_activation_file_holds_the_configured_layers(pipeline):
-    stored = Activations.load(pipeline / "results" / "analysis" / "attention-seed0" / "activations.pt")
+    stored = Activations.load(pipeline / layout_of(pipeline).analysis_file("activations", "attention", 0))
     assert list(stored.layers) == ["conv1", "conv2", "conv3", "ca1", "ca2", "ca3"]
     assert stored.labels.tolist() == list(range(len(CLASSES)))
     assert stored.classes == list(CLASSES)
@@ -148,17 +150,21 @@ def test_bad_config_stops_before_any_job(tmp_path):
 
 
 def test_analyses_measure_the_configured_layers_over_the_test_set(pipeline):
-    analysis = pipeline / "results" / "analysis"
-    depth = DepthStatistics.load(analysis / "plain-seed0" / "depth.pt").frame()
+    layout = layout_of(pipeline)
+
+    def analysis(name: str, model: str) -> Path:
+        return pipeline / layout.analysis_file(name, model, 0)
+
+    depth = DepthStatistics.load(analysis("depth", "plain")).frame()
     assert depth["layer"].tolist() == ["relu1", "relu2", "relu3"] and (depth["images"] == 2 * len(CLASSES)).all()
     assert depth["sparsity_mean"].between(0, 1).all()
-    assert (analysis / "attention-seed0" / "attention.pt").exists()
-    cbam = AttentionWeights.load(analysis / "cbam-seed0" / "attention.pt")
+    assert analysis("attention", "attention").exists()
+    cbam = AttentionWeights.load(analysis("attention", "cbam"))
     assert list(cbam.weights) == ["ca3"] and cbam.weights["ca3"].shape == (2 * len(CLASSES), 128)
     assert cbam.spatial["ca3"].shape == (len(CLASSES), 8, 8)
-    assert Activations.load(analysis / "cbam-seed0" / "activations.pt").layers["ca3.spatial"].shape == (3, 8, 8)
-    assert not (analysis / "plain-seed0" / "attention.pt").exists()  # no attention modules, no such job
-    vgg = VggDepth.load(pipeline / "results" / "vgg" / "vgg.pt")
+    assert Activations.load(analysis("activations", "cbam")).layers["ca3.spatial"].shape == (3, 8, 8)
+    assert not list((pipeline / "results" / "analysis").glob("plain-seed0/*/attention.pt"))  # no attention: no job
+    vgg = VggDepth.load(pipeline / layout_of(pipeline).vgg_file)
     assert vgg.weights["kind"] == "none" and vgg.indices == [0, 10, 20]
 
 
@@ -173,20 +179,14 @@ def planned_jobs(result) -> dict[str, int]:
     return {rule: int(count) for rule, count in counts.items() if rule not in ("all", "total")}
 
 
-# the config this run used, and the report that shows it: both editions, printed
-ALWAYS = {"effective_config": 1, "report": 1, "pdf": 2}
+# the report, which shows the config: both editions, printed, and published
+ALWAYS = {"report": 1, "pdf": 2, "publish": 1}
 PER_MODEL_NOTEBOOKS = 3 + 2 + 3  # feature maps and Grad-CAM for 3 models, attention for the 2 attention models
-# `analysis` jobs: activations, explain and depth of 3 models, attention of 2, faithfulness of 3 models × 2 seeds;
-# `notebook`: comparison, training, depth, faithfulness
-VISUALISED = {"analysis": 3 + 3, "notebook_per_model": PER_MODEL_NOTEBOOKS, "notebook": 1}
-EXPLAINED = {"analysis": 3, "notebook_per_model": 3}
-RETRAINED = {
-    "train": 6,
-    "compare": 1,
-    "analysis": 3 + 3 + 3 + 2 + 6,
-    "notebook_per_model": PER_MODEL_NOTEBOOKS,
-    "notebook": 4,
-}
+WHOLE_RUN_NOTEBOOKS = 4  # comparison, training, depth, faithfulness
+# `analysis` jobs: activations, explain and depth of 3 models, attention of 2, faithfulness of 3 models × 2 seeds
+VISUALISED = {"analysis": 3 + 3, "notebook": PER_MODEL_NOTEBOOKS + 1}
+EXPLAINED = {"analysis": 3, "notebook": 3}
+RETRAINED = {"train": 6, "compare": 1, "analysis": 3 + 3 + 3 + 2 + 6, "notebook": PER_MODEL_NOTEBOOKS + 4}
 VGG = {"vgg": 1, "notebook": 1}
 COMPARED = {"compare": 1, "notebook": 1}
 FAITHFULNESS = {"analysis": 6, "notebook": 1}
@@ -194,12 +194,12 @@ FAITHFULNESS = {"analysis": 6, "notebook": 1}
 # Each key in turn: the jobs that use it and what depends on their outputs (pipeline fixture: plain,
 # attention and cbam, seeds 0 and 1, per-model analyses of seed 0).
 RERUNS = [
-    ({"visualise": {"seed": 1}}, {**VISUALISED, "analysis": 3 + 3 + 3 + 2, "notebook": 2}),  # + faithfulness
+    ({"visualise": {"seed": 1}}, {"analysis": 3 + 3 + 3 + 2, "notebook": PER_MODEL_NOTEBOOKS + 2}),  # + faithfulness
     ({"visualise": {"images_per_class": 2}}, VISUALISED),
     ({"visualise": {"max_images": 2}}, VISUALISED),
     ({"visualise": {"layers": ["conv1", "conv2"]}}, VISUALISED),
-    ({"visualise": {"channels": 4}}, {"notebook_per_model": 3}),
-    ({"visualise": {"channel_modes": ["top"]}}, {"notebook_per_model": 3}),
+    ({"visualise": {"channels": 4}}, {"notebook": 3}),
+    ({"visualise": {"channel_modes": ["top"]}}, {"notebook": 3}),
     ({"visualise": {"gradcam_layer": "conv2"}}, EXPLAINED),
     ({"visualise": {"zfnet_channels": 2}}, EXPLAINED),
     ({"visualise": {"zfnet_images": 2}}, EXPLAINED),
@@ -215,7 +215,6 @@ RERUNS = [
             ("lr_patience", 1),
             ("lr_factor", 0.1),
             ("augment", False),
-            ("device", "cpu"),
             ("compile", False),
             ("cuda_graph", False),
             ("precision", "bf16"),
@@ -233,15 +232,17 @@ RERUNS = [
         ]
     ],
     ({"faithfulness": {"sanity_threshold": 0.3}}, {"notebook": 1}),  # read by the section, not the analysis
+    # the same hardware as auto, which finds no GPU here: the same training runs (a new one where auto finds a GPU)
+    ({"train": {"device": "cpu"}}, {} if run_device("auto") == "cpu" else RETRAINED),
     ({"vgg": {"weights": "imagenet"}}, VGG),
     ({"vgg": {"layers": [0, 5]}}, VGG),
     ({"seeds": [0, 1, 2]}, {"train": 3, "compare": 1, "analysis": 3, "notebook": 3}),
     (
         {"variants": {"cbam": {"reduction": 8}}},
-        {"train": 2, "compare": 1, "analysis": 4 + 2, "notebook_per_model": 3, "notebook": 4},
+        {"train": 2, "compare": 1, "analysis": 4 + 2, "notebook": 3 + 4},
     ),
     ({"variants": {"unused": {"attention": "se"}}}, {}),
-    ({"report": {"language": "zh"}}, {"notebook_per_model": PER_MODEL_NOTEBOOKS, "notebook": 4}),
+    ({"report": {"language": "zh"}}, {"notebook": PER_MODEL_NOTEBOOKS + WHOLE_RUN_NOTEBOOKS}),
     ({"report": {"editions": ["short"]}}, {"pdf": 1}),
     ({"report": {"pdf": False}}, {"pdf": 0}),
 ]
@@ -293,14 +294,14 @@ def test_the_models_and_every_table_follow_the_data_sets_classes(tmp_path, count
     workdir = tiny_workdir(tmp_path, classes=classes, models=["plain", "attention"])
     result = snakemake(workdir)
     assert result.returncode == 0, result.stderr[-3000:]
-    results = workdir / "results"
+    results, layout = workdir / "results", layout_of(workdir)
     for model in ("plain", "attention"):
-        run = results / "models" / model / "seed0"
+        run = workdir / layout.run_dir(model, 0)
         assert torch.load(run / "model.pt", weights_only=True)["fc2.weight"].shape == (count, 512)
         confusion = pd.read_csv(run / "confusion.csv", index_col=0)
         assert list(confusion.index) == list(confusion.columns) == list(classes)
         assert confusion.to_numpy().sum() == 2 * count  # every test image counted once
-    activations = Activations.load(results / "analysis" / "attention-seed0" / "activations.pt")
+    activations = Activations.load(workdir / layout.analysis_file("activations", "attention", 0))
     assert activations.classes == list(classes) and len(activations.logits[0]) == count
     html = (results / "report" / "report.html").read_text()
     assert "Figure" in html and html.count('src="data:image/png;base64,') > 10
@@ -394,3 +395,39 @@ def test_each_pdf_holds_the_headings_and_figure_labels_of_its_html_in_order(pipe
         missing += [text] if at < 0 else []
         position = max(position, at + 1)
     assert missing == [] and len(expected) > 5
+
+
+def checksums(folder: Path) -> dict[str, str]:
+    """Every file under ``folder`` by its path relative to it, with the SHA-256 of its content."""
+    return {
+        str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
+
+
+def test_the_published_report_is_the_finished_one_beside_the_config_that_made_it(pipeline):
+    layout = layout_of(pipeline)
+    for name in ("report.html", "report-short.html"):
+        published, made = pipeline / layout.published_dir / name, pipeline / layout.report_dir / name
+        assert published.read_bytes() == made.read_bytes()
+    config = yaml.safe_load((pipeline / layout.published_config).read_text())
+    assert config == yaml.safe_load((pipeline / layout.report_dir / "config.yaml").read_text()) == layout.config
+
+
+def test_a_moved_project_has_nothing_to_do_and_a_failed_job_keeps_every_earlier_file(pipeline, tmp_path_factory):
+    """A finished project copied elsewhere plans nothing; a config whose job fails (a corrupt image in a new data
+    set) exits with one line and changes no file the good run made; the good config then has nothing to do."""
+    workdir = tmp_path_factory.mktemp("moved")  # beside the original: the checkout lies as far from both
+    shutil.copytree(pipeline, workdir, symlinks=True, dirs_exist_ok=True)
+    assert planned_jobs(snakemake(workdir, "--dry-run")) == {}
+    before = checksums(workdir / "results")
+    broken = make_image_folder(workdir / "broken", {"train": 2, "test": 1})
+    next(broken.rglob("*.png")).write_bytes(b"not a png")
+    (workdir / "broken.yaml").write_text(yaml.safe_dump({"data": {"path": "broken"}}))
+    failed = snakemake(workdir, configfiles=("tiny.yaml", "broken.yaml"))
+    assert failed.returncode != 0
+    assert re.search(r"cnnlens prepare-data: error: cannot decode image .* remove or replace it", failed.stderr)
+    after = checksums(workdir / "results")
+    assert {path: digest for path, digest in after.items() if path in before} == before
+    assert planned_jobs(snakemake(workdir, "--dry-run")) == {}

@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from helpers import REPO, snakemake, tiny_workdir
+from helpers import REPO, layout_of, snakemake, tiny_workdir
 
 pytestmark = pytest.mark.slurm
 
@@ -33,7 +33,6 @@ SLURM = (
     f"train={THREADS}",
 )
 TINY = {"models": ["plain"], "train": {"device": "cpu"}}  # one model, one seed: train, analyses, report
-METRICS = "results/models/plain/seed0/metrics.json"
 SUBMITTED = re.compile(r"has been submitted with SLURM jobid (\d+) \(log: (\S+)\)")
 
 
@@ -77,25 +76,26 @@ def slurm_run(tmp_path_factory):
 def test_jobs_ran_as_slurm_jobs_and_tiny_ones_locally(slurm_run):
     workdir, result = slurm_run
     jobs = submitted(result)
-    assert {rule(log) for log in jobs.values()} == {"prepare_data", "vgg", "train", "analysis", "notebook_per_model"}
+    assert {rule(log) for log in jobs.values()} == {"prepare_data", "vgg", "train", "analysis", "notebook"}
     for log in jobs.values():  # each job's output, written by SLURM (--output)
         assert "Finished jobid: 0" in Path(log).read_text()
     states = squeue(jobs)
     assert {state for state, _, _ in states.values()} == {"COMPLETED"}
     [train] = [job for job, log in jobs.items() if rule(log) == "train"]
     assert states[train][1:] == (str(THREADS), "rule_train_wildcards_plain_0")
-    for name in ("effective_config", "compare", "notebook", "report"):
+    for name in ("compare", "report", "publish"):
         assert f"localrule {name}:" in result.stderr
-    assert (workdir / "results" / "report" / "report.html").exists()
+    assert "Reproduce" in (workdir / layout_of(workdir).published_dir / "report.html").read_text()
 
 
 def test_metrics_match_a_local_run_with_the_same_threads(slurm_run, tmp_path):
     workdir, _ = slurm_run
     local = tiny_workdir(tmp_path, **TINY)
-    assert snakemake(local, METRICS, cores=THREADS).returncode == 0
-    run = "results/models/plain/seed0"
+    run = layout_of(local).run_dir("plain", 0)
+    assert run == layout_of(workdir).run_dir("plain", 0)
+    assert snakemake(local, f"{run}/metrics.json", cores=THREADS).returncode == 0
     timing = ("seconds_per_epoch", "seconds_total")
-    on_slurm, here = (json.loads((path / METRICS).read_text()) for path in (workdir, local))
+    on_slurm, here = (json.loads((path / run / "metrics.json").read_text()) for path in (workdir, local))
     assert {k: v for k, v in on_slurm.items() if k not in timing} == {k: v for k, v in here.items() if k not in timing}
     assert on_slurm["device"] == f"cpu ({THREADS} threads)"
     pd.testing.assert_frame_equal(
@@ -116,17 +116,20 @@ def test_failed_training_job_fails_the_run_with_its_log_and_a_rerun_goes_on(tmp_
         f'exec {Path(sys.executable).parent / "cnnlens"} "$@"\n'
     )
     (crash / "cnnlens").chmod(0o755)
-    failed = snakemake(workdir, METRICS, *SLURM, cores=None, path=(crash,))
+    layout = layout_of(workdir)
+    metrics = f"{layout.run_dir('plain', 0)}/metrics.json"
+    failed = snakemake(workdir, metrics, *SLURM, cores=None, path=(crash,))
     assert failed.returncode != 0
     [(job_id, log)] = [(job, log) for job, log in submitted(failed).items() if rule(log) == "train"]
     # the error names the SLURM job and, beside the rule's log, the job's SLURM log: what it printed
     error = failed.stderr[failed.stderr.index(f"SLURM-job '{job_id}' failed") :]
-    assert re.search(rf"log: results/logs/train/plain-seed0\.log, {re.escape(log)} ", error)
+    train_log = layout.log(f"train/plain-seed0-{layout.run_key('plain')}")
+    assert re.search(rf"log: {re.escape(train_log)}, {re.escape(log)} ", error)
     assert "training crashed" in Path(log).read_text()
-    data = workdir / "results" / "data" / "dataset.pt"
+    data = workdir / layout.data_cache
     made = data.stat().st_mtime_ns
 
-    again = snakemake(workdir, METRICS, *SLURM, cores=None)
+    again = snakemake(workdir, metrics, *SLURM, cores=None)
     assert again.returncode == 0, again.stderr[-3000:]
     assert [rule(log) for log in submitted(again).values()] == ["train"]  # prepare_data stays done
     assert data.stat().st_mtime_ns == made

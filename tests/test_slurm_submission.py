@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from helpers import REPO, snakemake, tiny_workdir
+from helpers import REPO, layout_of, snakemake, tiny_workdir
 
 pytestmark = pytest.mark.e2e  # a real Snakemake run up to the submission
 
@@ -40,11 +40,13 @@ def value(arguments: list[str], flag: str) -> str:
 def submissions(request, tmp_path) -> tuple[str, list[list[str]]]:
     """(train.device, the arguments of every sbatch call) when both models' training is due."""
     workdir = tiny_workdir(tmp_path / "work", models=list(MODELS), train={"device": request.param})
-    (workdir / "results" / "data").mkdir(parents=True)
-    (workdir / "results" / "data" / "dataset.pt").touch()  # newer than the images: training is all that is due
+    layout = layout_of(workdir)
+    data = workdir / layout.data_cache
+    data.parent.mkdir(parents=True)
+    data.touch()  # newer than the images: training is all that is due
     records = tmp_path / "sbatch"
     records.mkdir()
-    targets = [f"results/models/{model}/seed0/metrics.json" for model in MODELS]
+    targets = [f"{layout.run_dir(model, 0)}/metrics.json" for model in MODELS]
     # The first status check comes after the plugin's init interval (40 s by default): 1 s ends the run sooner.
     result = snakemake(
         workdir,

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+import shutil
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -60,3 +61,16 @@ def atomic_write_text(text: str, path: str | Path) -> None:
 
 def atomic_write_json(obj: Any, path: str | Path) -> None:
     atomic_write_text(json.dumps(obj, indent=2) + "\n", path)
+
+
+def publish_files(sources: Sequence[str | Path], targets: Sequence[str | Path]) -> None:
+    """Put a copy of each of ``sources`` at its target, replacing what was there in one rename.
+
+    A copy, not a hard link: Snakemake touches a job's outputs when it ends, and through a link that would make the
+    source newer than what was made from it (a report's PDF), which would then be made again at the next run.
+    """
+    if len(sources) != len(targets):
+        raise ValueError(f"{len(sources)} files to publish but {len(targets)} places")  # a bug in the rule
+    for source, target in zip(sources, targets, strict=True):
+        with atomic_path(target) as temporary:
+            shutil.copyfile(source, temporary)

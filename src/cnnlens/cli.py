@@ -10,10 +10,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from cnnlens.errors import CnnlensError
 from cnnlens.interruption import OneLineCtrlC
+
+if TYPE_CHECKING:
+    from cnnlens.layout import Layout
 
 
 def prepare_data(args: argparse.Namespace) -> None:
@@ -84,19 +90,10 @@ def notebook(args: argparse.Namespace) -> None:
 
 
 def report(args: argparse.Namespace) -> None:
-    from cnnlens.reporting.assemble import build_report
+    from cnnlens.reporting.assemble import ReportInputs, build_report
 
-    written = build_report(
-        args.notebooks,
-        args.metrics,
-        args.config,
-        args.comparison,
-        args.vgg,
-        args.benchmarks,
-        args.repo,
-        args.out_dir,
-        args.faithfulness,
-    )
+    inputs = ReportInputs(args.notebooks, args.metrics, args.comparison, args.vgg, args.benchmarks, args.faithfulness)
+    written = build_report(inputs, json.loads(args.config_json), args.cited_config, args.repo, args.out_dir)
     print("report -> " + " ".join(map(str, written)))
 
 
@@ -107,10 +104,69 @@ def pdf(args: argparse.Namespace) -> None:
     print(f"{args.html} -> {args.out}")
 
 
-def write_config(args: argparse.Namespace) -> None:
-    from cnnlens.config import write_effective_config
+WHERE = {  # what `cnnlens where` names -> the names it takes
+    "data": (),
+    "run": ("MODEL", "SEED"),
+    "analysis": ("NAME", "MODEL", "SEED"),
+    "notebook": ("NAME",),
+    "parameters": ("NAME",),
+    "report": (),
+}
 
-    write_effective_config(args.json, args.out)
+
+def where(args: argparse.Namespace) -> None:
+    from cnnlens.layout import planned_layout
+    from cnnlens.registry import ANALYSES
+
+    wanted = WHERE[args.what]
+    if len(args.names) != len(wanted):
+        raise CnnlensError(f"where {args.what} takes {' '.join(wanted) or 'no names'}, got {len(args.names)}")
+    layout = planned_layout(args.config)
+    configs = " ".join(args.config)
+    if args.what in ("run", "analysis"):
+        *names, model, seed = args.names
+        if names and names[0] not in ANALYSES:
+            raise CnnlensError(f"{names[0]} is not an analysis: choose one of {', '.join(ANALYSES)}")
+        runs = layout.analysis_runs(names[0]) if names else layout.runs()
+        if not seed.isdigit() or (model, int(seed)) not in runs:
+            made = ", ".join(f"{each} {each_seed}" for each, each_seed in runs)
+            raise CnnlensError(f"{' '.join(args.names)} is not made by {configs}: it makes {made}")
+    if args.what in ("notebook", "parameters") and args.names[0] not in layout.executed:
+        raise CnnlensError(
+            f"{args.names[0]} is not a notebook of {configs}: choose one of {', '.join(layout.executed)}"
+        )
+    paths: dict[str, Callable[..., str]] = {
+        "data": lambda: layout.data_cache,
+        "run": lambda model, seed: layout.run_dir(model, int(seed)),
+        "analysis": lambda name, model, seed: layout.analysis_file(name, model, int(seed)),
+        "notebook": layout.notebook_file,
+        "parameters": lambda name: parameters_cell(layout, name),
+        "report": lambda: layout.report_dir,
+    }
+    print(paths[args.what](*args.names))
+
+
+def parameters_cell(layout: Layout, executed: str) -> str:
+    """An executed notebook's parameters as the lines of its parameters cell, to paste where the notebook is opened
+    by hand: the files relative to notebooks/, where Jupyter starts."""
+
+    def from_notebooks(path: str | list[str]) -> str | list[str]:
+        return (
+            [os.path.relpath(each, layout.notebooks) for each in path]
+            if isinstance(path, list)
+            else (os.path.relpath(path, layout.notebooks))
+        )
+
+    files = {name: from_notebooks(path) for name, path in layout.notebook_inputs(executed).items()}
+    values = layout.notebook_parameters(executed) | files
+    return "\n".join(f"{name} = {value!r}" for name, value in values.items())
+
+
+def publish(args: argparse.Namespace) -> None:
+    from cnnlens.atomic import publish_files
+
+    publish_files(args.files, args.to)
+    print(f"published {len(args.to)} files: {' '.join(args.to)}")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -181,14 +237,15 @@ def _report_steps(steps: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     step.add_argument("--notebooks", nargs="+", required=True, help="the executed notebooks, in reading order")
     step.add_argument("--metrics", nargs="+", required=True)
     step.add_argument("--benchmarks", nargs="*", default=[])
-    step.add_argument("--config", required=True, help="the effective config (YAML)")
+    step.add_argument("--config-json", required=True, help="the effective config (JSON), written beside the report")
+    step.add_argument("--cited-config", required=True, help="where the published config lies, for the reproduce line")
     step.add_argument("--repo", default=".", help="the workflow's checkout, whose commit the report names")
     step.add_argument("--comparison", required=True, help="the compare rule's folder (summary.csv, tests.csv)")
     step.add_argument("--vgg", help="the vgg rule's file, for a banner when VGG16's weights were random")
     step.add_argument(
         "--faithfulness", nargs="*", default=[], help="every faithfulness file (all models and seeds), for the verdict"
     )
-    step.add_argument("--out-dir", required=True, help="the folder of report.html and report-short.html")
+    step.add_argument("--out-dir", required=True, help="the folder of report.html, report-short.html, config.yaml")
     step.set_defaults(run=report)
 
     step = steps.add_parser("pdf", help="print an HTML report to an A4 PDF (WeasyPrint; needs the system's Pango)")
@@ -198,11 +255,32 @@ def _report_steps(steps: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _config_steps(steps: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """The config helper the Snakefile calls."""
-    step = steps.add_parser("write-config", help="write the effective config as YAML")
-    step.add_argument("--json", required=True)
-    step.add_argument("--out", required=True)
-    step.set_defaults(run=write_config)
+    """The steps around the jobs: publishing a finished report, finding a file of the current config."""
+    step = steps.add_parser("publish", help="put finished files in place, each replacing the old one at once")
+    step.add_argument("--files", nargs="+", required=True)
+    step.add_argument("--to", nargs="+", required=True, help="where each of --files goes, in the same order")
+    step.set_defaults(run=publish)
+
+    step = steps.add_parser(
+        "where", help="where a file of the published report's run lies (results/config.yaml): data, a run, ..."
+    )
+    step.add_argument(
+        "what",
+        choices=WHERE,
+        help="the data cache, a run's folder, an analysis file, an executed notebook, a notebook's parameters cell",
+    )
+    step.add_argument(
+        "names",
+        nargs="*",
+        help="run: MODEL SEED; analysis: NAME MODEL SEED; notebook, parameters: NAME (explain-plain)",
+    )
+    step.add_argument(
+        "--config",
+        nargs="+",
+        default=["results/config.yaml"],
+        help="the config files of the run, merged in order (default: the published report's, results/config.yaml)",
+    )
+    step.set_defaults(run=where)
 
 
 def _run_options(step: argparse.ArgumentParser) -> None:

@@ -3,9 +3,10 @@ and makes Ctrl-C one line (:mod:`.interrupts`).
 
 Snakemake loads ``--configfile`` files and parses ``--config`` entries before the Snakefile runs, and
 reports a missing file or a dotted key with a traceback, an empty or malformed file in a line that names
-no file. A logger plugin is the one part of a workflow that Snakemake sets up before that, so this one
-checks those inputs as it is set up: on bad input, one line naming the file (and line) or the entry, and
-exit 1. It logs nothing itself; Snakemake's own console output is unchanged until Ctrl-C.
+no file; of two ``--configfile`` flags it silently keeps the last. A logger plugin is the one part of a
+workflow that Snakemake sets up before that, so this one checks those inputs as it is set up: on bad input,
+one line naming the file (and line), the entry or the repeated flag, and exit 1. It logs nothing itself;
+Snakemake's own console output is unchanged until Ctrl-C.
 """
 
 import sys

@@ -4,39 +4,35 @@
 rule analysis:
     """One registered analysis of one trained run (cnnlens.registry.ANALYSES), such as activations or faithfulness."""
     input:
-        data=DATA_CACHE,
-        checkpoint=f"{RUN_DIR}/model.pt",
+        unpack(analysis_input),
     output:
-        ANALYSIS,
+        f"{RESULTS}/analysis/{{model}}-seed{{seed}}/{{key}}/{{analysis}}.pt",
     log:
-        f"{RESULTS}/logs/analysis/{{model}}-seed{{seed}}-{{analysis}}.log",
+        f"{RESULTS}/logs/analysis/{{analysis}}-{{model}}-seed{{seed}}-{{key}}.log",
     benchmark:
-        f"{BENCHMARKS}/analysis/{{model}}-seed{{seed}}-{{analysis}}.tsv"
+        f"{RESULTS}/benchmarks/analysis/{{analysis}}-{{model}}-seed{{seed}}-{{key}}.tsv"
     threads: 1
     params:
-        architecture=architecture,
-        settings=lambda wildcards: settings_of(ANALYSES[wildcards.analysis].settings),
+        settings=analysis_settings,
     shell:
         "cnnlens analyse {wildcards.analysis} --data {input.data:q} --model {wildcards.model}"
-        " --architecture {params.architecture:q} --seed {wildcards.seed} --checkpoint {input.checkpoint:q}"
-        " --threads {threads} --settings {params.settings:q} --out {output:q} > {log:q} 2>&1"
+        " --architecture {params.settings[architecture]:q} --seed {wildcards.seed} --checkpoint {input.checkpoint:q}"
+        " --threads {threads} --settings {params.settings[settings]:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule vgg:
     """VGG16 on photos: top-5 classes, channel-mean maps by depth, deconvnet projections."""
     input:
-        photos=config["vgg"]["photos"],
-        weights=[] if config["vgg"]["weights"] in ("imagenet", "none") else [config["vgg"]["weights"]],
+        LAYOUT.vgg_inputs,
     output:
-        VGG,
+        f"{RESULTS}/vgg/{{key}}/vgg.pt",
     log:
-        f"{RESULTS}/logs/vgg.log",
+        f"{RESULTS}/logs/vgg/{{key}}.log",
     benchmark:
-        f"{BENCHMARKS}/vgg.tsv"
+        f"{RESULTS}/benchmarks/vgg/{{key}}.tsv"
     threads: 1
     params:
-        weights=config["vgg"]["weights"],
-        layers=config["vgg"]["layers"],
+        settings=vgg_settings,
     shell:
-        "cnnlens vgg --weights {params.weights:q} --photos {input.photos:q} --layers {params.layers}"
-        " --threads {threads} --out {output:q} > {log:q} 2>&1"
+        "cnnlens vgg --weights {params.settings[weights]:q} --photos {params.settings[photos]:q}"
+        " --layers {params.settings[layers]} --threads {threads} --out {output:q} > {log:q} 2>&1"

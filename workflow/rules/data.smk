@@ -1,17 +1,15 @@
 rule prepare_data:
     """CIFAR-10 download or an ImageFolder dir/.tar.gz -> one cache of uint8 tensors."""
     input:
-        [config["data"]["path"]] if config["data"]["source"] == "imagefolder" else [],
+        LAYOUT.data_inputs,
     output:
-        DATA_CACHE,
+        f"{RESULTS}/data/{{key}}/dataset.pt",
     log:
-        f"{RESULTS}/logs/prepare_data.log",
+        f"{RESULTS}/logs/prepare_data/{{key}}.log",
     benchmark:
-        f"{BENCHMARKS}/prepare_data.tsv"
+        f"{RESULTS}/benchmarks/prepare_data/{{key}}.tsv"
     params:
-        source=config["data"]["source"],
-        path=config["data"]["path"] or f"{RESULTS}/data/cifar10",
-        image_size=config["data"]["image_size"],
+        settings=data_settings,
     shell:
-        "cnnlens prepare-data --source {params.source} --path {params.path:q}"
-        " --image-size {params.image_size} --out {output:q} > {log:q} 2>&1"
+        "cnnlens prepare-data --source {params.settings[source]} --path {params.settings[path]:q}"
+        " --image-size {params.settings[image_size]} --out {output:q} > {log:q} 2>&1"

@@ -1,24 +1,5 @@
-# The report: the effective config, one executed notebook per section (cnnlens.registry.SECTIONS), the HTML.
-import os
-
-
-rule effective_config:
-    """The config this run used, as one YAML file that the report shows and that reproduces it."""
-    output:
-        report(
-            f"{RESULTS}/config.yaml",
-            caption="../report/config.rst",
-            category="Report",
-            labels={"file": "effective config"},
-        ),
-    log:
-        f"{RESULTS}/logs/effective_config.log",
-    benchmark:
-        f"{BENCHMARKS}/effective_config.tsv"
-    params:
-        config=canonical(config),
-    shell:
-        "cnnlens write-config --json {params.config:q} --out {output:q} > {log:q} 2>&1"
+# The report: one executed notebook per section (cnnlens.registry.SECTIONS), both editions' HTML with the config
+# that made them, their PDFs, and the finished report published at fixed places.
 
 
 rule notebook:
@@ -26,78 +7,75 @@ rule notebook:
     input:
         unpack(section_inputs),
     output:
-        f"{RESULTS}/notebooks/{{section}}.ipynb",
+        f"{RESULTS}/notebooks/{{key}}/{{executed}}.ipynb",
     log:
-        f"{RESULTS}/logs/notebooks/{{section}}.log",
+        f"{RESULTS}/logs/notebooks/{{executed}}-{{key}}.log",
     benchmark:
-        f"{BENCHMARKS}/notebooks/{{section}}.tsv"
-    wildcard_constraints:
-        section="|".join(section.notebook for section in SECTIONS if not section.per_model),
+        f"{RESULTS}/benchmarks/notebooks/{{executed}}-{{key}}.tsv"
     params:
-        files=lambda wildcards, input: notebook_parameters(input),
+        files=notebook_files,
         settings=section_settings,
     shell:
         "cnnlens notebook {input.notebook:q} --files {params.files:q} --settings {params.settings:q}"
         " --out {output:q} > {log:q} 2>&1"
 
 
-use rule notebook as notebook_per_model with:
-    output:
-        f"{RESULTS}/notebooks/{{section}}-{{model}}.ipynb",
-    log:
-        f"{RESULTS}/logs/notebooks/{{section}}-{{model}}.log",
-    benchmark:
-        f"{BENCHMARKS}/notebooks/{{section}}-{{model}}.tsv"
-    wildcard_constraints:
-        section="|".join(section.notebook for section in SECTIONS if section.per_model),
-
-
 rule report:
-    """All sections in one self-contained HTML file per edition: the full report and the short one to hand in."""
+    """All sections in one self-contained HTML file per edition (the full report and the short one to hand in), and
+    the config that made them, written last."""
     input:
-        config=rules.effective_config.output[0],
-        comparison=f"{COMPARISON}/tests.csv",
-        vgg=VGG,
-        notebooks=executed_notebooks(),
-        metrics=all_runs(f"{RUN_DIR}/metrics.json"),
-        faithfulness=analysis_files("faithfulness"),
-        benchmarks=all_benchmarks(),
+        unpack(lambda wildcards: LAYOUT.report_inputs),
     output:
-        [
-            report(path, caption="../report/report.rst", category="Report", labels={"file": os.path.basename(path)})
-            for path in REPORTS
-        ],
+        editions=[f"{RESULTS}/report/{{key}}/{edition}.html" for edition in LAYOUT.editions()],
+        config=f"{RESULTS}/report/{{key}}/config.yaml",
     log:
-        f"{RESULTS}/logs/report.log",
+        f"{RESULTS}/logs/report/{{key}}.log",
     benchmark:
-        f"{BENCHMARKS}/report.tsv"
+        f"{RESULTS}/benchmarks/report/{{key}}.tsv"
     params:
-        folder=lambda wildcards, output: os.path.dirname(output[0]),  # of every edition
-        repo=workflow.basedir,
+        config=report_config,
+        cited=LAYOUT.published_config,  # the config file the report's "Reproduce" section names
+        repo=LAYOUT.repo,
         comparison=lambda wildcards, input: os.path.dirname(input.comparison),  # the compare rule's folder
+        folder=lambda wildcards, output: os.path.dirname(output.config),
     shell:
-        "cnnlens report --config {input.config:q} --notebooks {input.notebooks:q}"
-        " --metrics {input.metrics:q} --benchmarks {input.benchmarks:q} --repo {params.repo:q}"
-        " --comparison {params.comparison:q} --vgg {input.vgg:q} --faithfulness {input.faithfulness:q}"
-        " --out-dir {params.folder:q} > {log:q} 2>&1"
+        "cnnlens report --config-json {params.config:q} --cited-config {params.cited:q}"
+        " --notebooks {input.notebooks:q} --metrics {input.metrics:q} --benchmarks {input.benchmarks:q}"
+        " --repo {params.repo:q} --comparison {params.comparison:q} --vgg {input.vgg:q}"
+        " --faithfulness {input.faithfulness:q} --out-dir {params.folder:q} > {log:q} 2>&1"
 
 
 rule pdf:
     """An A4 PDF of one edition of the report, printed from its HTML (WeasyPrint)."""
     input:
-        f"{REPORT_DIR}/{{edition}}.html",
+        f"{RESULTS}/report/{{key}}/{{edition}}.html",
     output:
-        report(
-            f"{REPORT_DIR}/{{edition}}.pdf",
-            caption="../report/pdf.rst",
-            category="Report",
-            labels={"file": "{edition}.pdf"},
-        ),
+        f"{RESULTS}/report/{{key}}/{{edition}}.pdf",
     log:
-        f"{RESULTS}/logs/pdf-{{edition}}.log",
+        f"{RESULTS}/logs/pdf/{{edition}}-{{key}}.log",
     benchmark:
-        f"{BENCHMARKS}/pdf-{{edition}}.tsv"
-    wildcard_constraints:
-        edition="|".join(EDITION_FILES.values()),
+        f"{RESULTS}/benchmarks/pdf/{{edition}}-{{key}}.tsv"
     shell:
         "cnnlens pdf --html {input:q} --out {output:q} > {log:q} 2>&1"
+
+
+rule publish:
+    """The finished report (every edition, its PDFs, the config that made it) at fixed places: only a report
+    whose every part was written replaces the last one."""
+    input:
+        [*LAYOUT.report_files(LAYOUT.report_dir), f"{LAYOUT.report_dir}/config.yaml"],
+    output:
+        [
+            report(path, caption="../report/report.rst", category="Report", labels={"file": os.path.basename(path)})
+            for path in LAYOUT.report_files(LAYOUT.published_dir)
+        ],
+        report(
+            LAYOUT.published_config,
+            caption="../report/config.rst",
+            category="Report",
+            labels={"file": "effective config"},
+        ),
+    log:
+        f"{RESULTS}/logs/publish.log",
+    shell:
+        "cnnlens publish --files {input:q} --to {output:q} > {log:q} 2>&1"

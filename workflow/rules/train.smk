@@ -1,54 +1,50 @@
-# How training runs (cnnlens.training.engine.Engine), as opposed to the recipe it runs.
-ENGINE_KEYS = ("compile", "cuda_graph", "precision")
-
-
 rule train:
     """One model, one seed: checkpoint, per-epoch history, per-iteration losses, metrics, confusion matrix and the
     prediction for every test image."""
     input:
-        DATA_CACHE,
+        LAYOUT.data_cache,
     output:
-        checkpoint=f"{RUN_DIR}/model.pt",
+        checkpoint=f"{RESULTS}/models/{{model}}/seed{{seed}}/{{key}}/model.pt",
         history=report(
-            f"{RUN_DIR}/history.csv",
+            f"{RESULTS}/models/{{model}}/seed{{seed}}/{{key}}/history.csv",
             caption="../report/history.rst",
             category="Training runs",
             subcategory="{model}",
             labels={"seed": "{seed}", "file": "history per epoch"},
         ),
-        iterations=f"{RUN_DIR}/iterations.csv",
+        iterations=f"{RESULTS}/models/{{model}}/seed{{seed}}/{{key}}/iterations.csv",
         metrics=report(
-            f"{RUN_DIR}/metrics.json",
+            f"{RESULTS}/models/{{model}}/seed{{seed}}/{{key}}/metrics.json",
             caption="../report/metrics.rst",
             category="Training runs",
             subcategory="{model}",
             labels={"seed": "{seed}", "file": "final metrics"},
         ),
-        confusion=f"{RUN_DIR}/confusion.csv",
-        predictions=f"{RUN_DIR}/predictions.csv",
+        confusion=f"{RESULTS}/models/{{model}}/seed{{seed}}/{{key}}/confusion.csv",
+        predictions=f"{RESULTS}/models/{{model}}/seed{{seed}}/{{key}}/predictions.csv",
     log:
-        f"{RESULTS}/logs/train/{{model}}-seed{{seed}}.log",
+        f"{RESULTS}/logs/train/{{model}}-seed{{seed}}-{{key}}.log",
     benchmark:
-        f"{BENCHMARKS}/train/{{model}}-seed{{seed}}.tsv"
+        f"{RESULTS}/benchmarks/train/{{model}}-seed{{seed}}-{{key}}.tsv"
     # A function, asked only when the threads are not set: the cluster profile sets them (set-threads)
     # and gives no --cores, so reading workflow.cores while parsing would fail there.
     threads: lambda wildcards: config["train"]["threads"] or workflow.cores
     resources:
-        # A CPU-only run declares no GPU, so jobs with fewer threads than --cores run side by side.
+        # A CPU-only run declares no GPU, so jobs with fewer threads than --cores run side by side; auto asks for
+        # one (on a cluster, the node decides).
         gpu=0 if config["train"]["device"] == "cpu" else 1,
     params:
-        architecture=architecture,
-        recipe=canonical({k: v for k, v in config["train"].items() if k not in ENGINE_KEYS + ("device", "threads")}),
-        engine=canonical({k: config["train"][k] for k in ENGINE_KEYS}),
+        # architecture, recipe, engine, the kind of device and the thread setting (not read by the command, which
+        # takes the resolved `threads:`, but part of what metrics.json reports): the run's key. The command gets
+        # train.device as written (cuda:1, or auto for a cluster node to resolve): a setting that trains on the
+        # same kind of device is the same run (the profile's rerun-triggers leave parameters out).
+        settings=train_settings,
         device=config["train"]["device"],
-        # Not read by the shell command (that takes the resolved `threads:`), but compared by Snakemake: the
-        # thread count is part of what metrics.json reports, so changing it retrains.
-        threads_setting=config["train"]["threads"],
         out_dir=lambda wildcards, output: Path(output.checkpoint).parent,
     shell:
         # tee: the progress bars reach the terminal and the log; -i: it outlives a Ctrl-C long enough to log
         # the job's own one-line message.
-        "cnnlens train --data {input:q} --model {wildcards.model} --architecture {params.architecture:q}"
-        " --seed {wildcards.seed}"
-        " --recipe {params.recipe:q} --engine {params.engine:q} --device {params.device} --threads {threads}"
+        "cnnlens train --data {input:q} --model {wildcards.model} --architecture {params.settings[architecture]:q}"
+        " --seed {wildcards.seed} --recipe {params.settings[recipe]:q} --engine {params.settings[engine]:q}"
+        " --device {params.device} --threads {threads}"
         " --out-dir {params.out_dir:q} 2>&1 | tee -i {log:q}"

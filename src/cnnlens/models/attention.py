@@ -29,7 +29,9 @@ class ChannelAttention(nn.Module):
 
     def __init__(self, channels: int, reduction: int = 16, use_max: bool = False) -> None:
         super().__init__()
-        hidden = max(1, channels // reduction)
+        hidden = channels // reduction
+        if hidden < 1:  # a zero-width bottleneck would gate every channel by 0.5, whatever the image
+            raise ValueError(f"reduction {reduction} leaves no bottleneck channel of {channels}")
         self.use_max = use_max
         self.excite = nn.Sequential(
             nn.Linear(channels, hidden, bias=False),

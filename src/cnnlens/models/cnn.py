@@ -2,42 +2,21 @@
 
 Every variant is a flat ``nn.Sequential`` stack so that each layer has a short address a student
 can type (``conv1``, ``bn2``, ``ca3.gate``, ``fc1``) and so that analyses can walk the stack in order.
-A variant is an :class:`Architecture` (attention type, blocks, reduction); ``plain`` and ``attention``
-are the source's two models.
+A variant is an :class:`~cnnlens.models.architecture.Architecture` (attention type, blocks, reduction);
+``plain`` and ``attention`` are the source's two models.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass
 
 from torch import nn
 
 from cnnlens.errors import CnnlensError
+from cnnlens.models.architecture import CONV_CHANNELS, Architecture
 from cnnlens.models.attention import CBAM, ChannelAttention
 
-CONV_CHANNELS = (32, 64, 128)
 CIFAR10_CLASSES = 10  # the source's output size; a data set of other classes gives its own count
-
-
-ATTENTION_TYPES = ("none", "se", "cbam")
-
-
-@dataclass(frozen=True)
-class Architecture:
-    """What distinguishes one model variant from another (the config's ``variants:`` entries)."""
-
-    attention: str = "none"  # none, se (squeeze-and-excitation) or cbam (channel then spatial)
-    blocks: tuple[int, ...] = (1, 2, 3)  # which conv blocks get attention
-    reduction: int = 16  # channel-attention bottleneck: C -> C // reduction -> C
-
-    def __post_init__(self) -> None:
-        if self.attention not in ATTENTION_TYPES:
-            raise CnnlensError(f"unknown attention type '{self.attention}': choose one of {', '.join(ATTENTION_TYPES)}")
-        blocks = range(1, len(CONV_CHANNELS) + 1)
-        if not set(self.blocks) <= set(blocks):
-            raise CnnlensError(f"attention blocks {list(self.blocks)} must be among {list(blocks)}")
-        object.__setattr__(self, "blocks", tuple(self.blocks))
 
 
 BUILTIN_VARIANTS = {"plain": Architecture(), "attention": Architecture(attention="se")}
@@ -47,7 +26,10 @@ class CifarCNN(nn.Sequential):
     """Three conv blocks (conv3x3 -> BN -> ReLU [-> attention] -> MaxPool), a two-layer head, one output per class."""
 
     def __init__(
-        self, architecture: Architecture = Architecture(), image_size: int = 32, num_classes: int = CIFAR10_CLASSES
+        self,
+        architecture: Architecture = BUILTIN_VARIANTS["plain"],
+        image_size: int = 32,
+        num_classes: int = CIFAR10_CLASSES,
     ) -> None:
         layers: OrderedDict[str, nn.Module] = OrderedDict()
         in_channels = 3

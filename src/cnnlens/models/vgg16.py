@@ -21,11 +21,14 @@ import torch
 from torch import nn
 from torchvision.models import VGG16_Weights, vgg16
 
-from cnnlens.errors import CnnlensError
+from cnnlens.errors import CnnlensError, one_line
 
 IMAGENET_WEIGHTS = VGG16_Weights.IMAGENET1K_V1
 DEFAULT_INDICES = (0, 10, 20)
 _CHOICES = "set the VGG16 weights to imagenet, none or the path of a VGG16 state_dict file"
+# How a torch.save file starts: a zip archive (torch 1.6 on, the one format that can be memory-mapped), or a pickle
+# (protocol 2 or later) in the format before it.
+_ZIP_START, _PICKLE_START = b"PK", b"\x80"
 
 
 @dataclass(frozen=True)
@@ -43,12 +46,23 @@ def load_vgg16(weights: str | Path) -> tuple[nn.Module, WeightsInfo]:
         return vgg16(weights=None).eval(), WeightsInfo("none", "random initialisation", degraded=True)
     if str(weights) == "imagenet":
         return _with_weights(_download_imagenet()), WeightsInfo("imagenet", IMAGENET_WEIGHTS.url)
-    path = Path(weights)
-    state = _read_state_dict(path)
+    return _with_weights(read_weights_file(weights)), WeightsInfo("file", str(weights))
+
+
+def read_weights_file(path: str | Path, shapes_only: bool = False) -> Mapping[str, torch.Tensor]:
+    """The state_dict of a VGG16 weights file, or a one-line error that says why the file is not one.
+
+    The vgg job loads the tensors; the workflow checks the same file while it plans (:mod:`cnnlens.config`), before
+    Snakemake removes the job's old outputs, with ``shapes_only``: a file of ``torch.save``'s zip format is then
+    memory-mapped, so that only its keys and shapes are read, not its 528 MB (a file in the format of torch before
+    1.6 cannot be mapped and is read whole).
+    """
+    path = Path(path)
+    state = _read_state_dict(path, mmap=shapes_only)
     problem = _mismatch(_skeleton().state_dict(), state)
     if problem:
         raise CnnlensError(f"VGG16 weights file {path} does not match VGG16 ({problem}): {_CHOICES}")
-    return _with_weights(state), WeightsInfo("file", str(path))
+    return state
 
 
 def _skeleton() -> nn.Module:
@@ -75,17 +89,22 @@ def _download_imagenet() -> dict[str, torch.Tensor]:
         ) from None
 
 
-def _read_state_dict(path: Path) -> Mapping[str, torch.Tensor]:
-    """Load a state_dict file safely (``weights_only``), turning every failure into a one-line error."""
+def _read_state_dict(path: Path, mmap: bool) -> Mapping[str, torch.Tensor]:
+    """Load a state_dict file safely (``weights_only``), memory-mapped with ``mmap`` where its format allows,
+    turning every failure into a one-line error."""
     if path.is_dir():
         raise CnnlensError(f"VGG16 weights file {path} is a folder, not a state_dict file: {_CHOICES}")
     if not path.is_file():
         raise CnnlensError(f"VGG16 weights file {path} does not exist: {_CHOICES}")
+    with path.open("rb") as file:
+        start = file.read(2)
+    if not start.startswith((_ZIP_START, _PICKLE_START)):  # torch's own message would suggest loading it unsafely
+        raise CnnlensError(f"cannot read VGG16 weights file {path}: it is not a file that torch.save wrote: {_CHOICES}")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap and start == _ZIP_START)
     except Exception as error:  # truncated zip, garbage bytes, a pickled full model...
         raise CnnlensError(
-            f"cannot read VGG16 weights file {path} ({one_line(error)}): is it complete? "
+            f"cannot read VGG16 weights file {path} ({one_line(error).split('. ')[0]}): is it complete? "
             f"download it again, or {_CHOICES}"
         ) from None
     if not isinstance(state, Mapping):
@@ -108,12 +127,6 @@ def _mismatch(expected: Mapping[str, torch.Tensor], given: Mapping[str, object])
         if keys
     ]
     return "; ".join(parts)
-
-
-def one_line(error: BaseException) -> str:
-    """The first line of an error message, since errors are reported in one line."""
-    lines = str(error).strip().splitlines()
-    return lines[0] if lines else type(error).__name__
 
 
 def features(model: nn.Module) -> nn.Sequential:

@@ -67,43 +67,48 @@ def assemble(
     return report
 
 
-def build_report(
-    notebook_paths: Sequence[str | Path],
-    metrics_paths: Sequence[str | Path],
-    config_path: str | Path,
-    comparison_folder: str | Path,
-    vgg_path: str | Path | None,
-    benchmark_paths: Sequence[str | Path],
-    repo: str | Path,
-    out_folder: str | Path,
-    faithfulness_paths: Sequence[str | Path] = (),
-) -> list[Path]:
-    """The report job: the executed notebooks, the runs' metrics, the comparison and the config in one HTML file
-    per edition of the config's ``report.editions`` (:data:`EDITION_FILES`), in ``report.language``.
+@dataclass(frozen=True)
+class ReportInputs:
+    """The files a report is made of: the executed notebooks in reading order, every run's metrics, the compare
+    rule's folder, the vgg rule's file, every job's benchmark file (their sum is the compute time) and every
+    faithfulness file (every model and seed, for the heatmaps' verdict)."""
 
-    The compute time in the header is the sum of every job's benchmark file (``s`` column). The faithfulness files
-    (every model and seed) give the verdict's sentences on the heatmaps, tested at the config's ``compare.alpha``.
-    """
-    config = yaml.safe_load(Path(config_path).read_text(encoding="utf-8"))
+    notebooks: Sequence[str | Path]
+    metrics: Sequence[str | Path]
+    comparison: str | Path
+    vgg: str | Path | None
+    benchmarks: Sequence[str | Path] = ()
+    faithfulness: Sequence[str | Path] = ()
+
+
+def build_report(
+    inputs: ReportInputs, config: dict, cited_config: str, repo: str | Path, out_folder: str | Path
+) -> list[Path]:
+    """The report job: one HTML file per edition of the config's ``report.editions`` (:data:`EDITION_FILES`), in
+    ``report.language``, and the config that made them, ``config.yaml``, written last beside them; the
+    "Reproduce" section names ``cited_config``, where the finished report's config is published. The heatmaps'
+    verdict is tested at the config's ``compare.alpha``."""
     set_language(config["report"]["language"])
     seed = representative_seed(config)
     sections = [
         ExecutedSection(executed_title(path.stem, seed), path, section_of(path.stem).notebook)
-        for path in map(Path, notebook_paths)
+        for path in map(Path, inputs.notebooks)
     ]
-    compute_seconds = sum(pd.read_csv(path, sep="\t")["s"].sum() for path in benchmark_paths)
-    vgg_weights = VggDepth.load(vgg_path).weights if vgg_path else None
-    facts = RunFacts(git_commit(repo), compute_seconds, str(config_path), vgg_weights)
-    runs = [Faithfulness.load(path) for path in faithfulness_paths]
+    compute_seconds = sum(pd.read_csv(path, sep="\t")["s"].sum() for path in inputs.benchmarks)
+    vgg_weights = VggDepth.load(inputs.vgg).weights if inputs.vgg else None
+    facts = RunFacts(git_commit(repo), compute_seconds, cited_config, vgg_weights)
+    runs = [Faithfulness.load(path) for path in inputs.faithfulness]
     sentences = faithfulness_verdicts(runs, config["compare"]["alpha"]) if runs else []
-    verdicts = Verdicts(load_metrics(metrics_paths), Comparison.read(comparison_folder), sentences)
+    verdicts = Verdicts(load_metrics(inputs.metrics), Comparison.read(inputs.comparison), sentences)
     written = []
     for edition in config["report"]["editions"]:
         out = Path(out_folder) / f"{EDITION_FILES[edition]}.html"
         page = render_html(assemble(sections, config, facts, verdicts, edition))
         atomic_write_text(with_fonts(page, config["report"]["language"]), out)
         written.append(out)
-    return written
+    config_file = Path(out_folder) / "config.yaml"
+    atomic_write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True), config_file)
+    return [*written, config_file]
 
 
 def with_fonts(page: str, language: str) -> str:
