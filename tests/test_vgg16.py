@@ -1,3 +1,6 @@
+import os
+import zipfile
+from collections import OrderedDict
 from pathlib import Path
 from urllib.error import URLError
 
@@ -5,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from torchvision.models import VGG16_Weights
+from torchvision.models import VGG16_Weights, vgg16
 
 from cnnlens.errors import CnnlensError
 from cnnlens.interpret.vgg_depth import (
@@ -17,7 +20,14 @@ from cnnlens.interpret.vgg_depth import (
     sample_photos,
     top5,
 )
-from cnnlens.models.vgg16 import conv_layer_indices, feature_layer_names, load_vgg16
+from cnnlens.models.vgg16 import conv_layer_indices, feature_layer_names, load_vgg16, read_weights_file
+from cnnlens.models.vgg16_shapes import (
+    STORAGE_ITEMSIZES,
+    UNTYPED_DTYPE_ITEMSIZES,
+    VGG16_SHAPES,
+    check_shapes,
+    saved_shapes,
+)
 
 MEAN = torch.tensor([0.485, 0.456, 0.406])
 STD = torch.tensor([0.229, 0.224, 0.225])
@@ -127,6 +137,160 @@ def test_bad_weight_files_name_the_file_in_one_line(tmp_path, write, expected):
     with pytest.raises(CnnlensError) as error:
         load_vgg16(path)
     assert_one_line_error(error, str(path), expected)
+
+
+def test_vgg16_shapes_are_those_of_torchvisions_vgg16(vgg):
+    """Derived from VGG16's layer configuration, without torch: the keys in torchvision's order, and their shapes."""
+    expected = {key: tuple(value.shape) for key, value in vgg16().state_dict().items()}
+    assert expected == VGG16_SHAPES
+    assert list(VGG16_SHAPES) == list(expected)
+
+
+def test_the_storage_and_dtype_tables_are_torchs():
+    """The item sizes the reader checks a tensor's data against, for every storage type and dtype torch.save names."""
+    storages = torch.storage._dtype_to_storage_type_map()
+    assert {name.removesuffix("Storage"): dtype.itemsize for dtype, name in storages.items()} == STORAGE_ITEMSIZES
+    untyped = [
+        *torch.storage._new_dtypes(),
+        *(getattr(torch, f"{kind}{bits}") for kind in ("uint", "int") for bits in range(1, 8)),
+    ]
+    assert {str(dtype).removeprefix("torch."): dtype.itemsize for dtype in untyped} == UNTYPED_DTYPE_ITEMSIZES
+
+
+def shared_views(dtype: torch.dtype) -> dict[str, torch.Tensor]:
+    """Tensors that view one storage: expanded (stride 0), sliced (an offset), transposed, and a whole one."""
+    base = torch.arange(24).to(dtype)
+    return {
+        "expanded": torch.zeros((), dtype=dtype).expand(64, 3, 3, 3),
+        "sliced": base[4:10],
+        "transposed": base.view(4, 6).t(),
+        "whole": base.view(2, 3, 4),
+        "scalar": base[5],
+    }
+
+
+@pytest.mark.parametrize("container", [dict, OrderedDict])
+@pytest.mark.parametrize(
+    "dtype",
+    [torch.float32, torch.float16, torch.bfloat16, torch.float64, torch.int64, torch.uint16, torch.float8_e4m3fn],
+    ids=str,
+)
+def test_saved_shapes_are_those_that_torch_load_gives(tmp_path, container, dtype):
+    path = tmp_path / "state.pth"
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4))
+    model = model.to(dtype) if dtype.is_floating_point else model  # Parameters of the dtype where they can be
+    torch.save(container({**shared_views(dtype), **model.state_dict(keep_vars=True)}), path)  # Parameters too
+    expected = {key: tuple(value.shape) for key, value in torch.load(path, weights_only=True).items()}
+    assert saved_shapes(path) == expected
+    assert len(expected) == 12
+
+
+def test_saved_shapes_are_read_without_the_tensors_data(tmp_path):
+    """Only data.pkl is read: a VGG16 file of 528 MB is checked in milliseconds."""
+    path = tmp_path / "state.pth"
+    torch.save({"weight": torch.zeros(1000, 1000)}, path)
+    with zipfile.ZipFile(path) as archive:
+        record = next(name for name in archive.namelist() if name.endswith("/data/0"))
+        offset = archive.getinfo(record).header_offset
+    garbled = bytearray(path.read_bytes())
+    garbled[offset + 200 : offset + 4_000_000 - 200] = b"\xff" * (4_000_000 - 400)  # inside the data, not its header
+    path.write_bytes(garbled)
+    assert saved_shapes(path) == {"weight": (1000, 1000)}
+
+
+class Payload:
+    """An object whose unpickling would make a folder: the reader must refuse it before it runs anything."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def __reduce__(self):
+        return os.mkdir, (str(self.folder),)
+
+
+@pytest.mark.parametrize(
+    ("saved", "refused"),
+    [
+        (lambda _folder: torch.nn.Linear(2, 2), "torch.nn.modules.linear.Linear"),
+        (lambda folder: {"features.0.weight": Payload(folder)}, f"{os.mkdir.__module__}.mkdir"),
+        (lambda _folder: {"features.0.weight": Path("x")}, "pathlib.PosixPath"),
+    ],
+    ids=["module", "payload", "object"],
+)
+def test_saved_shapes_refuse_what_a_state_dict_does_not_pickle(tmp_path, saved, refused):
+    path, folder = tmp_path / "state.pth", tmp_path / "made"
+    torch.save(saved(folder), path)
+    with pytest.raises(CnnlensError) as error:
+        saved_shapes(path)
+    assert_one_line_error(error, str(path), f"holds a {refused}, which a state_dict does not", "state_dict()")
+    assert not folder.exists()
+
+
+def _drop_a_storage(path: Path) -> None:
+    torch.save({"weight": torch.zeros(3), "bias": torch.zeros(2)}, path)
+    with zipfile.ZipFile(path) as source:
+        records = {name: source.read(name) for name in source.namelist() if not name.endswith("/data/1")}
+    with zipfile.ZipFile(path, "w") as target:
+        for name, data in records.items():
+            target.writestr(name, data)
+
+
+def _shorten_a_storage(path: Path) -> None:
+    torch.save({"weight": torch.zeros(3), "bias": torch.zeros(2)}, path)
+    with zipfile.ZipFile(path) as source:
+        records = {name: source.read(name) for name in source.namelist()}
+    with zipfile.ZipFile(path, "w") as target:
+        for name, data in records.items():
+            target.writestr(name, data[:4] if name.endswith("/data/0") else data)
+
+
+def _read_while_planning(path: Path) -> None:
+    check_shapes(path, saved_shapes(path))
+
+
+@pytest.mark.parametrize(
+    "write",
+    [
+        lambda _path: None,
+        lambda path: path.mkdir(),
+        lambda path: path.write_bytes(b"not a checkpoint " * 100),
+        _write_vgg_keys_with_wrong_shapes,
+        lambda path: torch.save({"conv.weight": torch.zeros(2, 2)}, path),
+        lambda path: torch.save({**dict.fromkeys(VGG16_SHAPES, torch.zeros(1)), "extra": 1}, path),
+        lambda path: torch.save(torch.zeros(3), path),
+        lambda path: torch.save([torch.zeros(3)], path),
+    ],
+    ids=["missing", "folder", "garbage", "wrong-shapes", "wrong-keys", "not-a-tensor", "tensor", "list"],
+)
+def test_the_planning_check_words_a_bad_file_as_the_job_does(tmp_path, write):
+    path = tmp_path / "weights.pth"
+    write(path)
+    with pytest.raises(CnnlensError) as planned:
+        _read_while_planning(path)
+    with pytest.raises(CnnlensError) as job:
+        read_weights_file(path)
+    assert str(planned.value) == str(job.value)
+    assert_one_line_error(planned, str(path))
+
+
+@pytest.mark.parametrize("write", [_write_truncated, _drop_a_storage, _shorten_a_storage], ids=str)
+def test_a_file_that_cannot_be_read_is_refused_as_the_job_refuses_it(tmp_path, write):
+    path = tmp_path / "weights.pth"
+    write(path)
+    with pytest.raises(CnnlensError) as planned:
+        _read_while_planning(path)
+    assert_one_line_error(planned, f"cannot read VGG16 weights file {path} (", "): is it complete? download it again")
+    if write is not _shorten_a_storage:  # torch checks a storage's size only as it reads it, not when it maps it
+        with pytest.raises(CnnlensError) as job:
+            read_weights_file(path, shapes_only=True)
+        assert_one_line_error(job, f"cannot read VGG16 weights file {path} (", "): is it complete? download it again")
+
+
+def test_a_file_in_the_format_before_torch_1_6_is_left_to_torch(tmp_path):
+    path = tmp_path / "weights.pth"
+    torch.save({"weight": torch.zeros(3)}, path, _use_new_zipfile_serialization=False)
+    with pytest.raises(CnnlensError, match=r"format before 1\.6"):
+        saved_shapes(path)
 
 
 def test_preprocess_maps_constant_gray_to_the_normalised_value():

@@ -154,7 +154,7 @@ def validate_config(
         check_results_folder(Path(relative_to or ".") / config["results"], Path(repo), config["results"])
     if relative_to is not None:
         check_results_writable(Path(relative_to) / config["results"], config["results"])
-        check_paths(config, Path(relative_to))  # last: a VGG16 weights file costs the import of torch
+        check_paths(config, Path(relative_to))
     return config
 
 
@@ -316,11 +316,17 @@ def check_paths(config: dict, workdir: Path) -> None:
 
 def _check_weights_file(path: Path) -> None:
     """A VGG16 state_dict (keys and shapes), checked as the vgg job checks it: the job's own check comes after
-    Snakemake has removed the last good VGG16 outputs."""
-    from cnnlens.models.vgg16 import read_weights_file  # torch: seconds, paid only where a file is given
+    Snakemake has removed the last good VGG16 outputs. Read without torch (seconds to import, at every plan), but for
+    a file in torch's format before 1.6, which only torch reads."""
+    from cnnlens.models.vgg16_shapes import LEGACY, check_shapes, saved_format, saved_shapes
 
     try:
-        read_weights_file(path, shapes_only=True)
+        if saved_format(path) == LEGACY:
+            from cnnlens.models.vgg16 import read_weights_file  # torch: seconds, paid only for such an old file
+
+            read_weights_file(path, shapes_only=True)
+        else:
+            check_shapes(path, saved_shapes(path))
     except CnnlensError as error:
         raise ConfigError(f"config key 'vgg.weights': {error}") from None
 

@@ -22,13 +22,10 @@ from torch import nn
 from torchvision.models import VGG16_Weights, vgg16
 
 from cnnlens.errors import CnnlensError, one_line
+from cnnlens.models.vgg16_shapes import ZIP, check_shapes, not_a_state_dict, saved_format, unreadable
 
 IMAGENET_WEIGHTS = VGG16_Weights.IMAGENET1K_V1
 DEFAULT_INDICES = (0, 10, 20)
-_CHOICES = "set the VGG16 weights to imagenet, none or the path of a VGG16 state_dict file"
-# How a torch.save file starts: a zip archive (torch 1.6 on, the one format that can be memory-mapped), or a pickle
-# (protocol 2 or later) in the format before it.
-_ZIP_START, _PICKLE_START = b"PK", b"\x80"
 
 
 @dataclass(frozen=True)
@@ -52,16 +49,17 @@ def load_vgg16(weights: str | Path) -> tuple[nn.Module, WeightsInfo]:
 def read_weights_file(path: str | Path, shapes_only: bool = False) -> Mapping[str, torch.Tensor]:
     """The state_dict of a VGG16 weights file, or a one-line error that says why the file is not one.
 
-    The vgg job loads the tensors; the workflow checks the same file while it plans (:mod:`cnnlens.config`), before
-    Snakemake removes the job's old outputs, with ``shapes_only``: a file of ``torch.save``'s zip format is then
-    memory-mapped, so that only its keys and shapes are read, not its 528 MB (a file in the format of torch before
-    1.6 cannot be mapped and is read whole).
+    The vgg job loads the tensors. The workflow checks the same file while it plans (:mod:`cnnlens.config`), before
+    Snakemake removes the job's old outputs, without torch where it can (:mod:`cnnlens.models.vgg16_shapes`, whose
+    messages these are); a file in the format of torch before 1.6 it checks here, with ``shapes_only`` (a file of
+    ``torch.save``'s zip format would then be memory-mapped, so that only its keys and shapes are read, not its
+    528 MB; one of the format before cannot be mapped and is read whole).
     """
     path = Path(path)
     state = _read_state_dict(path, mmap=shapes_only)
-    problem = _mismatch(_skeleton().state_dict(), state)
-    if problem:
-        raise CnnlensError(f"VGG16 weights file {path} does not match VGG16 ({problem}): {_CHOICES}")
+    check_shapes(
+        path, {key: tuple(value.shape) if isinstance(value, torch.Tensor) else None for key, value in state.items()}
+    )
     return state
 
 
@@ -92,41 +90,14 @@ def _download_imagenet() -> dict[str, torch.Tensor]:
 def _read_state_dict(path: Path, mmap: bool) -> Mapping[str, torch.Tensor]:
     """Load a state_dict file safely (``weights_only``), memory-mapped with ``mmap`` where its format allows,
     turning every failure into a one-line error."""
-    if path.is_dir():
-        raise CnnlensError(f"VGG16 weights file {path} is a folder, not a state_dict file: {_CHOICES}")
-    if not path.is_file():
-        raise CnnlensError(f"VGG16 weights file {path} does not exist: {_CHOICES}")
-    with path.open("rb") as file:
-        start = file.read(2)
-    if not start.startswith((_ZIP_START, _PICKLE_START)):  # torch's own message would suggest loading it unsafely
-        raise CnnlensError(f"cannot read VGG16 weights file {path}: it is not a file that torch.save wrote: {_CHOICES}")
+    mappable = saved_format(path) == ZIP  # a folder, a missing file, one that torch.save did not write: one line
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap and start == _ZIP_START)
+        state = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap and mappable)
     except Exception as error:  # truncated zip, garbage bytes, a pickled full model...
-        raise CnnlensError(
-            f"cannot read VGG16 weights file {path} ({one_line(error).split('. ')[0]}): is it complete? "
-            f"download it again, or {_CHOICES}"
-        ) from None
+        raise unreadable(path, error) from None
     if not isinstance(state, Mapping):
-        raise CnnlensError(f"VGG16 weights file {path} holds a {type(state).__name__}, not a state_dict: {_CHOICES}")
+        raise not_a_state_dict(path, type(state).__name__)
     return state
-
-
-def _mismatch(expected: Mapping[str, torch.Tensor], given: Mapping[str, object]) -> str:
-    """A short description of missing, unexpected and wrongly shaped keys; empty when ``given`` fits."""
-    missing = [key for key in expected if key not in given]
-    unexpected = [key for key in given if key not in expected]
-    shapes = [
-        f"{key} {tuple(getattr(given[key], 'shape', ()))} instead of {tuple(expected[key].shape)}"
-        for key in expected
-        if key in given and getattr(given[key], "shape", None) != expected[key].shape
-    ]
-    parts = [
-        f"{len(keys)} {what}, e.g. {keys[0]}"
-        for what, keys in (("missing keys", missing), ("unexpected keys", unexpected), ("shape mismatches", shapes))
-        if keys
-    ]
-    return "; ".join(parts)
 
 
 def features(model: nn.Module) -> nn.Sequential:
