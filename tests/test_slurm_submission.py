@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from cnnlens.layout import Layout
+
 from helpers import REPO, layout_of, snakemake, tiny_workdir
 
 pytestmark = pytest.mark.e2e  # a real Snakemake run up to the submission
@@ -37,8 +39,8 @@ def value(arguments: list[str], flag: str) -> str:
 
 
 @pytest.fixture(params=["auto", "cpu"])
-def submissions(request, tmp_path) -> tuple[str, list[list[str]]]:
-    """(train.device, the arguments of every sbatch call) when both models' training is due."""
+def submissions(request, tmp_path) -> tuple[str, Layout, list[list[str]]]:
+    """(train.device, the run's layout, the arguments of every sbatch call) when both models' training is due."""
     workdir = tiny_workdir(tmp_path / "work", models=list(MODELS), train={"device": request.param})
     layout = layout_of(workdir)
     data = workdir / layout.data_cache
@@ -59,15 +61,15 @@ def submissions(request, tmp_path) -> tuple[str, list[list[str]]]:
         path=(fake_slurm(tmp_path / "bin", records),),
     )
     assert result.returncode != 0 and "SLURM sbatch failed" in result.stderr, result.stderr[-3000:]
-    return request.param, [path.read_text().splitlines() for path in records.iterdir()]
+    return request.param, layout, [path.read_text().splitlines() for path in records.iterdir()]
 
 
 def test_training_jobs_ask_for_the_profiles_cores_memory_and_time_and_a_gpu_unless_cpu(submissions):
-    device, calls = submissions
+    device, layout, calls = submissions
     train = PROFILE["set-resources"]["train"]
     # Both at once: the default profile's one-GPU-job cap is for one machine, not for the cluster's jobs.
     assert sorted(value(arguments, "--comment") for arguments in calls) == [
-        f"rule_train_wildcards_{model}_0" for model in sorted(MODELS)
+        f"rule_train_wildcards_{model}_0_{layout.run_key(model)}" for model in sorted(MODELS)
     ]
     for arguments in calls:
         assert f"--cpus-per-task={PROFILE['set-threads']['train']}" in arguments
