@@ -19,7 +19,7 @@ import yaml
 from PIL import Image
 from snakemake.utils import update_config
 
-from cnnlens.artifacts import Faithfulness
+from cnnlens.artifacts import Activations, Faithfulness
 from cnnlens.config import validate_config
 from cnnlens.errors import CnnlensError
 from cnnlens.interpret.heatmap_methods import MODEL_METHODS
@@ -139,6 +139,24 @@ def layout_of(workdir: Path, configfiles: Sequence[str] = ("tiny.yaml",)) -> Lay
     validate_config(config, SCHEMA)
     return Layout(
         config, run_device(config["train"]["device"]), repo=os.path.relpath(REPO, workdir), workdir=str(workdir)
+    )
+
+
+def activations_artifact(
+    model: str = "plain", layers: dict | None = None, indices=(7, 3), predictions=(1, 0)
+) -> Activations:
+    """A hand-made Activations artifact of seed 2: ``len(indices)`` 2×4 images (labels cat, dog), and ``layers``."""
+    count = len(indices)
+    return Activations(
+        model=model,
+        seed=2,
+        image_indices=torch.tensor(indices),
+        images=torch.arange(count * 3 * 2 * 4, dtype=torch.uint8).reshape(count, 3, 2, 4),
+        labels=torch.tensor([0, 1][:count]),
+        classes=["cat", "dog"],
+        logits=torch.zeros(count, 2),
+        predictions=torch.tensor(predictions),
+        layers=layers or {},
     )
 
 

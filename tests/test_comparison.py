@@ -325,20 +325,3 @@ def test_the_compare_job_writes_tables_that_read_back_and_refuses_old_ones(tmp_p
     old.to_csv(tmp_path / "out" / "tests.csv", index=False)  # what the compare rule wrote before
     with pytest.raises(ArtifactError, match=r"tests\.csv is not a tests table .*rebuild it with the compare rule"):
         compare.Comparison.read(tmp_path / "out")
-
-
-def test_curve_bands_over_seeds():
-    histories = {
-        ("a", 0): pd.DataFrame({"epoch": [1, 2], "test_accuracy": [0.1, 0.5]}),
-        ("a", 1): pd.DataFrame({"epoch": [1, 2], "test_accuracy": [0.3, 0.7]}),
-        ("b", 0): pd.DataFrame({"epoch": [1, 2], "test_accuracy": [0.2, 0.4]}),
-    }
-    bands = compare.curve_bands(histories, "test_accuracy").set_index(["variant", "epoch"])
-    assert bands.loc[("a", 2)].tolist() == pytest.approx([0.6, 0.5, 0.7])
-    assert bands.loc[("b", 1)].tolist() == pytest.approx([0.2, 0.2, 0.2])
-
-
-def test_per_class_accuracy_is_the_diagonal_over_row_sums():
-    confusion = np.array([[8, 2, 0], [1, 1, 2], [0, 0, 0]])
-    accuracy = compare.per_class_accuracy(confusion)
-    assert accuracy[:2].tolist() == [0.8, 0.25] and math.isnan(accuracy[2])

@@ -4,13 +4,14 @@ import numpy as np
 import pandas as pd
 
 from cnnlens.reporting import faithfulness_tables as tables
-from cnnlens.reporting import heatmap_verdict, removal_verdict, sanity_verdict, summaries
+from cnnlens.reporting import heatmap_verdict, removal_verdict, sanity_verdict
+from cnnlens.views.faithfulness import faithfulness_setup, over_seeds, run_scores, sanity_over_seeds
 
 from helpers import faithfulness_artifact, faithfulness_runs
 
 
 def test_score_table_shows_mean_and_std_over_seeds_the_score_its_inversion_and_the_ties(text_keys):
-    scores = summaries.over_seeds(summaries.run_scores(faithfulness_runs()))
+    scores = over_seeds(run_scores(faithfulness_runs()))
     table = tables.score_table(scores)
     assert list(table.columns) == [
         "⟨faithfulness.header_model⟩",
@@ -80,7 +81,7 @@ def test_the_sanity_table_brackets_the_steps_before_a_method_reads_anything_and_
     run = faithfulness_artifact("se", 0, {"gradcam": [0.1, 0.2], "random": [0.5, 0.5]})
     run.sanity["spearman"][2] = -0.001  # gradcam after step 2 rounds to 0.00, not -0.00
     other = faithfulness_artifact("cbam", 0, {"deconvnet": [0.1, 0.2]})
-    steps, reference = summaries.sanity_over_seeds([run, other])
+    steps, reference = sanity_over_seeds([run, other])
     verdicts = sanity_verdict.sanity_verdicts(steps, reference, 0.5)
     table = tables.sanity_table(steps, verdicts, "se")
     assert list(table.columns[1:3]) == ["⟨faithfulness.step_header layer=fc2⟩", "⟨faithfulness.step_header layer=fc1⟩"]
@@ -106,7 +107,7 @@ def test_a_repredicted_row_follows_its_methods_row(text_keys):
     rows = pd.DataFrame(run.sanity)
     repredicted = rows[rows["method"] == "gradcam"].assign(target="repredicted", spearman=0.3)
     run.sanity = pd.concat([rows, repredicted], ignore_index=True).to_dict(orient="list")
-    steps, reference = summaries.sanity_over_seeds([run])
+    steps, reference = sanity_over_seeds([run])
     table = tables.sanity_table(steps, sanity_verdict.sanity_verdicts(steps, reference, 0.5), "se")
     assert list(table["⟨faithfulness.header_method⟩"]) == [
         "⟨faithfulness.method_gradcam⟩",
@@ -117,18 +118,18 @@ def test_a_repredicted_row_follows_its_methods_row(text_keys):
 
 
 def test_paragraphs_carry_the_runs_numbers(text_keys):
-    setup = summaries.faithfulness_setup(faithfulness_runs())
+    setup = faithfulness_setup(faithfulness_runs())
     tests = pd.DataFrame({"p_value": [0.1] * 7})
     paragraph = tables.tests_paragraph(setup, tests, 0.01)
     assert "images=2" in paragraph and "tests=7" in paragraph and "alpha=0.01 confidence=99" in paragraph
     assert "over=⟨faithfulness.over_seeds seeds=0⟨style.list_separator⟩1⟩" in paragraph
     assert "spread=⟨faithfulness.spread_seeds" in tables.score_paragraph(setup)
     assert "spread=⟨faithfulness.spread_one_seed seed=0⟩" in tables.score_paragraph(
-        summaries.faithfulness_setup(faithfulness_runs()[:1])
+        faithfulness_setup(faithfulness_runs()[:1])
     )
     knobs = tables.knob_paragraph(setup, faithfulness_runs()[0].knobs)
     assert "steps=2 knobs=⟨faithfulness.knob_fill_mean⟩⟨style.and⟩⟨faithfulness.knob_steps steps=4⟩" in knobs
-    steps, _ = summaries.sanity_over_seeds(faithfulness_runs())
+    steps, _ = sanity_over_seeds(faithfulness_runs())
     sanity = tables.sanity_paragraph(setup, steps, 0.4)
     assert "steps=fc2⟨style.list_separator⟩fc1 images=2 window=7 threshold=0.4" in sanity
 

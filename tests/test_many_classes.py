@@ -13,8 +13,8 @@ from cnnlens.models.cnn import build_model
 from cnnlens.plots import channel_weights as attention
 from cnnlens.plots import curves
 from cnnlens.plots.style import MAX_CLASS_LABELS
-from cnnlens.reporting.comparison import per_class_accuracy
 from cnnlens.training.recipe import confusion_matrix, predict
+from cnnlens.views.runs import per_class_accuracy
 
 CLASSES = [f"class{index:03d}" for index in range(100)]
 

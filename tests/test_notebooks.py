@@ -34,14 +34,14 @@ from helpers import REPO
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
 BY_NAME = {section.notebook: section for section in SECTIONS}
 
-# What a notebook may import: readers of artifacts, the library's summaries, plots, captions and texts, and
+# What a notebook may import: readers of artifacts, the library's views of them, plots, captions and texts, and
 # what displays a figure. No torch, numpy, pandas or file reading of its own.
 ALLOWED_IMPORTS = (
     "IPython.display",
     "matplotlib.pyplot",
     "cnnlens.artifacts",
     "cnnlens.reporting.comparison",
-    "cnnlens.reporting.summaries",
+    "cnnlens.views",
     "cnnlens.reporting.faithfulness_tables",
     "cnnlens.reporting.heatmap_verdict",
     "cnnlens.reporting.removal_verdict",
@@ -58,7 +58,7 @@ COMPUTING_CALLS = {
 }  # fmt: skip
 # Calls that read files: allowed only as methods of what the readers define (Activations.load, TrainedRun.read).
 READING_CALLS = {"load", "read", "open", "eval", "exec", "__import__"}
-READERS = ("cnnlens.artifacts", "cnnlens.reporting.comparison")
+READERS = ("cnnlens.artifacts", "cnnlens.reporting.comparison", "cnnlens.views.runs")
 
 
 def quick_run_config() -> dict:
@@ -298,11 +298,11 @@ from IPython.display import HTML, display
 
 from cnnlens.artifacts import Activations
 from cnnlens.plots import feature_maps as plots
-from cnnlens.reporting import summaries
 from cnnlens.reporting.captions import caption
+from cnnlens.views.feature_maps import feature_layers
 
 stored = Activations.load(activations)
-maps = summaries.feature_layers(stored)"""
+maps = feature_layers(stored)"""
 FIGURE = "plots.pca_grid(images, labels, columns, plots.pca_title())\nplt.show()"
 CAPTION = "display(HTML(caption(plots.pca_caption(stored.model, stored.seed))))"
 GOOD = [
@@ -359,7 +359,7 @@ def test_parameter_check_needs_a_tagged_cell():
         "import torch\nstored = torch.load(activations)",
         "import pandas as pd\ntable = pd.read_csv('../results/comparison/runs.csv')",
         "with open(activations) as file:\n    file.read()",
-        "stored = summaries.Activations.load(activations)",
+        "stored = plots.Activations.load(activations)",
     ],
     ids=["torch.load", "read_csv", "open", "load outside the readers"],
 )

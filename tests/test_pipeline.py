@@ -28,8 +28,8 @@ from cnnlens.registry import executed_title, report_sections
 from cnnlens.reporting.comparison import Comparison
 from cnnlens.reporting.faithfulness_tables import score_table, signed
 from cnnlens.reporting.heatmap_verdict import faithfulness_verdicts, model_scores
-from cnnlens.reporting.summaries import over_seeds, run_scores
 from cnnlens.texts import table
+from cnnlens.views.faithfulness import over_seeds, run_scores
 
 from helpers import CLASSES, REPO, layout_of, make_image_folder, needs_pdfs, snakemake, tiny_workdir
 

@@ -10,7 +10,14 @@ import pytest
 
 from cnnlens.interpret.deletion_insertion import MODEL_METHODS
 from cnnlens.plots import faithfulness as plots
-from cnnlens.reporting import summaries
+from cnnlens.views.faithfulness import (
+    faithfulness_setup,
+    gallery_maps,
+    mean_curves,
+    removal_over_seeds,
+    run_tables,
+    sanity_over_seeds,
+)
 
 from helpers import faithfulness_artifact, faithfulness_runs
 
@@ -34,7 +41,7 @@ def test_methods_keep_one_colour_and_baselines_are_grey_and_dashed_or_dotted():
 
 
 def test_deletion_insertion_draw_each_models_mean_curves_in_its_row():
-    figure = plots.deletion_insertion(summaries.mean_curves(faithfulness_runs()))
+    figure = plots.deletion_insertion(mean_curves(faithfulness_runs()))
     axes = np.array(figure.axes).reshape(2, 2)
     assert [panel.get_title() for panel in axes.flat] == [
         "se: deletion",
@@ -56,7 +63,7 @@ def test_deletion_insertion_draw_each_models_mean_curves_in_its_row():
 def test_removal_curves_start_at_the_reference_and_draw_each_criterion_and_ranking():
     first, second = faithfulness_artifact("se", 0), faithfulness_artifact("se", 1)
     second.removal["accuracy"] = [0.5, 0.5, 0.5, 0.5]
-    table = summaries.removal_over_seeds(summaries.run_tables([first, second], "removal"))
+    table = removal_over_seeds(run_tables([first, second], "removal"))
     accuracy, probability = plots.removal_curves(table, "se").axes
     highest, lowest, random, reference = accuracy.get_lines()
     np.testing.assert_allclose(highest.get_xdata(), [0.0, 0.5])  # 2 of 4 channels removed
@@ -74,7 +81,7 @@ def test_removal_curves_start_at_the_reference_and_draw_each_criterion_and_ranki
 
 def test_sanity_gallery_rows_are_image_and_method_columns_the_steps():
     run = faithfulness_artifact(deletion={"gradcam": [0.1, 0.2], "channels": [0.2, 0.3]})
-    maps = summaries.gallery_maps(run)
+    maps = gallery_maps(run)
     figure = plots.sanity_gallery(np.zeros((2, 8, 8, 3), dtype=np.uint8), [5, 3], run.gallery_steps, maps)
     grid = np.array(panels(figure)).reshape(4, 4)
     assert grid[1, 0].get_ylabel() == "#5\nactivation heatmap" and grid[2, 0].get_ylabel() == "#3\nGrad-CAM"
@@ -89,7 +96,7 @@ def test_step_names_are_the_layer_each_step_added():
 
 
 def test_captions_state_images_fill_steps_and_seeds(text_keys):
-    setup = summaries.faithfulness_setup(faithfulness_runs())
+    setup = faithfulness_setup(faithfulness_runs())
     caption = plots.curves_caption(setup)
     assert caption.startswith("⟨faithfulness.curves_caption models=se⟨style.list_separator⟩cbam")
     assert "fill=⟨faithfulness.fill_blur sigma=1⟩" in caption  # 8 pixels / 8
@@ -101,8 +108,8 @@ def test_captions_state_images_fill_steps_and_seeds(text_keys):
 
 
 def test_removal_caption_counts_the_channels_removed_at_each_site(text_keys):
-    table = summaries.removal_over_seeds(summaries.run_tables(faithfulness_runs(), "removal"))
-    caption = plots.removal_caption(table, "cbam", summaries.faithfulness_setup(faithfulness_runs()))
+    table = removal_over_seeds(run_tables(faithfulness_runs(), "removal"))
+    caption = plots.removal_caption(table, "cbam", faithfulness_setup(faithfulness_runs()))
     assert caption.startswith("⟨faithfulness.removal_caption model=cbam sites=relu1")
     assert "criteria=⟨faithfulness.criterion_activation⟩ (⟨style.line_dashed⟩)" in caption
     assert (
@@ -121,7 +128,7 @@ def test_gallery_caption_names_the_run_steps_and_images(text_keys):
 
 def test_sanity_curves_start_at_one_and_mark_the_steps_a_method_does_not_read(text_keys):
     runs = [faithfulness_artifact("se", 0, {"gradcam": [0.1, 0.2], "random": [0.5, 0.5]})]
-    steps, _ = summaries.sanity_over_seeds(runs)
+    steps, _ = sanity_over_seeds(runs)
     (panel,) = panels(plots.sanity_curves(steps, 0.45))
     curves = [line for line in panel.get_lines() if line.get_linestyle() != "None"]
     gradcam, random, threshold = curves
@@ -137,5 +144,5 @@ def test_sanity_curves_start_at_one_and_mark_the_steps_a_method_does_not_read(te
         "⟨faithfulness.step_title layer=fc2⟩",
         "⟨faithfulness.step_title layer=fc1⟩",
     ]
-    caption = plots.sanity_curves_caption(summaries.faithfulness_setup(runs), 0.45)
+    caption = plots.sanity_curves_caption(faithfulness_setup(runs), 0.45)
     assert "images=2" in caption and "threshold=0.45" in caption and "line=⟨style.line_dashdot⟩" in caption

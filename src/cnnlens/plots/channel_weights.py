@@ -33,8 +33,8 @@ from cnnlens.plots.style import (
     tick_positions,
 )
 from cnnlens.plots.style import colours as _colours
-from cnnlens.reporting.summaries import SWITCHED_OFF, SWITCHED_ON
 from cnnlens.texts import text
+from cnnlens.views.attention import SWITCHED_OFF, SWITCHED_ON
 
 NEUTRAL = 0.5  # sigmoid(0): the weight of a channel the module neither boosts nor suppresses
 NEUTRAL_STYLE = "--"
@@ -248,7 +248,7 @@ def image_weights_caption(modules: Sequence[str], model: str, seed: int, indices
 
 
 def summary_table(summary: pd.DataFrame) -> pd.DataFrame:
-    """The attention summary (``summaries.attention_summary``) with the column headings readers see."""
+    """The attention summary (``views.attention.attention_summary``) with the column headings readers see."""
     return summary.rename(columns={column: text(key) for column, key in SUMMARY_HEADERS.items()})
 
 

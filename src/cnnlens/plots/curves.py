@@ -75,7 +75,7 @@ def epoch_curves(histories: Mapping[str, pd.DataFrame]) -> Figure:
 def seed_bands(accuracy: pd.DataFrame, loss: pd.DataFrame) -> Figure:
     """Test accuracy and loss per epoch: mean over seeds as a line, min to max over seeds as a band.
 
-    Both tables have the columns variant, epoch, mean, min, max (see ``compare.curve_bands``).
+    Both tables have the columns variant, epoch, mean, min, max (see ``views.runs.curve_bands``).
     """
     figure, axes = plt.subplots(1, 2, figsize=(11, 3.8), layout="constrained")
     panels = ((axes[0], accuracy, 100, "curves.test_accuracy_axis"), (axes[1], loss, 1, "curves.test_loss_axis"))

@@ -178,7 +178,7 @@ def models_by_depth(image: np.ndarray, title: str, maps: Mapping[str, Mapping[st
 
 
 def depth_table(table: pd.DataFrame) -> pd.DataFrame:
-    """The per-depth summaries (``summaries.depth_table``) as readers see them: mean ± std."""
+    """The per-depth summaries (``views.depth.depth_table``) as readers see them: mean ± std."""
 
     def spread(prefix: str) -> list[str]:
         means, stds = table[f"{prefix}_mean"], table[f"{prefix}_std"]
@@ -204,7 +204,7 @@ def depth_lines(table: pd.DataFrame) -> Figure:
     the concentration of an evenly spread map (:data:`EVEN_SHARE`) is drawn as a reference.
 
     Args:
-        table: the per-layer statistics of the models (``summaries.depth_table``); layers are placed in their
+        table: the per-layer statistics of the models (``views.depth.depth_table``); layers are placed in their
             order of first appearance.
     """
     layers = list(dict.fromkeys(table["layer"]))

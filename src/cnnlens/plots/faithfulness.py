@@ -18,8 +18,9 @@ from matplotlib.figure import Figure
 from cnnlens.interpret.deletion_insertion import BLUR_SIGMA_FRACTION
 from cnnlens.interpret.heatmap_methods import MODEL_METHODS
 from cnnlens.plots.style import OVERLAY_CMAP, blank_axes, colours, image_names, line_style, listing, run_name
-from cnnlens.reporting.summaries import FaithfulnessSetup, in_order
 from cnnlens.texts import text
+from cnnlens.views.faithfulness import FaithfulnessSetup
+from cnnlens.views.order import in_order
 
 BASELINE_STYLES = {"random": "--", "gaussian": ":"}  # the maps that do not use the model
 BASELINE_COLOUR = "grey"
@@ -105,7 +106,7 @@ def deletion_insertion(curves: pd.DataFrame) -> Figure:
     """Deletion (left) and insertion (right) mean curves, one row per model, one line per method.
 
     Args:
-        curves: ``summaries.mean_curves``: model, method, curve, fraction, probability.
+        curves: ``views.faithfulness.mean_curves``: model, method, curve, fraction, probability.
     """
     models = in_order(curves["model"])
     figure, axes = plt.subplots(
@@ -131,7 +132,7 @@ def removal_curves(table: pd.DataFrame, model: str) -> Figure:
     drawn as a dotted black line). Ticks name the number of channels removed.
 
     Args:
-        table: ``summaries.removal_over_seeds`` of every model.
+        table: ``views.faithfulness.removal_over_seeds`` of every model.
     """
     removal = table[table["model"] == model]
     sites = in_order(removal["site"])
@@ -181,7 +182,7 @@ def sanity_curves(steps: pd.DataFrame, threshold: float) -> Figure:
     where the step has not yet reached a layer the method reads, and the threshold as a dash-dotted black line.
 
     Args:
-        steps: ``summaries.sanity_over_seeds``'s curves.
+        steps: ``views.faithfulness.sanity_over_seeds``'s curves.
         threshold: the config's ``faithfulness.sanity_threshold``.
     """
     fixed = steps[steps["target"] == "fixed"]

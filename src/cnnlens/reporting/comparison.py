@@ -27,8 +27,6 @@ import pandas as pd
 from scipy import stats
 
 from cnnlens.artifacts import (
-    CONFUSION,
-    HISTORY,
     IMAGE_TESTS,
     NOISE_FLOOR,
     PREDICTIONS,
@@ -103,37 +101,6 @@ def compare(runs: pd.DataFrame, predictions: Mapping[RunId, pd.DataFrame], basel
     comparison = Comparison(runs, summarize(runs), tests, image_tests(predictions, baseline, alpha), noise)
     tests["verdict"] = comparison_verdicts(comparison, alpha)
     return comparison
-
-
-@dataclass
-class TrainedRun:
-    """One training run's files, as the comparison and training notebooks read them."""
-
-    metrics: dict
-    history: pd.DataFrame
-    confusion: pd.DataFrame  # counts; rows true classes, columns predicted
-
-    @property
-    def label(self) -> str:
-        return f"{self.metrics['model']} (seed {self.metrics['seed']})"
-
-    @classmethod
-    def read(cls, folder: str | Path) -> TrainedRun:
-        folder = Path(folder)
-        return cls(
-            RUN_METRICS.load(folder / "metrics.json"),
-            HISTORY.load(folder / "history.csv"),
-            CONFUSION.load(folder / "confusion.csv"),
-        )
-
-
-def pooled_confusion(runs: Sequence[TrainedRun]) -> dict[str, pd.DataFrame]:
-    """Per variant, the confusion counts summed over its seeds, in the order variants first appear."""
-    pooled: dict[str, pd.DataFrame] = {}
-    for run in runs:
-        variant = run.metrics["model"]
-        pooled[variant] = pooled[variant] + run.confusion if variant in pooled else run.confusion
-    return pooled
 
 
 def runs_table(metrics: Sequence[dict]) -> pd.DataFrame:
@@ -420,17 +387,3 @@ def noise_verdict(noise: pd.DataFrame, alpha: float) -> str:
         pairs=len(noise),
         beyond=sum(bool(significant(p_holm, alpha)) for p_holm in noise["p_holm"]),
     )
-
-
-def curve_bands(histories: Mapping[tuple[str, int], pd.DataFrame], column: str) -> pd.DataFrame:
-    """Per variant and epoch, the mean, min and max of a history column over seeds (for a band plot)."""
-    frames = [history[["epoch", column]].assign(variant=variant) for (variant, _), history in histories.items()]
-    joined = pd.concat(frames)
-    bands = joined.groupby(["variant", "epoch"], sort=False)[column].agg(["mean", "min", "max"])
-    return bands.reset_index()
-
-
-def per_class_accuracy(confusion: np.ndarray) -> np.ndarray:
-    """Recall of every class from a confusion matrix whose rows are true and columns predicted classes."""
-    totals = confusion.sum(1)
-    return np.divide(np.diag(confusion), totals, out=np.full(len(totals), np.nan), where=totals > 0)

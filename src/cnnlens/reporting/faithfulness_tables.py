@@ -1,6 +1,6 @@
 """The faithfulness section's tables as readers see them, and the paragraphs that say what each holds.
 
-Every table is built from numbers computed elsewhere (:mod:`cnnlens.reporting.summaries`, the verdict modules); here
+Every table is built from numbers computed elsewhere (:mod:`cnnlens.views.faithfulness`, the verdict modules); here
 they get their headers in the chosen language and their digits.
 """
 
@@ -20,8 +20,9 @@ from cnnlens.plots.faithfulness import (
     step_layers,
 )
 from cnnlens.plots.style import confidence_level, listing
-from cnnlens.reporting.summaries import FaithfulnessSetup, in_order
 from cnnlens.texts import text
+from cnnlens.views.faithfulness import FaithfulnessSetup
+from cnnlens.views.order import in_order
 
 DIGITS = 4  # decimals of the mean scores: differences between methods are often in the third
 # over_seeds measure -> the text that heads it in the score table
@@ -84,15 +85,16 @@ def significance(p_holm: float, direction: int, alpha: float) -> str:
 
 
 def score_table(table: pd.DataFrame) -> pd.DataFrame:
-    """The AUCs and scores over seeds (``summaries.over_seeds``) as readers see them: mean ± std over seeds (the mean
-    alone from one seed), and the share of tied pixels."""
+    """The AUCs and scores over seeds (``views.faithfulness.over_seeds``) as readers see them: mean ± std over seeds
+    (the mean alone from one seed), and the share of tied pixels."""
     return _measures_table(table, SCORE_HEADERS).assign(
         **{text("faithfulness.header_tied"): [percent(share) for share in table["tied_share_mean"]]}
     )
 
 
 def drop_increase_table(table: pd.DataFrame) -> pd.DataFrame:
-    """Average Drop and Increase in Confidence over seeds (``summaries.over_seeds``), as :func:`score_table`."""
+    """Average Drop and Increase in Confidence over seeds (``views.faithfulness.over_seeds``), as
+    :func:`score_table`."""
     return _measures_table(table, DROP_INCREASE_HEADERS)
 
 
@@ -180,10 +182,10 @@ def removal_table(tests: pd.DataFrame, alpha: float) -> pd.DataFrame:
 
 
 def sanity_table(steps: pd.DataFrame, verdicts: pd.DataFrame, model: str) -> pd.DataFrame:
-    """One model's sanity checks (``summaries.sanity_over_seeds``, ``sanity_verdict.sanity_verdicts``) as readers see
-    them: one row per method and target, one column per randomisation step holding "Spearman / SSIM" (two decimals;
-    in brackets where the step has not reached a layer the method reads), the reference of two unrelated images'
-    maps, the flat maps at the last step and the outcome."""
+    """One model's sanity checks (``views.faithfulness.sanity_over_seeds``, ``sanity_verdict.sanity_verdicts``) as
+    readers see them: one row per method and target, one column per randomisation step holding "Spearman / SSIM"
+    (two decimals; in brackets where the step has not reached a layer the method reads), the reference of two
+    unrelated images' maps, the flat maps at the last step and the outcome."""
     mine = steps[steps["model"] == model]
     layers = step_layers(in_order(mine["randomised"]))
     cells = mine.assign(

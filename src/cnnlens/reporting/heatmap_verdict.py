@@ -31,9 +31,9 @@ from cnnlens.errors import CnnlensError
 from cnnlens.interpret.heatmap_methods import MODEL_METHODS
 from cnnlens.plots.faithfulness import knob_phrase, method_subject, seeds_phrase
 from cnnlens.reporting.faithfulness_tables import difference, signed
-from cnnlens.reporting.summaries import distinct, in_order
 from cnnlens.statistics import holm, paired_difference
 from cnnlens.texts import listing, text
+from cnnlens.views.order import distinct, in_order
 
 RANDOM, GAUSSIAN = "random", "gaussian"
 REFERENCES = (RANDOM, GAUSSIAN)  # the maps that know nothing of the model

@@ -17,9 +17,9 @@ import torch
 from cnnlens.artifacts import Faithfulness
 from cnnlens.plots.faithfulness import criterion_name
 from cnnlens.reporting.faithfulness_tables import difference
-from cnnlens.reporting.summaries import in_order
 from cnnlens.statistics import holm, paired_difference
 from cnnlens.texts import text
+from cnnlens.views.order import in_order
 
 CONDITION = ["site", "criterion", "ranking", "fraction"]
 

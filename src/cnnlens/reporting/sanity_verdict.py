@@ -1,6 +1,6 @@
 """The sanity checks in words: per model and method, what randomising the weights did to its maps.
 
-The curves are the mean over the model's seeds (:func:`cnnlens.reporting.summaries.sanity_over_seeds`); the outcome
+The curves are the mean over the model's seeds (:func:`cnnlens.views.faithfulness.sanity_over_seeds`); the outcome
 is :func:`cnnlens.interpret.sanity.sanity_verdict`'s, read against the config's threshold and the reference measured
 in the same run (two unrelated images' maps).
 """
