@@ -293,3 +293,23 @@ def test_after_kill_9_of_snakemake_the_readme_s_unlock_lets_the_same_command_run
     unlocked = snakemake(workdir, "--unlock")
     assert unlocked.returncode == 0, unlocked.stderr[-2000:]
     assert_the_same_command_runs_again(workdir)
+
+
+OPEN_PROGRESS_BARS = """
+from tqdm import tqdm
+from cnnlens.interruption import OneLineCtrlC
+
+with OneLineCtrlC("cnnlens train: interrupted"):
+    epochs = tqdm(total=3, desc="epochs")
+    batches = tqdm(total=3, desc="batches", leave=False)  # drawn below, the cursor moved back up
+    batches.update(1)
+    raise KeyboardInterrupt
+"""
+
+
+def test_the_one_line_starts_a_line_of_its_own_where_progress_bars_are_open():
+    """A Ctrl-C right after a nested bar was drawn left the cursor on the line above, behind the bar."""
+    script = [sys.executable, "-c", OPEN_PROGRESS_BARS]
+    run = subprocess.run(script, capture_output=True, text=True, check=False, timeout=60)
+    assert run.returncode == 130
+    assert run.stderr.endswith("\ncnnlens train: interrupted\n"), repr(run.stderr[-200:])

@@ -56,6 +56,7 @@ class OneLineCtrlC:
     def _exit(self) -> NoReturn:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         self._exiting.set()
+        _close_progress_bars()
         print(self.line, file=sys.stderr)
         sys.exit(INTERRUPTED_STATUS)
 
@@ -69,3 +70,12 @@ class OneLineCtrlC:
         if not self._exiting.wait(GRACE_SECONDS):
             os.write(sys.stderr.fileno(), f"{self.line}\n".encode())  # the main thread may hold stderr's lock
             os._exit(INTERRUPTED_STATUS)
+
+
+def _close_progress_bars() -> None:
+    """Close the progress bars an interrupted step leaves open (the epochs bar; a nested bar that was just drawn
+    leaves the cursor on the line above), so that the step's one line starts a line of its own."""
+    progress = sys.modules.get("tqdm.std")  # only where the step imported tqdm
+    if progress is not None:
+        for bar in sorted(progress.tqdm._instances, key=lambda bar: -abs(bar.pos)):  # the innermost first
+            bar.close()
