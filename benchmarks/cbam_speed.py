@@ -17,10 +17,10 @@ change) with ``PYTHONPATH=<checkout>/src``: the autograd row needs ``use_fused_c
 from __future__ import annotations
 
 import argparse
-import time
 from collections.abc import Callable
 
 import torch
+from engine_choices import interleaved_seconds  # the script's own folder is first on sys.path
 
 from cnnlens.models import attention
 from cnnlens.models.cnn import Architecture, build_model
@@ -69,19 +69,6 @@ def inference_pass(model: torch.nn.Module, batch_size: int) -> Callable[[], None
     for _ in range(3):
         forward()
     return forward
-
-
-def interleaved_seconds(calls: dict[str, Callable[[], None]], count: int) -> dict[str, float]:
-    """Each call's mean seconds, the calls taking turns (in a rotating order) so that drift hits them alike."""
-    totals = dict.fromkeys(calls, 0.0)
-    names = list(calls)
-    for index in range(count):
-        turn = index % len(names)
-        for name in names[turn:] + names[:turn]:
-            started = time.perf_counter()
-            calls[name]()
-            totals[name] += time.perf_counter() - started
-    return {name: total / count for name, total in totals.items()}
 
 
 def print_rounds(title: str, unit: str, results: dict[str, list[float]]) -> None:

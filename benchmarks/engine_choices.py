@@ -59,18 +59,23 @@ def training_step(model_name: str, memory_format, adam: str, compiled: bool, fus
     return step
 
 
-def step_seconds_per_epoch(steps: dict[str, Callable[[], None]], count: int) -> dict[str, float]:
-    """Each configuration's seconds per epoch of steps, the configurations taking turns step by step
-    (in a rotating order), so that the machine's drift hits them alike."""
-    totals = dict.fromkeys(steps, 0.0)
-    names = list(steps)
+def interleaved_seconds(calls: dict[str, Callable[[], None]], count: int) -> dict[str, float]:
+    """Each call's mean seconds, the calls taking turns (in a rotating order) so that the machine's drift hits them
+    alike."""
+    totals = dict.fromkeys(calls, 0.0)
+    names = list(calls)
     for index in range(count):
         turn = index % len(names)
         for name in names[turn:] + names[:turn]:
             started = time.perf_counter()
-            steps[name]()
+            calls[name]()
             totals[name] += time.perf_counter() - started
-    return {name: total / count * STEPS_PER_EPOCH for name, total in totals.items()}
+    return {name: total / count for name, total in totals.items()}
+
+
+def step_seconds_per_epoch(steps: dict[str, Callable[[], None]], count: int) -> dict[str, float]:
+    """Each configuration's seconds per epoch of steps, taking turns step by step (:func:`interleaved_seconds`)."""
+    return {name: seconds * STEPS_PER_EPOCH for name, seconds in interleaved_seconds(steps, count).items()}
 
 
 def augmentation_seconds_per_epoch(images: torch.Tensor, chunk: int) -> float:
