@@ -12,7 +12,7 @@ import pytest
 from cnnlens import texts
 from cnnlens.texts import set_language
 
-from helpers import PANGO, KeyTable, make_image_folder, snakemake, tiny_workdir
+from helpers import PANGO, PIPELINE_CLASSES, KeyTable, make_image_folder, snakemake, tiny_workdir
 
 
 @pytest.fixture
@@ -48,11 +48,12 @@ def image_tarball(image_folder: Path, tmp_path: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The tiny pipeline run once for the session (3 variants, 2 seeds, both editions, printed where Pango is):
-    tests read its files and dry-run it with other configs; they add only their own config files, a photo and a
-    provenance archive."""
+    """The tiny pipeline run once for the session (3 variants, 2 seeds, 2 classes, both editions, printed where Pango
+    is): tests read its files and dry-run it with other configs; they add only their own config files, a photo and a
+    provenance archive. Under pytest-xdist its tests share one worker (:func:`pytest_xdist_make_scheduler`)."""
     workdir = tiny_workdir(
         tmp_path_factory.mktemp("pipeline"),
+        classes=PIPELINE_CLASSES,
         seeds=[0, 1],
         models=["plain", "attention", "cbam"],
         variants={"cbam": {"attention": "cbam", "blocks": [3]}},
@@ -61,3 +62,41 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Path:
     first = snakemake(workdir)
     assert first.returncode == 0, first.stderr[-3000:]
     return workdir
+
+
+# Under pytest-xdist (``-n``) a module's tests run on one worker, and these modules share one worker with another:
+# a session fixture runs once per worker, so the tests that read the shared end-to-end run must meet on one.
+SAME_WORKER = {"tests/test_browser.py": "tests/test_pipeline.py"}
+# The modules that take minutes, first: each starts at once on a worker of its own while the others share the rest.
+SLOWEST_FIRST = (
+    "tests/test_pipeline.py",
+    "tests/test_browser.py",
+    "tests/test_slurm.py",
+    "tests/test_class_counts.py",
+    "tests/test_kills.py",
+)
+
+
+def module_of(nodeid: str) -> str:
+    return nodeid.partition("::")[0]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The slowest modules first (a stable sort: the rest keep their order), the same on every worker."""
+    items.sort(
+        key=lambda item: (
+            SLOWEST_FIRST.index(module) if (module := module_of(item.nodeid)) in SLOWEST_FIRST else len(SLOWEST_FIRST)
+        )
+    )
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """Whole modules to a worker (pytest-xdist's loadscope), SAME_WORKER's together, in the order collected."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ModulesTogether(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return SAME_WORKER.get(module_of(nodeid), module_of(nodeid))
+
+    config.option.loadscopereorder = False  # keep SLOWEST_FIRST's order, not the largest modules first
+    return ModulesTogether(config, log)

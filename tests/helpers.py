@@ -24,6 +24,7 @@ from cnnlens.config import validate_config
 from cnnlens.errors import CnnlensError
 from cnnlens.interpret.heatmap_methods import MODEL_METHODS
 from cnnlens.layout import Layout, run_device
+from cnnlens.registry import ANALYSES
 from cnnlens.reporting import comparison as compare
 from cnnlens.reporting import header
 from cnnlens.reporting.pdf import _weasyprint_html
@@ -44,6 +45,7 @@ def pango_installed() -> bool:
 PANGO = pango_installed()
 needs_pdfs = pytest.mark.skipif(not (POPPLER and PANGO), reason="printing and reading PDFs need Pango and poppler")
 CLASSES = ("cat", "dog", "ship")
+PIPELINE_CLASSES = ("cat", "ship")  # of the shared end-to-end run (conftest.py): the fewest a classifier has
 
 
 def make_image_folder(
@@ -140,6 +142,36 @@ def layout_of(workdir: Path, configfiles: Sequence[str] = ("tiny.yaml",)) -> Lay
     return Layout(
         config, run_device(config["train"]["device"]), repo=os.path.relpath(REPO, workdir), workdir=str(workdir)
     )
+
+
+def assert_every_table_follows_the_classes(workdir: Path, models: list[str], classes: tuple[str, ...]) -> None:
+    """The finished run of ``workdir`` holds models, tables and a report of ``classes``, for each of ``models``."""
+    layout = layout_of(workdir)
+    for model in models:
+        run = workdir / layout.run_dir(model, 0)
+        assert torch.load(run / "model.pt", weights_only=True)["fc2.weight"].shape == (len(classes), 512)
+        confusion = pd.read_csv(run / "confusion.csv", index_col=0)
+        assert list(confusion.index) == list(confusion.columns) == list(classes)
+        assert confusion.to_numpy().sum() == 2 * len(classes)  # every test image counted once
+        activations = Activations.load(workdir / layout.analysis_file("activations", model, 0))
+        assert activations.classes == list(classes) and len(activations.logits[0]) == len(classes)
+    html = (workdir / layout.published_dir / "report.html").read_text()
+    assert html.count('src="data:image/png;base64,') > 10  # every section drew its figures
+
+
+def keyed_places(layout: Layout) -> dict[str, str]:
+    """Every keyed place of a layout by a readable name: ``data``, ``vgg``, ``run plain 0``, ``explain plain 0``,
+    ``comparison``, ``notebook explain-plain``, ``report``."""
+    found = {"data": layout.data_cache, "vgg": layout.vgg_file, "comparison": layout.comparison_dir}
+    found |= {f"run {model} {seed}": layout.run_dir(model, seed) for model, seed in layout.runs()}
+    for name in ANALYSES:
+        found |= {
+            f"{name} {model} {seed}": layout.analysis_file(name, model, seed)
+            for model, seed in layout.analysis_runs(name)
+        }
+    found |= {f"notebook {executed}": layout.notebook_file(executed) for executed in layout.executed}
+    found["report"] = layout.report_dir
+    return found
 
 
 def activations_artifact(

@@ -33,14 +33,14 @@ def executed_notebook(path, text):
     return path
 
 
-def test_summary_table_shows_mean_and_std_in_percent():
+def test_summary_table_shows_mean_and_std_in_percent(text_keys):
     runs = compare.runs_table([metrics("plain", 0.81), {**metrics("plain", 0.83), "seed": 1}])
     row = header.summary_table(compare.summarize(runs)).iloc[0]
-    assert row["final test accuracy (%)"] == "82.00 ± 1.41" and row["seeds"] == 2
+    assert row["⟨header.column_final⟩"] == "82.00 ± 1.41" and row["⟨header.column_seeds⟩"] == 2
 
 
 @pytest.fixture
-def html(tmp_path):
+def html(tmp_path, text_keys):
     config = validate_config({"train": {"epochs": 2}}, SCHEMA)
     sections = [
         report.ExecutedSection("Training", executed_notebook(tmp_path / "a.ipynb", "first")),
@@ -52,14 +52,15 @@ def html(tmp_path):
 
 
 def test_report_has_numbered_sections_and_a_working_table_of_contents(html):
-    for number, title in enumerate(["Verdict", "Training", "Feature maps", "Reproduce"], start=1):
+    titles = ["⟨header.verdict_title⟩", "Training", "Feature maps", "⟨header.reproduce_title⟩"]
+    for number, title in enumerate(titles, start=1):
         assert f'<a id="section-{number}"></a>' in html
         assert f'href="#section-{number}"' in html
         assert f"{number}. {title}" in html
 
 
 def test_figures_are_numbered_in_reading_order_and_embedded(html):
-    assert re.search(r"<b>Figure 1</b>\. first.*<b>Figure 2</b>\. second", html, re.S)
+    assert html.index("<b>⟨header.figure number=1⟩</b>. first") < html.index("<b>⟨header.figure number=2⟩</b>. second")
     assert html.count(f"data:image/png;base64,{PNG}") == 2
 
 
@@ -68,15 +69,21 @@ def test_report_loads_nothing_from_the_network(html):
 
 
 def test_header_shows_results_banners_and_config(html):
-    assert "45.67 (one seed)" in html and "51.23 (one seed)" in html  # accuracies in percent
-    assert "attention vs plain: +5.56 points on one seed, which allows no test over seeds" in html
-    assert re.search(r"Per image: seed 0 \+5\.56 points \(95 % interval [^)]+\), McNemar Holm p = ", html)
-    assert "the two networks differ." in html
-    assert "Quick run: 2 epochs instead" in html and "CPU-only run" in html
+    said = texts_said(html)
+    assert ("header.one_seed", {"accuracy": "45.67"}) in said  # accuracies in percent
+    assert ("header.one_seed", {"accuracy": "51.23"}) in said
+    one_seed = {"variant": "attention", "baseline": "plain", "seeds": "1", "difference": "+5.56"}
+    assert ("comparison.verdict_one_seed", one_seed) in said
+    differ = [key for key, _ in said].index("comparison.verdict_image_differ")  # McNemar: the two networks differ
+    image = said[differ][1]
+    assert (image["seed"], image["difference"], image["level"]) == ("0", "+5.56", "95")
+    assert float(image["low"]) < 5.56 < float(image["high"]) and float(image["p_holm"]) < 0.05
+    assert ("comparison.verdict_images", {"results": f"#{differ}"}) in said
+    assert ("banner.quick_run", {"epochs": "2", "reference": "50"}) in said and ("banner.cpu_only", {}) in said
     assert "snakemake --cores all --configfile c.yaml" in html
-    assert "abc1234" in html and "1.5 min summed over all jobs" in html
-    assert "<strong>VGG16 weights</strong> none (random initialisation)" in html
-    assert 'class="cnnlens-banner">VGG16 has random weights' in html
+    assert "abc1234" in html and ("header.compute_value", {"minutes": "1.5", "training": "0.1"}) in said
+    assert "<strong>⟨header.vgg_label⟩</strong> ⟨header.vgg_random⟩" in html
+    assert '<div class="cnnlens-banner">⟨banner.vgg_random⟩</div>' in html
     assert "a warning" not in html and "runs = []" not in html
 
 
@@ -96,11 +103,11 @@ def test_git_commit_names_the_checkout(tmp_path):
 def test_header_shows_the_heatmaps_verdict_under_the_accuracy_verdicts(text_keys):
     config = validate_config({"seeds": [3, 4], "compare": {"alpha": 0.01}}, SCHEMA)
     facts = header.RunFacts(commit="abc1234", compute_seconds=1.0, config_path="c.yaml")
-    sentences = ["plain CNN: Grad-CAM <wins>.", "attention CNN: no heatmap beats the random map."]
+    sentences = ["HEATMAP-VERDICT-A <wins>", "HEATMAP-VERDICT-B"]
     html = report.render_html(report.assemble([], config, facts, verdicts([0.4, 0.5], sentences)))
     lead = html.index("⟨verdict.faithfulness_heading alpha=0.01 section=⟨section.faithfulness⟩ confidence=99⟩")
-    assert html.index("⟨comparison.verdict") < lead < html.index("plain CNN: Grad-CAM &lt;wins&gt;.")
-    assert html.index("attention CNN: no heatmap beats") < html.index("⟨header.contents⟩")
+    assert html.index("⟨comparison.verdict") < lead < html.index("HEATMAP-VERDICT-A &lt;wins&gt;")
+    assert html.index("HEATMAP-VERDICT-B") < html.index("⟨header.contents⟩")
     without = report.render_html(report.assemble([], config, facts, verdicts([0.4, 0.5])))
     assert "verdict.faithfulness_heading" not in without
 
@@ -141,7 +148,9 @@ def tagged_notebook(path, captions, tags=("short",)):
     return path
 
 
-def test_the_short_edition_shows_the_first_figure_of_each_tagged_cell_and_points_to_the_full_report(tmp_path):
+def test_the_short_edition_shows_the_first_figure_of_each_tagged_cell_and_points_to_the_full_report(
+    tmp_path, text_keys
+):
     config = validate_config({"train": {"epochs": 2}}, SCHEMA)
     sections = [
         report.ExecutedSection("Tagged", tagged_notebook(tmp_path / "a.ipynb", ["figure-one", "figure-two"]), "a"),
@@ -151,17 +160,19 @@ def test_the_short_edition_shows_the_first_figure_of_each_tagged_cell_and_points
     facts = header.RunFacts(commit="abc1234", compute_seconds=1.0, config_path="c.yaml")
     short = report.render_html(report.assemble(sections, config, facts, verdicts([0.4, 0.5]), "short"))
     full = report.render_html(report.assemble(sections, config, facts, verdicts([0.4, 0.5]), "full"))
-    assert "<b>Figure 1</b>. figure-one" in short and "figure-two" not in short and "figure-three" not in short
-    assert "2. Tagged" in short and "Untagged" not in short and "3. Reproduce" in short
+    assert "<b>⟨header.figure number=1⟩</b>. figure-one" in short
+    assert "figure-two" not in short and "figure-three" not in short
+    assert "2. Tagged" in short and "Untagged" not in short and "3. ⟨header.reproduce_title⟩" in short
     assert "figure-four" not in short  # one figure per analysis: the first model's
-    assert "short edition" in short and "report.html" in short and "```yaml" not in short
-    assert "<b>Figure 2</b>. figure-two" in full and "<b>Figure 3</b>. figure-three" in full
-    assert "<b>Figure 4</b>. figure-four" in full and "5. Reproduce" in full
-    assert "short edition" not in full
+    assert ("header.short_note", {"full": "report.html"}) in texts_said(short) and "```yaml" not in short
+    assert "<b>⟨header.figure number=2⟩</b>. figure-two" in full
+    assert "<b>⟨header.figure number=3⟩</b>. figure-three" in full
+    assert "<b>⟨header.figure number=4⟩</b>. figure-four" in full and "5. ⟨header.reproduce_title⟩" in full
+    assert "header.short_note" not in full
 
 
 @pytest.mark.parametrize("editions", [["full"], ["short"], ["full", "short"]])
-def test_the_report_job_writes_the_editions_the_config_asks_for(tmp_path, editions):
+def test_the_report_job_writes_the_editions_the_config_asks_for(tmp_path, editions, text_keys):
     config = validate_config({"report": {"editions": editions}}, SCHEMA)
     runs = [metrics("plain", 0.4), metrics("attention", 0.5)]
     for run in runs:
@@ -186,5 +197,7 @@ def test_the_report_job_writes_the_editions_the_config_asks_for(tmp_path, editio
     assert written == expected and sorted((tmp_path / "out").iterdir()) == sorted(expected)
     assert yaml.safe_load(expected[-1].read_text()) == config
     for path, edition in zip(written[:-1], editions, strict=True):
-        assert ("short edition" in path.read_text()) == (edition == "short")
-        assert "2. Feature maps: attention CNN (seed 0)" in path.read_text()  # its title, from its name
+        page = path.read_text()
+        assert ("header.short_note" in page) == (edition == "short")
+        title = "⟨section.per_model title=⟨section.feature_maps⟩ model=attention seed=0⟩"  # from the notebook's name
+        assert f"2. {title}" in page

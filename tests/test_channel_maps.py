@@ -36,8 +36,9 @@ def test_asking_for_more_channels_than_exist_gives_all(mode, expected):
 
 
 def test_unknown_mode_names_the_allowed_modes():
-    with pytest.raises(CnnlensError, match="first, last, top"):
+    with pytest.raises(CnnlensError) as raised:
         select_channels(torch.zeros(3, 2, 2), "middle", 2)
+    assert all(mode in str(raised.value) for mode in ("'middle'", "first", "last", "top"))
 
 
 def test_normalize_flat_map_gives_zeros_not_nan():

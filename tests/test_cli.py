@@ -28,7 +28,7 @@ def test_missing_data_exits_2_with_one_line_and_writes_nothing(tmp_path, capsys)
         capsys, "prepare-data", "--source", "imagefolder", "--path", str(tmp_path / "none"), "--out", str(out)
     )
     assert code == 2
-    assert err.strip().count("\n") == 0 and f"data path {tmp_path / 'none'} does not exist" in err
+    assert err.strip().count("\n") == 0 and f"data path {tmp_path / 'none'}" in err
     assert not out.exists()
 
 
@@ -55,7 +55,7 @@ def test_unknown_layer_exits_2_without_output(image_folder, tmp_path, capsys):
         "--out",
         str(out),
     )
-    assert code == 2 and "['conv7'] are not in the model" in err and not out.exists()
+    assert code == 2 and "['conv7']" in err and "conv1" in err and not out.exists()  # the layer, and the choices
 
 
 def test_a_checkpoint_for_another_number_of_classes_is_one_line_naming_the_rule(image_folder, tmp_path, capsys):
@@ -82,7 +82,7 @@ def test_a_checkpoint_for_another_number_of_classes_is_one_line_naming_the_rule(
         str(out),
     )
     assert code == 2 and err.strip().count("\n") == 0 and not out.exists()
-    assert f"checkpoint {model} does not fit variant 'plain'" in err and "the train rule" in err
+    assert f"checkpoint {model}" in err and "variant 'plain'" in err and "train rule" in err
 
 
 def test_train_writes_checkpoint_history_iterations_metrics_and_predictions(image_folder, tmp_path):
@@ -175,10 +175,12 @@ def test_a_killed_training_job_resumes_and_ends_as_an_uninterrupted_one(tmp_path
     assert job.wait() == -signal.SIGKILL, "the job ended before it could be killed"
     assert reference.wait() == 0
     assert not (killed / "model.pt").exists()
-    assert len(torch.load(killed / "resume.pt", weights_only=True)["history"]) < 4
+    done = len(torch.load(killed / "resume.pt", weights_only=True)["history"])
+    assert done < 4
 
     rerun = train(killed)
-    assert rerun.wait() == 0 and "resuming after epoch" in rerun.stdout.read()
+    said = rerun.stdout.read()
+    assert rerun.wait() == 0 and f"epoch {done}" in said and str(killed / "resume.pt") in said  # resumed, from where
     assert not (killed / "resume.pt").exists()  # a finished run leaves only its results
     for table in ("history.csv", "iterations.csv", "confusion.csv"):
         expected = pd.read_csv(uninterrupted / table).drop(columns="seconds", errors="ignore")

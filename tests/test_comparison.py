@@ -281,8 +281,10 @@ def per_image_interval(first: pd.DataFrame, second: pd.DataFrame, confidence: fl
 
 def test_runs_on_different_test_images_are_refused_with_one_line():
     shuffled = predictions(0.5, 10).assign(label=lambda table: (table["label"] + 1) % 10)
-    with pytest.raises(CnnlensError, match=r"predictions\.csv of plain seed 0 and se seed 0 are not of the same test"):
+    with pytest.raises(CnnlensError) as raised:
         compare.mcnemar({("plain", 0): predictions(0.5, 10), ("se", 0): shuffled}, ("plain", 0), ("se", 0), 0.05)
+    message = str(raised.value)
+    assert all(part in message for part in ("predictions.csv", "plain seed 0", "se seed 0")) and "\n" not in message
 
 
 def test_identical_differences_have_no_test(text_keys):
@@ -323,5 +325,6 @@ def test_the_compare_job_writes_tables_that_read_back_and_refuses_old_ones(tmp_p
     assert read.image_tests["difference"].tolist() == pytest.approx([5.0, 4.0])
     old = read.tests[["variant", "baseline", "seeds", "difference_mean", "difference_std", "p_value", "verdict"]]
     old.to_csv(tmp_path / "out" / "tests.csv", index=False)  # what the compare rule wrote before
-    with pytest.raises(ArtifactError, match=r"tests\.csv is not a tests table .*rebuild it with the compare rule"):
+    with pytest.raises(ArtifactError) as raised:
         compare.Comparison.read(tmp_path / "out")
+    assert str(tmp_path / "out" / "tests.csv") in str(raised.value) and "compare rule" in str(raised.value)

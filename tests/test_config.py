@@ -18,6 +18,8 @@ from torchvision.models import vgg16
 from cnnlens import config as config_module
 from cnnlens.config import (
     FIX_HINT,
+    PHOTOS_CHOICES,
+    RESULTS_CHOICES,
     ConfigError,
     check_command_line,
     check_device,
@@ -26,6 +28,7 @@ from cnnlens.config import (
     resolved_device,
     validate_config,
 )
+from cnnlens.models.vgg16_shapes import CHOICES as VGG_WEIGHTS_CHOICES
 
 from helpers import REPO, SCHEMA
 
@@ -198,8 +201,9 @@ def test_the_command_lines_config_files_are_checked(tmp_path):
     good.write_text("train: {epochs: 2}\n")
     empty.write_text("")
     check_command_line(["--configfile", str(good), str(good), "--cores", "1"])
-    with pytest.raises(ConfigError, match=f"config file {re.escape(str(missing))} does not exist"):
+    with pytest.raises(ConfigError) as raised:
         check_command_line(["--configfiles", str(good), str(missing)])
+    assert f"config file {missing}" in str(raised.value) and "--configfile" in str(raised.value)
     with pytest.raises(ConfigError, match=f"config file {re.escape(str(empty))} is empty"):
         check_command_line([f"--configfile={empty}"])
 
@@ -216,10 +220,9 @@ def test_a_second_configfile_flag_is_refused_as_snakemake_would_drop_the_first(a
     """Snakemake keeps only the last flag's files; the refusal comes before any file is read (these do not exist)."""
     with pytest.raises(ConfigError) as raised:
         check_command_line(arguments)
-    assert str(raised.value) == (
-        "--configfile is given 2 times: Snakemake would read only my.yaml and drop quick.yaml; list the files after "
-        "one flag, --configfile quick.yaml my.yaml, and they are merged in that order"
-    )
+    message = str(raised.value)
+    assert message.startswith("--configfile") and "2 times" in message and "drop quick.yaml" in message
+    assert "--configfile quick.yaml my.yaml" in message and "\n" not in message  # the remedy: one flag, in order
 
 
 def test_a_reduction_that_fits_every_block_of_its_variant_passes():
@@ -238,10 +241,12 @@ def test_a_choice_between_schemas_is_described_by_its_alternatives():
     schema = {"properties": {"size": {"anyOf": choice}}}
     for value in ("many", 1):
         error = best_match(Draft202012Validator(schema).iter_errors({"size": value}))
-        assert describe(error) == f"config key 'size' must be a count ≥ 2, or few, got {value!r}: {FIX_HINT}"
+        message = describe(error)
+        assert message.startswith("config key 'size'") and message.endswith(f"{value!r}: {FIX_HINT}")
+        assert "a count ≥ 2" in message and "few" in message
     undescribed = {"properties": {"size": {"oneOf": [{"type": "integer"}, {"const": "few"}]}}}
     error = best_match(Draft202012Validator(undescribed).iter_errors({"size": "many"}))
-    assert describe(error) == f"config key 'size': 'many' is not valid under any of the given schemas: {FIX_HINT}"
+    assert describe(error) == f"config key 'size': {error.message}: {FIX_HINT}" and "'many'" in error.message
 
 
 # ---- the checks that need this machine: GPUs, input files, the results folder ----
@@ -324,10 +329,9 @@ def test_a_rocm_build_of_torch_is_asked_as_no_nvidia_listing_tells(machine, monk
 def test_a_cuda_device_without_a_gpu_is_refused_where_the_jobs_run_here(machine, device):
     with pytest.raises(ConfigError) as raised:
         check_device(device)
-    assert str(raised.value) == (
-        f"config key 'train.device': {device}, but no CUDA GPU is visible on this machine: set it to auto "
-        "(a GPU where there is one) or cpu"
-    )
+    message = str(raised.value)
+    assert message.startswith(f"config key 'train.device': {device}") and "\n" not in message
+    assert all(setting in message for setting in ("CUDA GPU", "auto", "cpu"))  # what is missing, what to set
     validate_config({"train": {"device": device}}, SCHEMA)  # on a cluster the plan runs where there may be no GPU
     install_gpu(machine)
     check_device(device)
@@ -403,7 +407,7 @@ def test_a_vgg_weights_file_that_is_not_vgg16_is_refused_in_one_line(tmp_path, w
         check_vgg_weights(tmp_path, write)
     message = str(raised.value)
     assert message.startswith("config key 'vgg.weights': ") and expected in message and "\n" not in message
-    assert message.endswith("set the VGG16 weights to imagenet, none or the path of a VGG16 state_dict file")
+    assert message.endswith(VGG_WEIGHTS_CHOICES)
 
 
 def photo(path, size=(64, 48), format=None):
@@ -431,9 +435,9 @@ def test_a_photo_that_does_not_decode_is_refused_naming_its_place_in_the_list(tm
     photos = [photo(tmp_path / "good.png"), write(tmp_path / "bad.jpg")]
     with pytest.raises(ConfigError) as raised:
         validate_config({"vgg": {"photos": photos}}, SCHEMA, relative_to=tmp_path)
-    assert str(raised.value).startswith("config key 'vgg.photos[1]': bad.jpg is not an image that can be read (")
-    assert expected in str(raised.value).lower() and "\n" not in str(raised.value)
-    assert str(raised.value).endswith("): list image files, or [] for the bundled sample photos")
+    message = str(raised.value)
+    assert message.startswith("config key 'vgg.photos[1]': bad.jpg") and "\n" not in message
+    assert expected in message.lower() and message.endswith(PHOTOS_CHOICES)
 
 
 def test_photos_that_decode_pass(tmp_path):
@@ -456,7 +460,8 @@ def test_a_results_path_that_is_a_file_or_lies_under_one_is_refused(tmp_path):
 def test_a_results_folder_that_cannot_be_made_is_refused_and_one_that_can_is_not_made(tmp_path):
     with pytest.raises(ConfigError) as raised:
         validate_config({"results": "/proc/cnnlens-results"}, SCHEMA, relative_to=tmp_path)
-    assert str(raised.value).startswith("config key 'results': /proc/cnnlens-results cannot be created (making")
+    message = str(raised.value)
+    assert message.startswith("config key 'results': /proc/cnnlens-results") and message.endswith(RESULTS_CHOICES)
     validate_config({"results": "new/results"}, SCHEMA, relative_to=tmp_path)
     assert list(tmp_path.iterdir()) == []  # the test folder it made and removed leaves nothing
 
@@ -471,9 +476,8 @@ def test_a_results_folder_with_a_file_snakemake_cannot_replace_is_refused(tmp_pa
     monkeypatch.setattr(os, "access", lambda path, mode: Path(path) != protected and real_access(path, mode))
     with pytest.raises(ConfigError) as raised:
         validate_config({"results": "results"}, SCHEMA, relative_to=tmp_path)
-    assert str(raised.value) == (
-        f"config key 'results': {protected} cannot be written (permission denied), so Snakemake cannot replace it: "
-        "make results writable again (chmod -R u+w results) or choose a folder you can write, e.g. results"
-    )
+    message = str(raised.value)
+    assert message.startswith(f"config key 'results': {protected} ") and "\n" not in message
+    assert "(chmod -R u+w results)" in message and message.endswith(RESULTS_CHOICES)
     monkeypatch.setattr(os, "access", real_access)
     validate_config({"results": "results"}, SCHEMA, relative_to=tmp_path)

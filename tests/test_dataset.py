@@ -62,37 +62,43 @@ def test_cache_round_trip(image_folder, tmp_path):
     assert [p.name for p in (tmp_path / "cache").iterdir()] == ["dataset.pt"]  # no temporary left
 
 
+def refusal(load, path) -> str:
+    """The DataError of loading ``path``: one line (the test checks what it names)."""
+    with pytest.raises(DataError) as raised:
+        load(path)
+    assert "\n" not in str(raised.value)
+    return str(raised.value)
+
+
 def test_missing_path_names_it(tmp_path):
-    with pytest.raises(DataError, match=f"data path {tmp_path / 'nope.tar.gz'} does not exist"):
-        load_image_folder(tmp_path / "nope.tar.gz")
+    message = refusal(load_image_folder, tmp_path / "nope.tar.gz")
+    assert f"data path {tmp_path / 'nope.tar.gz'}" in message and "data.path" in message
 
 
 def test_truncated_tarball_names_the_archive(image_tarball, tmp_path):
     broken = tmp_path / "broken.tar.gz"
     broken.write_bytes(image_tarball.read_bytes()[:300])
-    with pytest.raises(DataError, match=f"cannot read archive {broken}"):
-        load_image_folder(broken)
+    assert str(broken) in refusal(load_image_folder, broken)
 
 
 def test_undecodable_image_names_the_file(image_folder):
     (image_folder / "train" / "cat" / "bad.png").write_bytes(b"not an image")
-    with pytest.raises(DataError, match=r"cannot decode image train/cat/bad\.png"):
-        load_image_folder(image_folder)
+    assert "train/cat/bad.png" in refusal(load_image_folder, image_folder)
 
 
 def test_missing_split_is_explained(image_folder):
     for file in (image_folder / "test").rglob("*.png"):
         file.unlink()
-    with pytest.raises(DataError, match="no images under test/<class>/"):
-        load_image_folder(image_folder)
+    message = refusal(load_image_folder, image_folder)
+    assert str(image_folder) in message and "test/<class>/" in message
 
 
 def test_test_class_without_training_images_is_refused(image_folder):
     extra = image_folder / "test" / "zebra"
     extra.mkdir()
     (image_folder / "test" / "cat" / "000.png").rename(extra / "000.png")
-    with pytest.raises(DataError, match=r"test classes \['zebra'\] have no training images"):
-        load_image_folder(image_folder)
+    message = refusal(load_image_folder, image_folder)
+    assert "['zebra']" in message and "train/<class>/" in message
 
 
 def test_normalize_uses_the_recipes_cifar10_statistics():
@@ -109,8 +115,7 @@ def test_corrupt_gzip_body_is_caught(image_tarball, tmp_path):
     data[-8] ^= 0xFF  # gzip's CRC32 of the whole stream: only a read to the very end notices
     broken = tmp_path / "corrupt.tar.gz"
     broken.write_bytes(bytes(data))
-    with pytest.raises(DataError, match=f"cannot read archive {broken}"):
-        load_image_folder(broken)
+    assert str(broken) in refusal(load_image_folder, broken)
 
 
 class FakeCIFAR10:
@@ -138,5 +143,5 @@ def test_cifar10_download_failure_says_what_to_do(monkeypatch, tmp_path):
         raise URLError("no network")
 
     monkeypatch.setattr(torchvision.datasets, "CIFAR10", offline)
-    with pytest.raises(DataError, match=f"could not download or read CIFAR-10 in {tmp_path}.*data.source: imagefolder"):
-        load_cifar10(tmp_path)
+    message = refusal(load_cifar10, tmp_path)
+    assert all(part in message for part in (f"CIFAR-10 in {tmp_path}", "no network", "data.source: imagefolder"))

@@ -172,8 +172,9 @@ def test_only_the_strongest_activation_is_projected(name):
     unit = project_to_pixels(model, x, "pool2", seed)
     torch.testing.assert_close(result.projection, result.activation[:, None, None, None] * unit)
     torch.testing.assert_close(project_to_pixels(model, x, "pool2", 3 * seed), 3 * unit)
-    with pytest.raises(CnnlensError, match=r"signal shape \(2, 64, 4, 4\) differs from layer 'pool2' output"):
+    with pytest.raises(CnnlensError) as raised:
         project_to_pixels(model, x, "pool2", seed[:, :, :4, :4])
+    assert all(part in str(raised.value) for part in ("(2, 64, 4, 4)", "'pool2'", "(2, 64, 8, 8)"))
     with capture(model.eval(), ["pool2"]) as outputs:
         model(x)
     torch.testing.assert_close(result.activation, outputs["pool2"].amax((1, 2, 3)))
@@ -195,8 +196,9 @@ def test_explicit_channel_picks_the_strongest_position_in_that_channel():
         y, x_ = result.position[n].tolist()
         assert activation[n, channel, y, x_] == activation[n, channel].max()
     torch.testing.assert_close(result.activation, activation[:, channel].amax((1, 2)))
-    with pytest.raises(CnnlensError, match="channel 64 is out of range: layer 'relu2' has channels 0 to 63"):
+    with pytest.raises(CnnlensError) as raised:
         deconv_project(model, x, "relu2", channel=64)
+    assert all(part in str(raised.value) for part in ("channel 64", "'relu2'", "0 to 63"))
 
 
 def test_model_is_untouched_flags_restored_and_no_hooks_left():
@@ -246,6 +248,7 @@ def test_vgg16_features_on_a_non_square_input_stay_inside_the_receptive_field(vg
 def test_a_layer_outside_the_conv_trunk_lists_the_valid_ones():
     model = build_model("plain")
     valid = "conv1, bn1, relu1, pool1, conv2, bn2, relu2, pool2, conv3, bn3, relu3, pool3"
-    with pytest.raises(CnnlensError, match=f"layer 'fc1' is not in the deconvnet's conv trunk: choose from {valid}$"):
+    with pytest.raises(CnnlensError) as raised:
         deconv_project(model, torch.randn(1, 3, 32, 32), "fc1")
+    assert "'fc1'" in str(raised.value) and str(raised.value).endswith(f" {valid}")
     assert hook_count(model) == 0

@@ -69,14 +69,14 @@ def test_the_pixel_order_puts_the_strongest_first_and_knows_its_tie_groups():
     assert torch.equal(distinct.lower, positions) and torch.equal(distinct.upper, positions)
     assert torch.equal(distinct.ranks.sort(1).values, torch.arange(42).expand(3, 42))  # a permutation per image
     assert torch.equal(fa.pixel_order(torch.zeros(1, 2, 2)).upper[0], torch.tensor([0, 4, 4, 4, 4]))
-    with pytest.raises(CnnlensError, match="must be finite"):
+    with pytest.raises(CnnlensError, match="finite"):
         fa.pixel_order(torch.full((1, 2, 2), float("nan")))
 
 
 def test_step_counts_are_equal_steps_from_none_to_all_pixels():
     assert fa.step_counts(1024, 16).tolist() == list(range(0, 1025, 64))
     assert fa.step_counts(10, 4).tolist() == [0, 2, 5, 7, 10]
-    with pytest.raises(CnnlensError, match="at least 1 step"):
+    with pytest.raises(CnnlensError, match="1 step, got 0"):
         fa.step_counts(10, 0)
 
 
@@ -185,7 +185,7 @@ def test_twice_the_steps_hold_the_curve_of_the_steps_at_every_other_point():
     torch.testing.assert_close(coarsened.fractions, coarse.fractions)
     torch.testing.assert_close(coarsened.deletion, coarse.deletion, rtol=0, atol=1e-6)
     torch.testing.assert_close(coarsened.insertion, coarse.insertion, rtol=0, atol=1e-6)
-    with pytest.raises(CnnlensError, match="8 steps do not divide into 3"):
+    with pytest.raises(CnnlensError, match=r"^8 steps .*\b3$"):
         coarse.coarser(3)
 
 
@@ -209,9 +209,10 @@ def test_results_do_not_depend_on_the_batch_size():
 
 def test_maps_of_the_wrong_shape_are_refused():
     model, images = region_model(), region_images(2)
-    with pytest.raises(CnnlensError, match=r"heatmaps must be \(N, H, W\) = \(2, 8, 10\)"):
+    with pytest.raises(CnnlensError) as raised:
         fa.deletion_insertion(model, images, torch.rand(2, 8, 9))
-    with pytest.raises(CnnlensError, match="must be finite"):
+    assert "(N, H, W) = (2, 8, 10)" in str(raised.value) and "(2, 8, 9)" in str(raised.value)  # wanted, given
+    with pytest.raises(CnnlensError, match="finite"):
         fa.deletion_insertion(model, images, torch.full((2, 8, 10), float("nan")))
 
 
@@ -232,7 +233,7 @@ def test_average_drop_and_increase_follow_torch_cams_formulas():
     assert torch.equal(increase, p < masked)
     assert torch.equal(drop[:3], torch.zeros(3)) and not increase[:3].any()
     assert (drop[3:7] > 0).all()
-    with pytest.raises(CnnlensError, match=r"scale them to \[0, 1\]"):
+    with pytest.raises(CnnlensError, match=r"\[0, 1\]"):
         fa.average_drop_increase(model, images, maps * 2)
 
 
@@ -297,5 +298,5 @@ def test_the_scoring_copy_computes_what_the_model_does_without_batchnorm():
 def test_batches_are_small_on_the_cpu_and_large_on_an_accelerator():
     assert default_batch_size(torch.device("cpu")) == 64
     assert default_batch_size(torch.device("cuda", 0)) == 1024
-    with pytest.raises(CnnlensError, match="batch size must be at least 1, got 0"):
+    with pytest.raises(CnnlensError, match=r"batch size .*1, got 0"):
         fa.deletion_insertion(region_model(), region_images(2), patch_map(2), batch_size=0)

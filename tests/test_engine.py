@@ -1,16 +1,27 @@
 import io
+import warnings
 from dataclasses import dataclass
 
 import pytest
 import torch
 from torch import nn
 
-from cnnlens.training.engine import Engine, FallbackWarning, TrainStep, load_optimizer_state, make_optimizer
+from cnnlens.training.engine import (
+    COMPILER,
+    GRAPH,
+    Engine,
+    FallbackWarning,
+    TrainStep,
+    load_optimizer_state,
+    make_optimizer,
+)
 
 CPU = torch.device("cpu")
 CUDA_ONLY = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 # On a GPU a failed compile or capture must fail the test, not quietly compare eager training with itself.
 NO_FALLBACK = pytest.mark.filterwarnings("error::cnnlens.training.engine.FallbackWarning")
+# The first lines of the stand-in compiler's and capture's errors, which the fallback warnings must name.
+NO_COMPILER, NO_CAPTURE = "NO-COMPILER", "NO-CAPTURE"
 
 
 def small_cnn(dropout: float = 0.5) -> nn.Module:
@@ -81,21 +92,25 @@ def test_auto_compiles_on_cuda_only():
     assert Engine(compile=True).compiles_on(CPU) and not Engine(compile=False).compiles_on(torch.device("cuda"))
 
 
+def names_the_failure(warning: warnings.WarningMessage, part: str, error: str) -> bool:
+    """A fallback warning in one line that starts with the part that failed and names its error's first line."""
+    message = str(warning.message)
+    return message.startswith(part) and f"({error})" in message and "\n" not in message
+
+
 def test_compile_failure_warns_and_trains_eagerly_from_the_same_state(monkeypatch):
     def broken_compile(model):
         def forward(inputs):
             model(inputs)  # updates BatchNorm's running stats, as a half-done first step would
-            raise RuntimeError("inductor: no working C++ compiler\nlong traceback")
+            raise RuntimeError(f"{NO_COMPILER}\nlong traceback")
 
         return forward
 
     monkeypatch.setattr(torch, "compile", broken_compile)
-    with pytest.warns(
-        FallbackWarning,
-        match=r"^torch.compile failed \(inductor: no working C\+\+ compiler\); "
-        r"training eagerly instead$",
-    ):
+    with pytest.warns(FallbackWarning) as warned:
         fallen_back = train(Engine(compile=True))
+    (warning,) = warned
+    assert names_the_failure(warning, COMPILER, NO_COMPILER) and not fallen_back.step.compiled
     assert_same_training(fallen_back, train(Engine(compile=False)), rtol=0, atol=0)
 
 
@@ -119,7 +134,7 @@ def emulate_cuda_first_step(monkeypatch, compiler_works: bool) -> list[str]:
     def compile(model):
         def forward(inputs):
             if not compiler_works:
-                raise RuntimeError("inductor: no working C++ compiler\nlong traceback")
+                raise RuntimeError(f"{NO_COMPILER}\nlong traceback")
             return model(inputs)
 
         return forward
@@ -136,7 +151,7 @@ def emulate_cuda_first_step(monkeypatch, compiler_works: bool) -> list[str]:
         attempts.append("compiled capture" if self.compiled else "capture")
         with FailedCapture():
             self._eager(self.forward, inputs, labels)
-            raise RuntimeError("operation not permitted when stream is capturing")
+            raise RuntimeError(NO_CAPTURE)
 
     original_init = TrainStep.__init__
     monkeypatch.setattr(torch, "compile", compile)
@@ -152,13 +167,8 @@ def test_a_compiler_failure_in_the_warm_up_drops_the_compiler_then_a_failed_capt
     with pytest.warns(FallbackWarning) as warned:
         fallen_back = train(Engine(compile=True))
     assert attempts == ["compiled warm-up", "warm-up", "capture"]
-    assert [str(warning.message) for warning in warned] == [
-        (
-            "torch.compile failed (inductor: no working C++ compiler); "
-            "training as a CUDA graph without torch.compile instead"
-        ),
-        "CUDA graph capture failed (operation not permitted when stream is capturing); training eagerly instead",
-    ]
+    compiler, graph = warned
+    assert names_the_failure(compiler, COMPILER, NO_COMPILER) and names_the_failure(graph, GRAPH, NO_CAPTURE)
     assert not fallen_back.step.compiled and not fallen_back.step.use_graph
     assert_same_training(fallen_back, expected, rtol=0, atol=0)
 
@@ -169,12 +179,8 @@ def test_a_failed_capture_drops_the_graph_and_keeps_the_compiler(monkeypatch):
     with pytest.warns(FallbackWarning) as warned:
         fallen_back = train(Engine(compile=True))
     assert attempts == ["compiled warm-up", "compiled capture"]
-    assert [str(warning.message) for warning in warned] == [
-        (
-            "CUDA graph capture failed (operation not permitted when stream is capturing); "
-            "training with torch.compile without a CUDA graph instead"
-        ),
-    ]
+    (graph,) = warned
+    assert names_the_failure(graph, GRAPH, NO_CAPTURE)
     assert fallen_back.step.compiled and not fallen_back.step.use_graph
     assert_same_training(fallen_back, expected, rtol=0, atol=0)  # this stand-in compiler computes as eager does
 

@@ -50,11 +50,9 @@ def test_hooks_are_removed_after_the_block_and_after_an_exception():
 
 
 def test_unknown_layer_lists_the_available_ones():
-    with (
-        pytest.raises(CnnlensError, match=r"\['conv9'\] are not in the model: choose from conv1, bn1"),
-        capture(PlainCNN(), ["conv9"]),
-    ):
+    with pytest.raises(CnnlensError) as raised, capture(PlainCNN(), ["conv9"]):
         pass
+    assert "['conv9']" in str(raised.value) and " conv1, bn1, relu1, pool1, conv2," in str(raised.value)
 
 
 def test_eval_mode_restores_each_modules_own_flag():

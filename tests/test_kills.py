@@ -18,7 +18,7 @@ from typing import BinaryIO
 import pytest
 
 from cnnlens.atomic import atomic_path
-from cnnlens.cli import main
+from cnnlens.cli import interrupted_line, main
 from snakemake_logger_plugin_cnnlens.interrupts import STOPPED
 
 from helpers import layout_of, make_image_folder, snakemake, snakemake_command, tiny_workdir
@@ -84,7 +84,7 @@ def test_the_next_training_job_removes_a_half_written_checkpoint_and_ctrl_c_is_o
     job.send_signal(signal.SIGINT)
     output = job.stdout.read()
     assert job.wait() == 130, output  # on failure, show what the job printed
-    assert "cnnlens train: interrupted" in output.splitlines()[-1] and "Traceback" not in output
+    assert interrupted_line("train") in output.splitlines()[-1] and "Traceback" not in output
 
 
 CTRL_C_WHILE_STOPPING = """
@@ -105,12 +105,12 @@ logger.addHandler(Console(sys.stderr))
 logger.addHandler(logging.FileHandler(sys.argv[1]))  # Snakemake's log file
 stop_in_one_line()
 try:
-    logger.warning("Select jobs to execute...")
+    logger.warning("LINE-BEING-WRITTEN")
     time.sleep(20)
 except KeyboardInterrupt:  # Snakemake cancels its jobs
     os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C again while the run stops
     job = subprocess.run(["sh", "-c", "kill -INT $$; exit 0"])  # a job started now still stops on Ctrl-C
-    logger.error(f"Error in rule train: exit {job.returncode}")  # Snakemake's report on a cancelled job
+    logger.error(f"JOB-REPORT {job.returncode}")  # as Snakemake reports a cancelled job
 raise KeyboardInterrupt  # as when Ctrl-C lands while Snakemake still plans the jobs
 """
 
@@ -120,10 +120,10 @@ def test_after_ctrl_c_snakemake_s_console_says_one_line_and_its_log_file_gets_th
     script = [sys.executable, "-c", CTRL_C_WHILE_STOPPING, str(log)]
     run = subprocess.run(script, capture_output=True, text=True, check=False, timeout=60)
     # The line being written when Ctrl-C came, then no report and no traceback: the one line, naming the log file.
-    assert run.stderr == f"Select jobs to execute...\n{STOPPED} (Snakemake's full report: {log})\n"
+    assert run.stderr == f"LINE-BEING-WRITTEN\n{STOPPED} (Snakemake's full report: {log})\n"
     # The log file gets every record: the first Ctrl-C was not lost in the console's write, the second did not
     # break the clean-up, and a job started after it still stopped on Ctrl-C.
-    assert log.read_text() == f"Select jobs to execute...\nError in rule train: exit {-signal.SIGINT}\n"
+    assert log.read_text() == f"LINE-BEING-WRITTEN\nJOB-REPORT {-signal.SIGINT}\n"
     assert run.returncode == -signal.SIGINT  # an uncaught KeyboardInterrupt still ends as an interrupt
 
 
@@ -153,7 +153,7 @@ cli.main(["publish", "--files", sys.argv[1], "--to", sys.argv[1] + ".copy"])
 def test_a_second_ctrl_c_while_a_cnnlens_command_exits_adds_nothing(tmp_path):
     script = [sys.executable, "-c", CLI_CTRL_C_TWICE, str(tmp_path / "config.yaml")]
     run = subprocess.run(script, capture_output=True, text=True, check=False, timeout=60)
-    assert (run.returncode, run.stderr) == (130, "cnnlens publish: interrupted\n")
+    assert (run.returncode, run.stderr) == (130, f"{interrupted_line('publish')}\n")
 
 
 LOST_CTRL_C = """
@@ -190,7 +190,7 @@ cli.main(["publish", "--files", sys.argv[1], "--to", sys.argv[1] + ".copy"])
 def test_a_ctrl_c_that_a_library_loses_still_ends_a_cnnlens_command_with_one_line(tmp_path, library):
     script = [sys.executable, "-c", LOST_CTRL_C, str(tmp_path / "config.yaml"), library]
     run = subprocess.run(script, capture_output=True, text=True, check=False, timeout=20)  # steps sleep 30 s
-    assert (run.returncode, run.stderr) == (130, "cnnlens publish: interrupted\n")
+    assert (run.returncode, run.stderr) == (130, f"{interrupted_line('publish')}\n")
 
 
 def test_a_cnnlens_command_gives_ctrl_c_back_when_it_returns(tmp_path):
@@ -261,12 +261,12 @@ def test_ctrl_c_stops_snakemake_with_one_line_and_its_log_keeps_the_report(train
         os.killpg(run.pid, signal.SIGINT)
         time.sleep(0.1)
     printed = printed_until_exit(run, terminal)
-    assert printed[-2] == "cnnlens train: interrupted"
+    assert printed[-2] == interrupted_line("train")
     assert not [line for line in printed if re.search("Traceback|Error|Terminating", line)]
     assert run.returncode == 1
     (log,) = (workdir / ".snakemake" / "log").glob("*.snakemake.log")
     assert printed[-1] == f"{STOPPED} (Snakemake's full report: {log})"
-    assert "Error in rule train" in log.read_text()
+    assert "Error in rule train" in log.read_text()  # wording is the behaviour: Snakemake's report, kept in its log
     assert not list((workdir / ".snakemake" / "locks").glob("*"))
 
 
@@ -299,7 +299,7 @@ OPEN_PROGRESS_BARS = """
 from tqdm import tqdm
 from cnnlens.interruption import OneLineCtrlC
 
-with OneLineCtrlC("cnnlens train: interrupted"):
+with OneLineCtrlC("INTERRUPTED-LINE"):
     epochs = tqdm(total=3, desc="epochs")
     batches = tqdm(total=3, desc="batches", leave=False)  # drawn below, the cursor moved back up
     batches.update(1)
@@ -312,4 +312,4 @@ def test_the_one_line_starts_a_line_of_its_own_where_progress_bars_are_open():
     script = [sys.executable, "-c", OPEN_PROGRESS_BARS]
     run = subprocess.run(script, capture_output=True, text=True, check=False, timeout=60)
     assert run.returncode == 130
-    assert run.stderr.endswith("\ncnnlens train: interrupted\n"), repr(run.stderr[-200:])
+    assert run.stderr.endswith("\nINTERRUPTED-LINE\n"), repr(run.stderr[-200:])

@@ -116,8 +116,17 @@ def test_an_import_back_up_is_found(module, source):
     assert upward_imports(source, module, is_package) != []
 
 
-def test_imports_down_and_sideways_are_not():
-    source = "from cnnlens.views.order import in_order\nfrom cnnlens.plots.style import listing\nimport numpy as np\n"
-    assert upward_imports(source, "cnnlens.plots.faithfulness") == []
-    assert upward_imports("from . import order\nfrom .order import in_order", "cnnlens.views.depth") == []
-    assert upward_imports("from cnnlens import texts", "cnnlens.views.runs") == []
+@pytest.mark.parametrize(
+    ("module", "source"),
+    [
+        (
+            "cnnlens.plots.faithfulness",
+            "from cnnlens.views.order import in_order\nfrom cnnlens.plots.style import listing\nimport numpy as np\n",
+        ),
+        ("cnnlens.views.depth", "from . import order\nfrom .order import in_order"),
+        ("cnnlens.views.runs", "from cnnlens import texts"),
+    ],
+    ids=["plots from views, plots and numpy", "relative, sideways", "views from texts"],
+)
+def test_imports_down_and_sideways_are_not(module, source):
+    assert upward_imports(source, module) == []

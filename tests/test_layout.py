@@ -27,7 +27,7 @@ from cnnlens.layout import (
 )
 from cnnlens.registry import ANALYSES
 
-from helpers import SCHEMA
+from helpers import SCHEMA, keyed_places
 
 
 def effective(changes: dict | None = None) -> dict:
@@ -35,24 +35,9 @@ def effective(changes: dict | None = None) -> dict:
     return validate_config(copy.deepcopy(changes or {}), SCHEMA)
 
 
-def paths(layout: Layout) -> dict[str, str]:
-    """Every keyed place of a layout by a readable name: ``data``, ``vgg``, ``run plain 0``, ``explain plain 0``,
-    ``comparison``, ``notebook explain-plain``, ``report``."""
-    found = {"data": layout.data_cache, "vgg": layout.vgg_file, "comparison": layout.comparison_dir}
-    found |= {f"run {model} {seed}": layout.run_dir(model, seed) for model, seed in layout.runs()}
-    for name in ANALYSES:
-        found |= {
-            f"{name} {model} {seed}": layout.analysis_file(name, model, seed)
-            for model, seed in layout.analysis_runs(name)
-        }
-    found |= {f"notebook {executed}": layout.notebook_file(executed) for executed in layout.executed}
-    found["report"] = layout.report_dir
-    return found
-
-
 def changed(before: dict, after: dict, device: str = "cpu", workdir: str = ".") -> set[str]:
     """The names of the places whose key differs between two configs."""
-    old, new = paths(Layout(before, device, workdir=workdir)), paths(Layout(after, device, workdir=workdir))
+    old, new = (keyed_places(Layout(config, device, workdir=workdir)) for config in (before, after))
     assert old.keys() == new.keys()
     return {name for name in old if old[name] != new[name]}
 
@@ -62,7 +47,7 @@ def key_of_path(path: str) -> str:
     return Path(path).name if Path(path).suffix == "" else Path(path).parent.name
 
 
-DEFAULT = paths(Layout(effective(), "cpu"))
+DEFAULT = keyed_places(Layout(effective(), "cpu"))
 RUNS = {"run plain 0", "run attention 0"}
 ANALYSIS_FILES = {name for name in DEFAULT if name.split()[0] in ANALYSES}
 NOTEBOOKS = {name for name in DEFAULT if name.startswith("notebook ")}
@@ -90,11 +75,11 @@ def test_every_keyed_place_has_a_key_of_ten_hex_digits_in_its_own_folder():
 
 
 def test_the_same_config_gives_the_same_paths_every_time():
-    assert paths(Layout(effective(), "cpu")) == DEFAULT
+    assert keyed_places(Layout(effective(), "cpu")) == DEFAULT
 
 
 def test_the_results_folder_holds_every_path():
-    moved = paths(Layout(effective({"results": "elsewhere/out"}), "cpu"))
+    moved = keyed_places(Layout(effective({"results": "elsewhere/out"}), "cpu"))
     assert all(path.startswith("elsewhere/out/") for path in moved.values())
 
 
@@ -103,7 +88,18 @@ def test_more_epochs_make_new_runs_and_everything_after_them_but_keep_the_data_a
 
 
 @pytest.mark.parametrize(
-    "train", [{"lr": 0.01}, {"augment": False}, {"precision": "bf16"}, {"compile": "off"}, {"threads": 2}]
+    "train",
+    [
+        {"batch_size": 4},
+        {"lr": 0.01},
+        {"lr_patience": 1},
+        {"lr_factor": 0.1},
+        {"augment": False},
+        {"precision": "bf16"},
+        {"compile": "off"},
+        {"cuda_graph": False},
+        {"threads": 2},
+    ],
 )
 def test_every_recipe_engine_and_thread_setting_makes_new_runs(train):
     assert changed(effective(), effective({"train": train})) >= RUNS
@@ -151,7 +147,7 @@ def test_a_variants_reduction_makes_new_runs_of_that_model_only():
 
 
 def test_a_new_seed_keeps_the_runs_of_the_old_seed():
-    before, after = paths(Layout(effective(), "cpu")), paths(Layout(effective({"seeds": [0, 1]}), "cpu"))
+    before, after = keyed_places(Layout(effective(), "cpu")), keyed_places(Layout(effective({"seeds": [0, 1]}), "cpu"))
     assert after["run plain 0"] == before["run plain 0"]
     assert after["run plain 1"].startswith("results/models/plain/seed1/")
     assert after["explain plain 0"] == before["explain plain 0"]  # the representative seed stays 0
@@ -176,7 +172,7 @@ def test_the_order_of_a_configs_keys_changes_no_path():
     config = effective({"seeds": [0, 1], "models": ["plain", "attention"]})
     turned = reordered(config)
     assert list(turned) == list(reversed(list(config)))
-    assert paths(Layout(turned, "cpu")) == paths(Layout(config, "cpu"))
+    assert keyed_places(Layout(turned, "cpu")) == keyed_places(Layout(config, "cpu"))
 
 
 def test_the_kind_of_device_not_its_index_makes_the_run_key():
@@ -220,11 +216,11 @@ def test_a_data_archive_of_another_size_makes_a_new_data_cache_and_new_runs_even
     archive = tmp_path / "images.tar.gz"
     archive.write_bytes(b"first archive")
     config = imagefolder_config("images.tar.gz")
-    first = paths(Layout(config, "cpu", workdir=str(tmp_path)))
+    first = keyed_places(Layout(config, "cpu", workdir=str(tmp_path)))
     old = os.stat(archive).st_mtime_ns
     archive.write_bytes(b"a longer second archive")
     os.utime(archive, ns=(old, old))  # a copy that kept the old file's time: the size alone tells them apart
-    second = paths(Layout(config, "cpu", workdir=str(tmp_path)))
+    second = keyed_places(Layout(config, "cpu", workdir=str(tmp_path)))
     assert first["data"] != second["data"]
     assert first["run plain 0"] != second["run plain 0"]
     assert first["explain plain 0"] != second["explain plain 0"]
@@ -262,7 +258,7 @@ def test_a_project_that_moves_keeps_its_keys(tmp_path):
         archive.write_bytes(b"the same archive")
         os.utime(archive, ns=(10**18, 10**18))
     config = imagefolder_config("images.tar.gz")
-    here, there = (paths(Layout(config, "cpu", workdir=str(tmp_path / name))) for name in ("here", "there"))
+    here, there = (keyed_places(Layout(config, "cpu", workdir=str(tmp_path / name))) for name in ("here", "there"))
     assert here == there
 
 
@@ -290,11 +286,11 @@ def vgg_files(tmp_path: Path) -> dict:
 
 def test_a_new_vgg16_weights_file_makes_a_new_vgg16_file_only(tmp_path):
     config = vgg_files(tmp_path)
-    first = paths(Layout(config, "cpu", workdir=str(tmp_path)))
+    first = keyed_places(Layout(config, "cpu", workdir=str(tmp_path)))
     old = os.stat(tmp_path / "vgg16.pth").st_mtime_ns
     (tmp_path / "vgg16.pth").write_bytes(b"other weights")
     os.utime(tmp_path / "vgg16.pth", ns=(old, old))
-    second = paths(Layout(config, "cpu", workdir=str(tmp_path)))
+    second = keyed_places(Layout(config, "cpu", workdir=str(tmp_path)))
     assert {name for name in first if first[name] != second[name]} == {"vgg", "notebook depth", "report"}
 
 
@@ -349,14 +345,15 @@ def test_a_pin_that_run_device_did_not_write_is_resolved_again(stale, monkeypatc
 
 
 def test_check_key_returns_the_key_of_this_config():
-    assert check_key("0123456789", "0123456789", "the data cache") == "0123456789"
+    assert check_key("0123456789", "0123456789", "feature_maps-plain") == "0123456789"
 
 
-def test_check_key_refuses_another_configs_key_naming_both():
-    with pytest.raises(CnnlensError, match="the data cache with key 0123456789") as raised:
-        check_key("0123456789", "abcdefabcd", "the data cache")
-    assert "abcdefabcd" in str(raised.value)
-    assert "\n" not in str(raised.value)
+def test_check_key_refuses_another_configs_key_naming_both_and_what_to_run():
+    with pytest.raises(CnnlensError) as raised:
+        check_key("0123456789", "abcdefabcd", "feature_maps-plain")
+    message = str(raised.value)
+    assert all(token in message for token in ("feature_maps-plain", "0123456789", "abcdefabcd", "snakemake"))
+    assert "\n" not in message
 
 
 # ---- publish_files ----
@@ -375,11 +372,11 @@ def sources(tmp_path: Path, *texts: str) -> list[Path]:
 def test_publishing_replaces_the_old_files_with_the_new(tmp_path):
     published = tmp_path / "report"
     published.mkdir()
-    (published / "report.html").write_text("the old report")
-    made = sources(tmp_path, "the new report", "the new config")
+    (published / "report.html").write_text("OLD-REPORT")
+    made = sources(tmp_path, "NEW-REPORT", "NEW-CONFIG")
     targets = [published / "report.html", published / "config.yaml"]
     publish_files(made, targets)
-    assert [target.read_text() for target in targets] == ["the new report", "the new config"]
+    assert [target.read_text() for target in targets] == ["NEW-REPORT", "NEW-CONFIG"]
     assert sorted(os.listdir(published)) == ["config.yaml", "report.html"]  # no temporary file left
 
 
@@ -394,18 +391,18 @@ def test_a_published_file_is_a_copy_so_that_touching_it_leaves_the_source_alone(
 
 
 def test_a_source_rewritten_atomically_later_leaves_the_published_file(tmp_path):
-    (made,) = sources(tmp_path, "the first report")
+    (made,) = sources(tmp_path, "FIRST-REPORT")
     target = tmp_path / "report" / "report.html"
     publish_files([made], [target])
     replacement = made.with_name("replacement")
-    replacement.write_text("a second report")
+    replacement.write_text("SECOND-REPORT")
     os.replace(replacement, made)
-    assert target.read_text() == "the first report"
+    assert target.read_text() == "FIRST-REPORT"
 
 
 def test_publishing_a_different_number_of_files_and_places_is_refused(tmp_path):
     made = sources(tmp_path, "one", "two")
-    with pytest.raises(ValueError, match="2 files to publish but 1 places"):
+    with pytest.raises(ValueError, match=r"^\D*2\D+1\D*$"):  # the files, then the places
         publish_files(made, [tmp_path / "report" / "report.html"])
     assert not (tmp_path / "report").exists()
 
@@ -493,47 +490,68 @@ def test_where_parameters_gives_the_run_folders_and_settings_of_a_whole_run_sect
     assert (values["baseline"], values["alpha"], values["language"]) == ("plain", 0.05, "en")
 
 
-@pytest.mark.parametrize(
-    ("names", "message"),
-    [
-        (["run", "plain"], "where run takes MODEL SEED, got 1"),
-        (["data", "plain"], "where data takes no names, got 1"),
-        (["analysis", "plain", "0"], "where analysis takes NAME MODEL SEED, got 2"),
-        (["run", "resnet", "0"], "resnet 0 is not made by results/config.yaml: it makes plain 0, plain 1, attention 0"),
-        (["run", "plain", "first"], "plain first is not made by results/config.yaml: it makes plain 0"),
-        (
-            ["analysis", "explain", "plain", "2"],
-            "explain plain 2 is not made by results/config.yaml: it makes plain 0,",
-        ),
-        (
-            ["analysis", "explain", "plain", "1"],
-            "explain plain 1 is not made by results/config.yaml: it makes plain 0,",
-        ),
-        (
-            ["analysis", "attention", "plain", "0"],
-            "attention plain 0 is not made by results/config.yaml: it makes atte",
-        ),
-        (["notebook", "attention-plain"], "attention-plain is not a notebook of results/config.yaml: choose one of"),
-        (["parameters", "explain-resnet"], "explain-resnet is not a notebook of results/config.yaml: choose one of"),
-        (["analysis", "nothing", "plain", "0"], "nothing is not an analysis: choose one of activations"),
-        (["notebook", "nothing"], "nothing is not a notebook of results/config.yaml: choose one of comparison"),
-        (["data", "--config", "elsewhere/config.yaml"], "elsewhere/config.yaml does not exist: run snakemake first"),
-    ],
-)
-def test_where_refuses_what_names_no_file_in_one_line(names, message, published, capsys):
+def refusal(capsys, *names: str) -> str:
+    """What `cnnlens where` says when it refuses ``names``: one line on stderr after the step's name, nothing on
+    stdout, exit status 2."""
     with pytest.raises(SystemExit) as exited:
         main(["where", *names])
     printed = capsys.readouterr()
     assert exited.value.code == 2
     assert printed.out == ""
-    assert printed.err.startswith("cnnlens where: error: ")
-    assert message in printed.err
+    assert printed.err.startswith("cnnlens where:")
     assert printed.err.strip().count("\n") == 0
+    return printed.err.strip()
+
+
+@pytest.mark.parametrize(
+    ("names", "wanted"),
+    [(["run", "plain"], "MODEL SEED"), (["data", "plain"], ""), (["analysis", "plain", "0"], "NAME MODEL SEED")],
+)
+def test_where_refuses_a_wrong_number_of_names_saying_which_it_takes(names, wanted, published, capsys):
+    message = refusal(capsys, *names)
+    assert f"where {names[0]}" in message and wanted in message
+    assert re.findall(r"\d+", message) == [str(len(names) - 1)]  # how many it got
+
+
+@pytest.mark.parametrize(
+    "names",
+    [
+        ["run", "resnet", "0"],
+        ["run", "plain", "first"],
+        ["analysis", "explain", "plain", "2"],
+        ["analysis", "explain", "plain", "1"],  # explained on the representative seed only
+        ["analysis", "attention", "plain", "0"],  # the attention analysis is of attention models only
+    ],
+)
+def test_where_refuses_a_run_the_config_does_not_make_naming_those_it_makes(names, published, capsys):
+    message = refusal(capsys, *names)
+    analysis = names[1:-2]
+    made = published.analysis_runs(analysis[0]) if analysis else published.runs()
+    assert " ".join(names[1:]) in message and "results/config.yaml" in message
+    makes = message.partition("results/config.yaml")[2]  # what it names after the config
+    assert re.findall(r"([\w-]+) (\d+)", makes) == [(model, str(seed)) for model, seed in made]
+
+
+@pytest.mark.parametrize(
+    "names", [["notebook", "attention-plain"], ["parameters", "explain-resnet"], ["notebook", "nothing"]]
+)
+def test_where_refuses_a_notebook_the_config_does_not_make_naming_those_it_makes(names, published, capsys):
+    message = refusal(capsys, *names)
+    assert names[1] in message and "results/config.yaml" in message
+    assert message.endswith(", ".join(published.executed))
+
+
+def test_where_refuses_an_unknown_analysis_naming_the_analyses(published, capsys):
+    message = refusal(capsys, "analysis", "nothing", "plain", "0")
+    assert "nothing" in message and message.endswith(", ".join(ANALYSES))
+
+
+def test_where_with_a_config_that_does_not_exist_says_to_run_snakemake(published, capsys):
+    message = refusal(capsys, "data", "--config", "elsewhere/config.yaml")
+    assert "elsewhere/config.yaml" in message and "snakemake" in message
 
 
 def test_where_without_a_published_report_says_to_run_snakemake(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(SystemExit) as exited:
-        main(["where", "run", "plain", "0"])
-    assert exited.value.code == 2
-    assert "results/config.yaml does not exist: run snakemake first" in capsys.readouterr().err
+    message = refusal(capsys, "run", "plain", "0")
+    assert "results/config.yaml" in message and "snakemake" in message

@@ -66,8 +66,9 @@ def test_other_image_sizes_change_the_head():
 
 
 def test_unknown_model_names_the_choices():
-    with pytest.raises(CnnlensError, match="unknown model 'resnet': choose one of attention, plain"):
+    with pytest.raises(CnnlensError) as raised:
         build_model("resnet")
+    assert all(name in str(raised.value) for name in ("'resnet'", "attention", "plain"))
 
 
 def test_cbam_adds_a_shared_mlp_and_a_7x7_spatial_conv_per_block():

@@ -11,6 +11,8 @@ import pytest
 
 from cnnlens.plots import channel_weights as plots
 
+from helpers import texts_said
+
 
 @pytest.fixture(autouse=True)
 def _close_figures():
@@ -23,14 +25,17 @@ def _weights(images: int, channels: dict[str, int], seed: int = 0) -> dict[str, 
     return {name: rng.uniform(0, 1, (images, count)) for name, count in channels.items()}
 
 
-def test_image_weights_rows_are_images_and_columns_modules():
+def test_image_weights_rows_are_images_and_columns_modules(text_keys):
     weights = _weights(3, {"ca1": 8, "ca3": 16})
     images = np.zeros((3, 12, 20, 3), dtype=np.uint8)  # H != W
-    figure = plots.image_weights(images, ["true: cat\npredicted: dog", "b", "c"], weights)
+    figure = plots.image_weights(images, ["TITLE-A", "b", "c"], weights)
     axes = np.array(figure.axes).reshape(3, 3)
-    assert axes[0, 0].get_title() == "true: cat\npredicted: dog"
+    assert axes[0, 0].get_title() == "TITLE-A"
     assert axes[0, 0].images[0].get_array().shape[:2] == (12, 20)
-    assert [panel.get_title() for panel in axes[0, 1:]] == ["ca1 (8 channels)", "ca3 (16 channels)"]
+    assert [panel.get_title() for panel in axes[0, 1:]] == [
+        "⟨channel_weights.module_title module=ca1 channels=8⟩",
+        "⟨channel_weights.module_title module=ca3 channels=16⟩",
+    ]
     assert [len(panel.patches) for panel in axes[1, 1:]] == [8, 16]
     assert all(panel.get_ylim() == (0, 1) for panel in axes[:, 1:].flat)
     heights = [bar.get_height() for bar in axes[2, 2].patches]
@@ -42,12 +47,13 @@ def test_image_weights_single_module_single_image():
     assert len(figure.axes) == 2
 
 
-def test_weight_distributions_histogram_sums_to_100_and_sorted_means_fall():
+def test_weight_distributions_histogram_sums_to_100_and_sorted_means_fall(text_keys):
     weights = _weights(50, {"ca1": 8, "ca2": 32})
     figure = plots.weight_distributions(weights, bins=20)
     axes = np.array(figure.axes).reshape(2, 2)
     for column, (name, values) in enumerate(weights.items()):
-        assert axes[0, column].get_title().startswith(name)
+        title = {"module": name, "images": "50", "channels": str(values.shape[1])}
+        assert texts_said(axes[0, column].get_title()) == [("channel_weights.distribution_title", title)]
         assert sum(bar.get_height() for bar in axes[0, column].patches) == pytest.approx(100)
         mean_line = axes[1, column].get_lines()[0].get_ydata()
         np.testing.assert_allclose(mean_line, np.sort(values.mean(0))[::-1])
@@ -62,7 +68,7 @@ def test_weight_distributions_flat_weights_make_no_nan():
     assert np.isfinite(sorted_means.get_lines()[0].get_ydata()).all()
 
 
-def test_class_channel_heatmap_one_scale_rows_are_classes_and_ticks_name_channels():
+def test_class_channel_heatmap_one_scale_rows_are_classes_and_ticks_name_channels(text_keys):
     rng = np.random.default_rng(1)
     means = pd.DataFrame(rng.uniform(0.2, 0.8, (3, 128)), index=["cat", "dog", "ship"])
     means = means[means.var().sort_values(ascending=False).index]
@@ -71,7 +77,7 @@ def test_class_channel_heatmap_one_scale_rows_are_classes_and_ticks_name_channel
     shown = axes.images[0]
     assert shown.get_array().shape == (3, 128)
     assert shown.get_clim() == pytest.approx((means.to_numpy().min(), means.to_numpy().max()))
-    assert colorbar.get_ylabel() == "mean weight"
+    assert colorbar.get_ylabel() == "⟨channel_weights.class_colorbar⟩"
     assert [label.get_text() for label in axes.get_yticklabels()] == ["cat", "dog", "ship"]
     ticks = [label.get_text() for label in axes.get_xticklabels()]
     assert len(ticks) == 32 and ticks[:2] == [str(means.columns[0]), str(means.columns[4])]
@@ -82,25 +88,29 @@ def test_class_channel_heatmap_flat_table_is_finite():
     assert np.isfinite(figure.axes[0].images[0].get_array()).all()
 
 
-def test_image_weights_caption_and_figure_share_the_neutral_line(monkeypatch):
+def test_image_weights_caption_and_figure_share_the_neutral_line(monkeypatch, text_keys):
     monkeypatch.setattr(plots, "NEUTRAL", 0.4)
-    caption = plots.image_weights_caption(["ca1", "ca3"], "attention", 2, [5, 9])
-    assert caption.startswith("Channel weights of ca1, ca3 of the attention CNN (seed 2) for test images #5, #9")
-    assert "on the fixed range 0 to 1; the dashed line is 0.4, the sigmoid of 0" in caption
+    assert plots.image_weights_caption(["ca1", "ca3"], "attention", 2, [5, 9]) == (
+        "⟨channel_weights.image_weights_caption modules=ca1⟨style.list_separator⟩ca3 "
+        "run=⟨style.run model=attention seed=2⟩ images=⟨style.image index=5⟩⟨style.list_separator⟩⟨style.image index=9⟩"
+        " low=0 high=1 neutral=0.4 line=⟨style.line_dashed⟩⟩"
+    )
     figure = plots.image_weights(np.zeros((1, 4, 4, 3)), ["a"], _weights(1, {"ca1": 4}))
     [line] = figure.axes[1].get_lines()
     assert line.get_ydata()[0] == 0.4 and line.get_linestyle() == plots.NEUTRAL_STYLE
 
 
-def test_weight_distributions_caption_names_the_band_the_table_columns_and_thresholds():
+def test_weight_distributions_caption_names_the_band_the_table_columns_and_thresholds(text_keys):
     caption = plots.weight_distributions_caption("attention", 0, 10000)
-    assert "of the attention CNN (seed 0) over the 10000 test images" in caption
-    assert "with the 10th to 90th percentile over images (band)" in caption
+    band = "low=⟨style.ordinal_th n=10⟩ high=⟨style.ordinal_th n=90⟩"
     headers = list(plots.summary_table(pd.DataFrame(columns=list(plots.SUMMARY_HEADERS))).columns)
-    assert f'"{headers[4]}" says how differently' in caption and f'"{headers[5]}" how much' in caption
-    assert "below 0.1, which nearly switch a channel off, and above 0.9" in caption
+    assert caption == (
+        "⟨channel_weights.distributions_caption images=10000 run=⟨style.run model=attention seed=0⟩ neutral=0.5 "
+        f"line=⟨style.line_dashed⟩ {band} channel_mean_std={headers[4]} image_std_mean={headers[5]} off=0.1 on=0.9⟩"
+    )
     figure = plots.weight_distributions(_weights(20, {"ca1": 4}))
-    assert "10th-90th percentile" in [text.get_text() for text in figure.axes[1].get_legend().get_texts()]
+    legend = [text.get_text() for text in figure.axes[1].get_legend().get_texts()]
+    assert f"⟨channel_weights.band_label {band}⟩" in legend
 
 
 def test_weight_distributions_band_spans_the_quantiles_it_is_named_after():
@@ -110,31 +120,39 @@ def test_weight_distributions_band_spans_the_quantiles_it_is_named_after():
     assert heights.min() == pytest.approx(plots.BAND[0]) and heights.max() == pytest.approx(plots.BAND[1])
 
 
-def test_summary_table_renames_every_summary_column():
+def test_summary_table_renames_every_summary_column(text_keys):
     summary = pd.DataFrame([range(len(plots.SUMMARY_HEADERS))], columns=list(plots.SUMMARY_HEADERS))
     table = plots.summary_table(summary)
-    assert list(table.columns)[3:6] == ["std (all weights)", "std of channel means", "mean std over images"]
+    assert list(table.columns)[3:6] == [
+        "⟨channel_weights.header_std⟩",
+        "⟨channel_weights.header_channel_mean_std⟩",
+        "⟨channel_weights.header_image_std_mean⟩",
+    ]
     assert list(table.iloc[0]) == list(range(len(plots.SUMMARY_HEADERS)))
 
 
-def test_class_heatmap_caption_reports_the_drawn_range_and_the_spread():
+def test_class_heatmap_caption_reports_the_drawn_range_and_the_spread(text_keys):
     means = pd.DataFrame([[0.3, 0.5, 0.55], [0.8, 0.5, 0.2]], index=["cat", "dog"], columns=[2, 0, 1])
     spread = means.std()
-    caption = plots.class_heatmap_caption("ca3", "se", 1, (4, 6), means, spread)
-    assert "of ca3, the last attention module of the se CNN (seed 1), per true class (4 to 6 test images" in caption
-    assert "(viridis) from 0.200 to 0.800" in caption
-    assert f"{spread.max():.3f} for the most class-dependent channel, {spread.median():.3f} for the median" in caption
+    assert plots.class_heatmap_caption("ca3", "se", 1, (4, 6), means, spread) == (
+        "⟨channel_weights.class_caption module=ca3 run=⟨style.run model=se seed=1⟩ "
+        "per_class=⟨style.range low=4 high=6⟩ cmap=viridis low=0.200 high=0.800 "
+        f"most={spread.max():.3f} median={spread.median():.3f}⟩"
+    )
     shown = plots.class_channel_heatmap(means, plots.class_heatmap_title("ca3")).axes[0].images[0]
     assert shown.get_clim() == pytest.approx((0.2, 0.8)) and shown.get_cmap().name == plots.CLASS_CMAP
 
 
-def test_spatial_overlays_draw_each_blocks_gate_upsampled_on_the_fixed_range():
+def test_spatial_overlays_draw_each_blocks_gate_upsampled_on_the_fixed_range(text_keys):
     gates = {"ca2": np.full((2, 4, 4), 0.25), "ca3": np.zeros((2, 2, 2))}
     gates["ca3"][1] = [[0.0, 1.0], [0.0, 1.0]]  # the right half of image 1 passes whole
     figure = plots.spatial_overlays(np.zeros((2, 8, 8, 3), dtype=np.uint8), ["a", "b"], gates)
     panels = [axes for axes in figure.axes if axes.get_label() != "<colorbar>"]
     assert len(panels) == 2 * 3
-    assert [panel.get_title() for panel in panels[1:3]] == ["ca2 spatial (4×4)", "ca3 spatial (2×2)"]
+    assert [panel.get_title() for panel in panels[1:3]] == [
+        "⟨channel_weights.spatial_title block=ca2 height=4 width=4⟩",
+        "⟨channel_weights.spatial_title block=ca3 height=2 width=2⟩",
+    ]
     overlay = panels[5].images[1]
     assert overlay.get_array().shape == (8, 8) and overlay.get_clim() == (0, 1)
     assert overlay.get_cmap().name == plots.OVERLAY_CMAP and overlay.get_alpha() == plots.OVERLAY_ALPHA
@@ -142,10 +160,10 @@ def test_spatial_overlays_draw_each_blocks_gate_upsampled_on_the_fixed_range():
     assert values[:, 0].max() == 0 and values[:, -1].min() == 1  # upsampled, not rescaled: the edges keep 0 and 1
     np.testing.assert_allclose(panels[1].images[1].get_array(), 0.25)  # a flat gate stays at its value
     colorbar = next(axes for axes in figure.axes if axes.get_label() == "<colorbar>")
-    assert colorbar.get_ylim() == (0, 1) and colorbar.get_ylabel() == "spatial gate (factor on every channel)"
+    assert colorbar.get_ylim() == (0, 1) and colorbar.get_ylabel() == "⟨channel_weights.spatial_colorbar⟩"
 
 
-def test_class_spatial_maps_one_panel_per_class_on_the_range_drawn():
+def test_class_spatial_maps_one_panel_per_class_on_the_range_drawn(text_keys):
     means = np.linspace(0.4, 0.6, 12 * 4).reshape(12, 2, 2)
     classes = [f"class{index}" for index in range(12)]
     figure = plots.class_spatial_maps(means, classes, "ca3")
@@ -153,19 +171,18 @@ def test_class_spatial_maps_one_panel_per_class_on_the_range_drawn():
     assert len(panels) == 2 * plots.CLASSES_PER_ROW  # 12 classes wrap onto a second row of 10
     assert [panel.get_title() for panel in panels[:2]] == ["class0", "class1"] and not panels[-1].images
     assert {panel.images[0].get_clim() for panel in panels[:12]} == {(0.4, 0.6)}
-    assert figure.get_suptitle() == "ca3: mean spatial gate per class (2×2)"
+    assert figure.get_suptitle() == "⟨channel_weights.class_spatial_title block=ca3 height=2 width=2⟩"
 
 
-def test_spatial_captions_name_blocks_sizes_and_the_drawn_range():
-    gates = {"ca2": np.zeros((3, 16, 16)), "ca3": np.zeros((3, 8, 8))}
-    caption = plots.spatial_overlays_caption(gates, "cbam", 1, [0, 4])
-    assert caption.startswith(
-        "Spatial attention of CBAM blocks ca2, ca3 of the cbam CNN (seed 1) for test images #0, #4"
+def test_spatial_captions_name_blocks_sizes_and_the_drawn_range(text_keys):
+    gates = {"ca2": np.zeros((3, 16, 12)), "ca3": np.zeros((3, 8, 6))}  # height × width
+    assert plots.spatial_overlays_caption(gates, "cbam", 1, [0, 4]) == (
+        "⟨channel_weights.spatial_caption blocks=ca2⟨style.list_separator⟩ca3 run=⟨style.run model=cbam seed=1⟩ "
+        "images=⟨style.image index=0⟩⟨style.list_separator⟩⟨style.image index=4⟩ "
+        "sizes=ca2 16×12⟨style.list_separator⟩ca3 8×6 cmap=jet alpha=0.5 low=0 high=1 neutral=0.5⟩"
     )
-    assert "sigmoid map (ca2 16×16, ca3 8×8)" in caption
-    assert "(jet, alpha 0.5) on the gate's fixed range 0 to 1, not rescaled" in caption
     means = np.array([[[0.4, 0.5]], [[0.55, 0.6123]]])
-    caption = plots.class_spatial_caption("ca3", "cbam", 0, (2, 3), means)
-    assert "of ca3, a CBAM block of the cbam CNN (seed 0), per true class" in caption
-    assert "2 to 3 test images per class" in caption and "resolution (1×2)" in caption
-    assert "(viridis, colour bar), from the lowest to the highest mean gate drawn, 0.400 to 0.612" in caption
+    assert plots.class_spatial_caption("ca3", "cbam", 0, (2, 3), means) == (
+        "⟨channel_weights.class_spatial_caption block=ca3 run=⟨style.run model=cbam seed=0⟩ "
+        "per_class=⟨style.range low=2 high=3⟩ height=1 width=2 cmap=viridis low=0.400 high=0.612⟩"
+    )

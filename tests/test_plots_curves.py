@@ -30,41 +30,49 @@ def history() -> pd.DataFrame:
     )
 
 
-def test_iteration_losses_caption_and_legend_share_the_running_mean(monkeypatch):
+def test_iteration_losses_caption_and_legend_share_the_running_mean(monkeypatch, text_keys):
     monkeypatch.setattr(plots, "SMOOTH", 3)
-    caption = plots.iteration_losses_caption([("plain", 0), ("se", 1)], [2], [64, 128])
-    assert "its running mean over 3 steps" in caption
-    assert "for plain seed 0, se seed 1; 2 epochs, batch size 64, 128." in caption
+    assert plots.iteration_losses_caption([("plain", 0), ("se", 1)], [2], [64, 128]) == (
+        "⟨curves.iteration_losses_caption window=3 "
+        "runs=⟨style.run_short model=plain seed=0⟩⟨style.list_separator⟩⟨style.run_short model=se seed=1⟩ "
+        "epochs=2 batch_sizes=64⟨style.list_separator⟩128⟩"
+    )
     axes = plots.iteration_losses({"plain (seed 0)": np.arange(10.0)}).axes[0]
-    assert [text.get_text() for text in axes.get_legend().get_texts()] == ["plain (seed 0) (mean of 3)"]
+    legend = [text.get_text() for text in axes.get_legend().get_texts()]
+    assert legend == ["⟨curves.running_mean_label run=plain (seed 0) window=3⟩"]
     np.testing.assert_allclose(axes.lines[1].get_ydata(), np.arange(1.0, 9.0))  # means of 0-2, 1-3, ...
 
 
-def test_epoch_curves_caption_names_the_line_style_of_each_split():
-    caption = plots.epoch_curves_caption([("plain", 0)])
-    assert "on the training batches (dashed," in caption and "the full test split (solid," in caption
-    assert caption.endswith("for plain seed 0.")
+def test_epoch_curves_caption_names_the_line_style_of_each_split(text_keys):
+    assert plots.epoch_curves_caption([("plain", 0)]) == (
+        "⟨curves.epoch_curves_caption train=⟨style.line_dashed⟩ test=⟨style.line_solid⟩ "
+        "runs=⟨style.run_short model=plain seed=0⟩⟩"
+    )
     accuracy = plots.epoch_curves({"plain (seed 0)": history()}).axes[0]
     styles = {line.get_label(): line.get_linestyle() for line in accuracy.lines}
-    assert styles == {"plain (seed 0) train": "--", "plain (seed 0) test": "-"}
+    assert styles == {
+        "⟨curves.split_label run=plain (seed 0) split=⟨curves.split_train⟩⟩": "--",
+        "⟨curves.split_label run=plain (seed 0) split=⟨curves.split_test⟩⟩": "-",
+    }
     np.testing.assert_allclose(accuracy.lines[1].get_ydata(), [30, 60])
 
 
-def test_confusion_caption_names_variants_seeds_and_the_drawn_range():
-    caption = plots.confusion_caption(["plain", "se"], [0, 1])
-    assert "of the final plain, se models on the test split, summed over seeds 0, 1" in caption
-    assert "as a share of that class (0 to 1, one colour scale)" in caption
+def test_confusion_caption_names_variants_seeds_and_the_drawn_range(text_keys):
+    assert plots.confusion_caption(["plain", "se"], [0, 1]) == (
+        "⟨curves.confusion_caption variants=plain⟨style.list_separator⟩se seeds=0⟨style.list_separator⟩1 low=0 high=1⟩"
+    )
     figure = plots.confusion_matrices({"plain": np.array([[3, 1], [0, 0]])}, ["cat", "dog"])
     shown = figure.axes[0].images[0]
     assert shown.get_clim() == plots.SHARE_RANGE
     np.testing.assert_allclose(shown.get_array(), [[0.75, 0.25], [0, 0]])
 
 
-def test_seed_and_class_captions_name_variants_and_seeds():
-    assert "of plain, se: per variant, the mean over seeds 0, 1, 2 (line)" in plots.seed_bands_caption(
-        ["plain", "se"], [0, 1, 2]
+def test_seed_and_class_captions_name_variants_and_seeds(text_keys):
+    assert plots.seed_bands_caption(["plain", "se"], [0, 1, 2]) == (
+        "⟨curves.seed_bands_caption variants=plain⟨style.list_separator⟩se "
+        "seeds=0⟨style.list_separator⟩1⟨style.list_separator⟩2⟩"
     )
-    assert "of plain, pooled over seeds 3." in plots.per_class_caption(["plain"], [3])
+    assert plots.per_class_caption(["plain"], [3]) == "⟨curves.per_class_caption variants=plain seeds=3⟩"
 
 
 def test_comparison_tables_leave_the_verdict_to_the_header_and_put_each_interval_beside_its_difference(text_keys):

@@ -44,7 +44,7 @@ def depth_csv(model: str, sparsity: list[float]) -> pd.DataFrame:
     )
 
 
-def test_photo_depths_titles_panels_and_lists_the_top5():
+def test_photo_depths_titles_panels_and_lists_the_top5(text_keys):
     rng = np.random.default_rng(0)
     maps = {"features[0] conv1_1": rng.random((12, 20)), "features[10] conv3_1": rng.random((6, 10))}
     figure = plots.photo_depths(np.zeros((24, 40, 3), np.uint8), "chelsea", TOP5, maps)
@@ -52,8 +52,11 @@ def test_photo_depths_titles_panels_and_lists_the_top5():
     assert [axes.get_title().split("\n")[0] for axes in heatmaps] == list(maps)
     assert [images_in(axes)[0].get_array().shape for axes in heatmaps] == [(12, 20), (6, 10)]
     assert images_in(figure.axes[0])[0].get_array().shape[:2] == (24, 40)
-    text = " ".join(t.get_text() for t in figure.axes[1].texts)
-    assert all(category in text for category, _ in TOP5) and "50.00 %" in text
+    ranked = "\n".join(
+        f"⟨depth.top_class rank={rank} category={category} percent={100 * probability:.2f}⟩"
+        for rank, (category, probability) in enumerate(TOP5, start=1)
+    )
+    assert [text.get_text() for text in figure.axes[1].texts] == [f"⟨depth.top_classes count=5 classes={ranked}⟩"]
     assert len(figure.axes) == 2 + 2 * len(maps)  # photo, text, and a heatmap with its colorbar per depth
 
 
@@ -72,14 +75,15 @@ def test_conv_strip_has_one_panel_per_layer_and_photo_scaled_per_panel():
     assert not np.isnan(flat).any()
 
 
-def test_deconv_grid_crops_projection_and_patch_to_the_same_field():
+def test_deconv_grid_crops_projection_and_patch_to_the_same_field(text_keys):
     projections = np.zeros((1, 3, 30, 50))
     projections[0, :, 2:4, 40:45] = np.array([1.0, -1.0, 0.5])[:, None, None]
     figure = plots.deconv_grid(np.zeros((1, 30, 50, 3), np.uint8), ["rocket"], {"features[0] conv1_1": projections})
     photo, shown, patch = figure.axes
     assert len(photo.patches) == 1
     assert images_in(shown)[0].get_array().shape == images_in(patch)[0].get_array().shape == (24, 24, 3)
-    assert "projection" in shown.get_title() and "patch" in patch.get_title()
+    assert shown.get_title() == "⟨depth.projection_title depth=features[0] conv1_1⟩"
+    assert patch.get_title() == "⟨depth.patch_title depth=features[0] conv1_1⟩"
     assert photo.get_ylabel() == "rocket"
 
 
@@ -98,30 +102,32 @@ def test_models_by_depth_shares_each_layers_colour_scale_across_models():
     assert any(axes.get_title().startswith("conv2") for axes in panels)
 
 
-def test_depth_table_formats_mean_and_spread():
+def test_depth_table_formats_mean_and_spread(text_keys):
     table = plots.depth_table(depth_csv("plain", [0.4, 0.5]))
-    assert list(table["sparsity (share of zeros)"]) == ["0.400 ± 0.010", "0.500 ± 0.010"]
-    assert list(table["output (C×H×W)"]) == ["32×32×32", "64×16×16"]
+    assert list(table["⟨depth.header_sparsity⟩"]) == [
+        "⟨depth.mean_std mean=0.400 std=0.010⟩",
+        "⟨depth.mean_std mean=0.500 std=0.010⟩",
+    ]
+    assert list(table["⟨depth.header_output⟩"]) == ["32×32×32", "64×16×16"]
 
 
-def test_depth_lines_draw_one_line_per_model_in_layer_order():
+def test_depth_lines_draw_one_line_per_model_in_layer_order(text_keys):
     table = pd.concat([depth_csv("plain", [0.4, 0.5, 0.6]), depth_csv("attention", [0.3, 0.4, 0.5])])
     figure = plots.depth_lines(table)
     sparsity, concentration = figure.axes
     labels = [text.get_text() for text in sparsity.get_legend().get_texts()]
-    assert labels == ["plain (seed 0)", "attention (seed 0)"]
+    assert labels == ["⟨depth.run_label model=plain seed=0⟩", "⟨depth.run_label model=attention seed=0⟩"]
     assert [tick.get_text() for tick in sparsity.get_xticklabels()] == ["relu1", "relu2", "relu3"]
     heights = [line.get_ydata() for line in sparsity.lines if line.get_marker() == "o"]  # not the error-bar caps
     assert np.allclose(heights[0], [0.4, 0.5, 0.6]) and np.allclose(heights[1], [0.3, 0.4, 0.5])
     assert any(np.allclose(line.get_ydata(), 0.1) for line in concentration.lines)
 
 
-@pytest.mark.parametrize(("quantile", "named"), [(0.99, "99th"), (0.995, "99.5th"), (0.9, "90th")])
-def test_deconv_caption_names_the_quantile_the_projections_are_clipped_at(monkeypatch, quantile, named):
+@pytest.mark.parametrize(("quantile", "percent"), [(0.99, "99"), (0.995, "99.5"), (0.9, "90")])
+def test_deconv_caption_names_the_quantile_the_projections_are_clipped_at(monkeypatch, text_keys, quantile, percent):
     monkeypatch.setattr(projections, "CLIP_QUANTILE", quantile)
     caption = plots.deconv_caption("VGG16", ["features[0] conv1_1"])
-    assert f"by the {named} percentile of their magnitudes" in caption
-    assert "99.5th" not in caption or quantile == 0.995
+    assert caption.endswith(f" stretch=⟨projections.stretch quantile=⟨style.ordinal_th n={percent}⟩⟩⟩")
     # the figure reads the same constant: about 1 - quantile of the reached pixels end up clipped to black or white
     values = np.random.default_rng(0).normal(size=(3, 40, 50))
     shown = plots.deconv_grid(np.zeros((1, 40, 50, 3), np.uint8), ["rocket"], {"conv1_1": values[None]}).axes[1]
@@ -129,33 +135,42 @@ def test_deconv_caption_names_the_quantile_the_projections_are_clipped_at(monkey
     assert clipped == pytest.approx(1 - quantile, abs=0.01)
 
 
-def test_deconv_caption_names_the_smallest_crop():
-    assert f"at least {plots.MIN_CROP[0]}×{plots.MIN_CROP[1]} pixels" in plots.deconv_caption("VGG16", ["a"])
+def test_deconv_caption_names_the_smallest_crop(text_keys):
+    assert f" height={plots.MIN_CROP[0]} width={plots.MIN_CROP[1]} " in plots.deconv_caption("VGG16", ["a"])
 
 
-def test_depth_captions_name_network_layers_colour_map_and_photo():
+def test_depth_captions_name_network_layers_colour_map_and_photo(text_keys):
     caption = plots.photo_depths_caption("chelsea", plots.network_name(True), (224, 200), TOP5, ["conv1_1", "conv3_1"])
-    assert "“chelsea” as VGG16 with random weights" in caption and "224×200" in caption
-    assert "its 5 most probable" in caption and "top: tabby, 50.00 %" in caption
-    assert "conv1_1, conv3_1" in caption and f"; {plots.HEATMAP})" in caption
-    assert "13 convolution layers" in plots.conv_strip_caption("VGG16", 13)
+    assert caption == (
+        "⟨depth.photo_depths_caption photo=chelsea network=⟨depth.network_random⟩ height=224 width=200 count=5 "
+        f"best=tabby percent=50.00 depths=conv1_1⟨style.list_separator⟩conv3_1 cmap={plots.HEATMAP}⟩"
+    )
+    assert plots.network_name(False) == "⟨depth.network⟩"
+    assert (
+        plots.conv_strip_caption("VGG16", 13)
+        == f"⟨depth.conv_strip_caption network=VGG16 layers=13 cmap={plots.HEATMAP}⟩"
+    )
     assert plots.weights_note("imagenet", "torchvision") == (
-        "VGG16 uses ImageNet-trained weights from torchvision: torchvision."
+        "⟨depth.weights_note weights=⟨depth.weights_imagenet⟩ source=torchvision⟩"
     )
 
 
-def test_models_by_depth_caption_names_image_models_seeds_and_layers():
-    caption = plots.models_by_depth_caption(7, "cat", [("plain", 0), ("se", 3)], ["conv1", "relu2"])
-    assert caption.startswith("Test image #7 (cat)") and "rows: plain seed 0, se seed 3" in caption
-    assert "conv1: conv output, before BatchNorm and ReLU; relu2: ReLU output" in caption
-    assert plots.model_label("se", 3, "dog") == "se (seed 3)\npredicts dog"
+def test_models_by_depth_caption_names_image_models_seeds_and_layers(text_keys):
+    assert plots.models_by_depth_caption(7, "cat", [("plain", 0), ("se", 3)], ["conv1", "relu2"]) == (
+        "⟨depth.models_by_depth_caption index=7 true=cat "
+        "runs=⟨style.run_short model=plain seed=0⟩⟨style.list_separator⟩⟨style.run_short model=se seed=3⟩ "
+        "layers=conv1⟨style.list_separator⟩relu2 kinds=⟨style.layer_kind layer=conv1 kind=⟨style.layer_conv⟩⟩"
+        f"⟨style.clause_separator⟩⟨style.layer_kind layer=relu2 kind=⟨style.layer_relu⟩⟩ cmap={plots.HEATMAP}⟩"
+    )
+    assert plots.model_label("se", 3, "dog") == "⟨depth.model_label model=se seed=3 predicted=dog⟩"
 
 
-def test_depth_lines_caption_and_reference_line_follow_the_even_share(monkeypatch):
+def test_depth_lines_caption_and_reference_line_follow_the_even_share(monkeypatch, text_keys):
     monkeypatch.setattr(plots, "EVEN_SHARE", 0.25)
-    caption = plots.depth_lines_caption(["relu1", "relu2"], [("plain", 0)])
-    assert "top 25 % of spatial positions (0.25, dotted line, means evenly spread" in caption
-    assert "(relu1, relu2), one line per trained CNN (plain seed 0)" in caption
+    assert plots.depth_lines_caption(["relu1", "relu2"], [("plain", 0)]) == (
+        "⟨depth.depth_lines_caption layers=relu1⟨style.list_separator⟩relu2 runs=⟨style.run_short model=plain seed=0⟩ "
+        "top=25 even=0.25 line=⟨style.line_dotted⟩⟩"
+    )
     figure = plots.depth_lines(depth_csv("plain", [0.4, 0.5]))
     reference = [line for line in figure.axes[1].lines if line.get_linestyle() == plots.EVEN_STYLE]
     assert len(reference) == 1 and np.allclose(reference[0].get_ydata(), 0.25)

@@ -38,7 +38,7 @@ def patch(shape=(3, H, W), rows=slice(1, 4), columns=slice(2, 4), seed=0):
     return projection
 
 
-def test_gradcam_overlays_share_one_scale_and_name_the_classes():
+def test_gradcam_overlays_share_one_scale_and_name_the_classes(text_keys):
     images = np.zeros((2, H, W, 3), dtype=np.uint8)
     predicted, true = np.random.default_rng(0).random((2, 2, H, W))
     figure = gradcam_overlays(images, predicted, true, ["cat", "dog"], ["cat", "ship"], [4, 9])
@@ -49,14 +49,19 @@ def test_gradcam_overlays_share_one_scale_and_name_the_classes():
     assert all(axes.images[0].get_array().shape == (H, W, 3) for axes in panels)
     assert overlays[0].get_array().shape == (H, W)
     assert len(figure.axes) - len(panels) == 1  # one shared colorbar
-    titles = [axes.get_title() for axes in panels]
-    assert titles[0] == "#4 true: cat\npredicted: cat" and "cat (= true)" in titles[1]
-    assert "ship" in titles[4] and "dog" in titles[5] and "(= true)" not in titles[4]
+    assert [axes.get_title() for axes in panels] == [
+        "⟨style.image_label index=4 true=cat predicted=cat⟩",
+        "⟨explain.gradcam_predicted_true_title predicted=cat⟩",
+        "⟨explain.gradcam_true_title true=cat⟩",
+        "⟨style.image_label index=9 true=dog predicted=ship⟩",
+        "⟨explain.gradcam_predicted_title predicted=ship⟩",
+        "⟨explain.gradcam_true_title true=dog⟩",
+    ]
     assert mcolors.same_color(panels[3].title.get_color(), WRONG)
     assert not mcolors.same_color(panels[0].title.get_color(), WRONG)
 
 
-def test_deconv_grid_has_the_input_then_one_panel_per_layer():
+def test_deconv_grid_has_the_input_then_one_panel_per_layer(text_keys):
     images = np.zeros((2, H, W, 3), dtype=np.uint8)
     layers = ("conv1", "conv2", "conv3")
     projections = {layer: np.stack([patch(seed=1), patch(seed=2)]) for layer in layers}
@@ -64,54 +69,60 @@ def test_deconv_grid_has_the_input_then_one_panel_per_layer():
     panels = image_axes(deconv_grid(images, projections, strongest, ["#0 cat", "#3 dog"]))
     assert len(panels) == 2 * 4
     assert [axes.get_title() for axes in panels[4:]] == ["#3 dog"] + [
-        f"{layer} channel 17\nat (y 0, x 4)" for layer in layers
+        f"⟨explain.deconv_title layer={layer} channel=17 y=0 x=4⟩" for layer in layers
     ]
     assert all(axes.images[0].get_array().shape == (H, W, 3) for axes in panels)
 
 
-def test_zfnet_grid_rows_are_channels_and_columns_test_images():
+def test_zfnet_grid_rows_are_channels_and_columns_test_images(text_keys):
     projections = np.stack([np.stack([patch(seed=row * 3 + column) for column in range(3)]) for row in range(2)])
     indices = np.array([[10, 11, 12], [20, 21, 22]])
     figure = zfnet_grid(projections, [5, 6], indices, "conv2", crop=False)
     panels = image_axes(figure)
     assert len(panels) == 6
-    assert [axes.get_title() for axes in panels] == ["#10", "#11", "#12", "#20", "#21", "#22"]
-    assert [panels[0].get_ylabel(), panels[3].get_ylabel()] == ["channel 5", "channel 6"]
+    assert [axes.get_title() for axes in panels] == [f"⟨style.image index={index}⟩" for index in indices.flat]
+    assert [panels[0].get_ylabel(), panels[3].get_ylabel()] == [
+        "⟨explain.channel_label channel=5⟩",
+        "⟨explain.channel_label channel=6⟩",
+    ]
     assert all(axes.images[0].get_array().shape == (H, W, 3) for axes in panels)
-    assert "conv2" in figure.get_suptitle()
+    assert figure.get_suptitle() == "⟨explain.zfnet_title layer=conv2 count=3⟩"
 
 
-def test_zfnet_grid_crops_to_one_common_size_and_shows_patches_beside():
+def test_zfnet_grid_crops_to_one_common_size_and_shows_patches_beside(text_keys):
     projections = np.stack([[patch(), patch(rows=slice(0, 1), columns=slice(6, 7))]])
     patches = np.zeros((1, 2, 3, H, W), dtype=np.uint8)
     panels = image_axes(zfnet_grid(projections, [0], np.array([[1, 2]]), "conv1", patches=patches))
-    assert [axes.get_title() for axes in panels] == ["#1", "image", "#2", "image"]
+    beside = "⟨explain.patch_title⟩"
+    assert [axes.get_title() for axes in panels] == ["⟨style.image index=1⟩", beside, "⟨style.image index=2⟩", beside]
     assert {axes.images[0].get_array().shape for axes in panels} == {(3, 2, 3)}
 
 
-def test_gradcam_colorbar_reaches_the_strongest_value_its_label_names():
+def test_gradcam_colorbar_reaches_the_strongest_value_its_label_names(text_keys):
     images = np.zeros((1, H, W, 3), dtype=np.uint8)
     figure = gradcam_overlays(images, np.ones((1, H, W)), np.ones((1, H, W)), ["cat"], ["cat"], [0])
     colorbar = next(axes for axes in figure.axes if axes.get_label() == "<colorbar>")
-    assert colorbar.get_ylabel() == f"Grad-CAM ({explain.GRADCAM_RANGE[1]} = strongest evidence)"
+    assert colorbar.get_ylabel() == f"⟨explain.gradcam_colorbar high={explain.GRADCAM_RANGE[1]}⟩"
     assert colorbar.get_ylim()[1] == explain.GRADCAM_RANGE[1]
 
 
-def test_gradcam_caption_names_layer_run_images_and_the_overlay():
-    caption = explain.gradcam_caption("conv3", "plain", 4, [3, 8])
-    assert caption.startswith("Grad-CAM of layer conv3 of the plain CNN (seed 4), for test images #3, #8.")
-    assert f"({OVERLAY_CMAP}, alpha {OVERLAY_ALPHA:g}, one colour scale from 0 to 1)" in caption
+def test_gradcam_caption_names_layer_run_images_and_the_overlay(text_keys):
+    assert explain.gradcam_caption("conv3", "plain", 4, [3, 8]) == (
+        "⟨explain.gradcam_caption layer=conv3 run=⟨style.run model=plain seed=4⟩ "
+        "images=⟨style.image index=3⟩⟨style.list_separator⟩⟨style.image index=8⟩ "
+        f"cmap={OVERLAY_CMAP} alpha={OVERLAY_ALPHA:g} low=0 high=1⟩"
+    )
 
 
-@pytest.mark.parametrize("caption", ["deconv", "zfnet"])
-def test_projection_captions_name_run_layers_and_the_clip_quantile(monkeypatch, caption):
+def test_projection_captions_name_run_layers_and_the_clip_quantile(monkeypatch, text_keys):
     monkeypatch.setattr(projections, "CLIP_QUANTILE", 0.95)
-    if caption == "deconv":
-        words = explain.deconv_caption("se", 1, [2], ["conv1", "conv2"])
-        assert "of the se CNN (seed 1), for test images #2: per layer (conv1, conv2)" in words
-    else:
-        words = explain.zfnet_caption("conv2", "se", 1, [4, 7], 5, beside=True)
-        assert "of conv2 of the se CNN (seed 1): for channels 4, 7 (rows), the 5 images" in words
-        assert "each beside the same crop of the image" in words
-        assert "beside the same crop" not in explain.zfnet_caption("conv2", "se", 1, [4], 5, beside=False)
-    assert "by the 95th percentile of their magnitudes" in words
+    stretch = "stretch=⟨projections.stretch quantile=⟨style.ordinal_th n=95⟩⟩"
+    assert explain.deconv_caption("se", 1, [2], ["conv1", "conv2"]) == (
+        "⟨explain.deconv_caption run=⟨style.run model=se seed=1⟩ images=⟨style.image index=2⟩ "
+        f"layers=conv1⟨style.list_separator⟩conv2 {stretch}⟩"
+    )
+    assert explain.zfnet_caption("conv2", "se", 1, [4, 7], 5, beside=True) == (
+        "⟨explain.zfnet_caption layer=conv2 run=⟨style.run model=se seed=1⟩ channels=4⟨style.list_separator⟩7 "
+        f"images=5 beside=⟨explain.zfnet_beside⟩ {stretch}⟩"
+    )
+    assert " beside= " in explain.zfnet_caption("conv2", "se", 1, [4], 5, beside=False)

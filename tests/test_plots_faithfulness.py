@@ -40,27 +40,27 @@ def test_methods_keep_one_colour_and_baselines_are_grey_and_dashed_or_dotted():
     assert plots.method_style("gaussian") == {"color": "grey", "linestyle": ":"}
 
 
-def test_deletion_insertion_draw_each_models_mean_curves_in_its_row():
+def test_deletion_insertion_draw_each_models_mean_curves_in_its_row(text_keys):
     figure = plots.deletion_insertion(mean_curves(faithfulness_runs()))
     axes = np.array(figure.axes).reshape(2, 2)
     assert [panel.get_title() for panel in axes.flat] == [
-        "se: deletion",
-        "se: insertion",
-        "cbam: deletion",
-        "cbam: insertion",
+        "⟨faithfulness.deletion_title model=se⟩",
+        "⟨faithfulness.insertion_title model=se⟩",
+        "⟨faithfulness.deletion_title model=cbam⟩",
+        "⟨faithfulness.insertion_title model=cbam⟩",
     ]
     gradcam, random = axes[0, 0].get_lines()
     np.testing.assert_allclose(gradcam.get_xdata(), [0.0, 0.5, 1.0])
     np.testing.assert_allclose(gradcam.get_ydata(), [1.0, 0.5, 0.4])  # the last points: 0.3 and 0.5 over seeds
-    assert gradcam.get_label() == "Grad-CAM" and random.get_linestyle() == "--"
+    assert gradcam.get_label() == "⟨faithfulness.method_gradcam⟩" and random.get_linestyle() == "--"
     np.testing.assert_allclose(axes[1, 1].get_lines()[0].get_ydata(), [0.0, 0.5, 0.9])
     assert [text.get_text() for text in axes[1, 1].get_legend().get_texts()] == [
-        "CBAM spatial attention",
-        "centred Gaussian",
+        "⟨faithfulness.method_spatial_attention⟩",
+        "⟨faithfulness.method_gaussian⟩",
     ]
 
 
-def test_removal_curves_start_at_the_reference_and_draw_each_criterion_and_ranking():
+def test_removal_curves_start_at_the_reference_and_draw_each_criterion_and_ranking(text_keys):
     first, second = faithfulness_artifact("se", 0), faithfulness_artifact("se", 1)
     second.removal["accuracy"] = [0.5, 0.5, 0.5, 0.5]
     table = removal_over_seeds(run_tables([first, second], "removal"))
@@ -68,31 +68,38 @@ def test_removal_curves_start_at_the_reference_and_draw_each_criterion_and_ranki
     highest, lowest, random, reference = accuracy.get_lines()
     np.testing.assert_allclose(highest.get_xdata(), [0.0, 0.5])  # 2 of 4 channels removed
     np.testing.assert_allclose(highest.get_ydata(), [0.75, 0.25])  # seed means of the reference, then highest
-    assert (
-        highest.get_color() == plots.RANKING_COLOURS["highest"] and lowest.get_label() == "lowest mean activation first"
-    )
+    assert highest.get_color() == plots.RANKING_COLOURS["highest"]
+    assert lowest.get_label() == "⟨faithfulness.ranking_lowest_by criterion=⟨faithfulness.criterion_activation⟩⟩"
     assert highest.get_linestyle() == "--" and random.get_linestyle() == "-."  # activation dashed, random dash-dotted
     np.testing.assert_allclose(reference.get_ydata(), [0.75, 0.75])
     assert reference.get_linestyle() == plots.REFERENCE_STYLE
     np.testing.assert_allclose(probability.get_lines()[2].get_ydata(), [0.9, 0.5])
-    assert accuracy.get_title() == "relu1 (4 channels)" and accuracy.get_ylim() == (0, 1)
+    assert accuracy.get_title() == "⟨faithfulness.site_title site=relu1 channels=4⟩" and accuracy.get_ylim() == (0, 1)
     assert [label.get_text() for label in accuracy.get_xticklabels()] == ["0", "2"]  # the channels removed, counted
 
 
-def test_sanity_gallery_rows_are_image_and_method_columns_the_steps():
+def test_sanity_gallery_rows_are_image_and_method_columns_the_steps(text_keys):
     run = faithfulness_artifact(deletion={"gradcam": [0.1, 0.2], "channels": [0.2, 0.3]})
     maps = gallery_maps(run)
     figure = plots.sanity_gallery(np.zeros((2, 8, 8, 3), dtype=np.uint8), [5, 3], run.gallery_steps, maps)
     grid = np.array(panels(figure)).reshape(4, 4)
-    assert grid[1, 0].get_ylabel() == "#5\nactivation heatmap" and grid[2, 0].get_ylabel() == "#3\nGrad-CAM"
-    assert [panel.get_title() for panel in grid[0, 1:]] == ["trained", "+fc2 random", "+fc1 random"]
+    assert [grid[1, 0].get_ylabel(), grid[2, 0].get_ylabel()] == [
+        "⟨faithfulness.gallery_row image=⟨style.image index=5⟩ method=⟨faithfulness.method_channels⟩⟩",
+        "⟨faithfulness.gallery_row image=⟨style.image index=3⟩ method=⟨faithfulness.method_gradcam⟩⟩",
+    ]
+    assert [panel.get_title() for panel in grid[0, 1:]] == [
+        "⟨faithfulness.step_trained⟩",
+        "⟨faithfulness.step_title layer=fc2⟩",
+        "⟨faithfulness.step_title layer=fc1⟩",
+    ]
     np.testing.assert_array_equal(grid[2, 3].images[0].get_array(), maps["gradcam"][2, 1])  # image #3, last step
     assert grid[2, 3].images[0].get_clim() == (0, 1)
 
 
-def test_step_names_are_the_layer_each_step_added():
+def test_step_names_are_the_layer_each_step_added(text_keys):
     assert plots.step_layers(["fc2", "fc2+fc1", "fc2+fc1+block3"]) == ["fc2", "fc1", "block3"]
-    assert plots.step_title("original", 0) == "trained" and plots.step_title("fc2+fc1", 2) == "+fc1 random"
+    assert plots.step_title("original", 0) == "⟨faithfulness.step_trained⟩"
+    assert plots.step_title("fc2+fc1", 2) == "⟨faithfulness.step_title layer=fc1⟩"
 
 
 def test_captions_state_images_fill_steps_and_seeds(text_keys):

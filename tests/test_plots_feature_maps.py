@@ -98,23 +98,23 @@ def test_pca_grid_titles_carry_the_explained_variance():
     assert panels[2].images[0].get_array().shape == (HEIGHT // 2, WIDTH // 2, 3)
 
 
-def test_activation_overlays_are_one_by_four_per_image_at_image_size():
+def test_activation_overlays_are_one_by_four_per_image_at_image_size(text_keys):
     output = layer(2)
     heatmaps = []
     for one in output:
         channels, normalised = activation_heatmaps(one, k=3)
         heatmaps.append((channels, upsample(normalised, (HEIGHT, WIDTH)).numpy()))
-    figure = plots.activation_overlays(
-        images(2), ["true: cat\npredicted: dog", "true: dog\npredicted: dog"], heatmaps, "conv3"
-    )
+    figure = plots.activation_overlays(images(2), ["LABEL-A", "LABEL-B"], heatmaps, "conv3")
     overlays = [axes for axes in figure.axes if len(axes.images) == 2]
     assert len(overlays) == 2 * 3
-    assert [axes.get_title() for axes in overlays[:3]] == [f"conv3 channel {c}" for c in heatmaps[0][0]]
+    assert [axes.get_title() for axes in overlays[:3]] == [
+        f"⟨feature_maps.overlay_title layer=conv3 channel={channel}⟩" for channel in heatmaps[0][0]
+    ]
     assert {axes.images[1].get_cmap().name for axes in overlays} == {plots.OVERLAY_CMAP}
     assert {axes.images[1].get_alpha() for axes in overlays} == {plots.OVERLAY_ALPHA}
     assert {axes.images[1].get_clim() for axes in overlays} == {(0.0, 1.0)}
     assert all(axes.images[1].get_array().shape == (HEIGHT, WIDTH) for axes in overlays)
-    assert any("predicted: dog" in axes.get_title() for axes in figure.axes)
+    assert {"LABEL-A", "LABEL-B"} <= {axes.get_title() for axes in figure.axes}
 
 
 def test_activation_overlays_of_a_flat_map_are_finite():
@@ -127,24 +127,25 @@ def test_activation_overlays_of_a_flat_map_are_finite():
     assert all(np.isfinite(axes.images[1].get_array()).all() for axes in overlays)
 
 
-def test_pca_caption_names_the_quantiles_pca_rgb_clips_at():
-    caption = plots.pca_caption("plain", 0)
+def test_pca_caption_names_the_quantiles_pca_rgb_clips_at(text_keys):
     low, high = plots.PCA_CLIP
-    assert f"clipped at their {percentile(low)} and {percentile(high)} percentile" in caption
+    assert plots.pca_caption("plain", 0) == (
+        f"⟨feature_maps.pca_caption run=⟨style.run model=plain seed=0⟩ low={percentile(low)} high={percentile(high)}⟩"
+    )
     # one channel rising 0..100 over 101 positions: its scores are clipped at the quantiles the caption names
     red = pca_rgb(torch.arange(101.0).reshape(1, 1, 101))[0][0, :, 0]
     assert int((red == 0).sum()) == round(100 * low) + 1
     assert int((red == 1).sum()) == round(100 * (1 - high)) + 1
 
 
-def test_overlay_caption_and_figure_share_alpha_colour_map_and_channel_count(monkeypatch):
+def test_overlay_caption_and_figure_share_alpha_colour_map_and_channel_count(monkeypatch, text_keys):
     monkeypatch.setattr(plots, "OVERLAY_ALPHA", 0.25)
-    caption = plots.activation_overlays_caption("plain", 3, "conv3", has_attention=False)
-    assert (
-        "on the plain CNN (seed 3): the 3 most active channels (highest mean) of the last conv layer, conv3" in caption
+    assert plots.activation_overlays_caption("plain", 3, "conv3", has_attention=False) == (
+        "⟨feature_maps.overlays_caption run=⟨style.run model=plain seed=3⟩ count=3 layer=conv3 cmap=jet "
+        "transparent=75 where=⟨feature_maps.overlays_no_attention⟩⟩"
     )
-    assert "(jet, 75 % transparent; red = strongest)" in caption and "has no attention module" in caption
-    assert 'its "Channel attention" section' in plots.activation_overlays_caption("se", 0, "conv3", True)
+    with_attention = plots.activation_overlays_caption("se", 0, "conv3", has_attention=True)
+    assert with_attention.endswith(" where=⟨feature_maps.overlays_attention⟩⟩")
     channels, normalised = activation_heatmaps(layer(1)[0], k=plots.OVERLAY_CHANNELS)
     figure = plots.activation_overlays(
         images(1), ["x"], [(channels, upsample(normalised, (HEIGHT, WIDTH)).numpy())], "c"
@@ -155,25 +156,35 @@ def test_overlay_caption_and_figure_share_alpha_colour_map_and_channel_count(mon
     assert {overlay.get_cmap().name for overlay in overlays} == {plots.OVERLAY_CMAP}
 
 
-def test_feature_map_captions_name_image_run_channels_and_layers():
-    caption = plots.feature_maps_caption(7, "cat", "dog", "plain", 1, [0, 1, 2], ["conv1", "relu2"])
-    assert caption.startswith("Test image #7, a cat that the plain CNN (seed 1) classifies as dog, and channels 0-2")
-    assert "of conv1, relu2 (conv1: conv output, before BatchNorm and ReLU; relu2: ReLU output)" in caption
-    top = plots.channel_grid_caption("conv2", "se", 0, "top", 4)
-    assert top.startswith("conv2 (conv output, before BatchNorm and ReLU) of the se CNN (seed 0), the 4 most active")
-    assert "each image has its own" in top
-    for mode in ("first", "last"):
-        assert "each image has its own" not in plots.channel_grid_caption("conv2", "se", 0, mode, 4)
-    assert plots.channel_grid_title("conv2", "last", 9) == "conv2: the last 9 channels"
-    assert plots.pca_column_name("conv2") == "conv2 all" and plots.pca_column_name("conv2", "top") == "conv2 top"
-    assert (
-        "restricted to 9 channels of each layer of the se CNN (seed 0), chosen as in the grids above (first, top)"
-        in (plots.pca_chosen_caption("se", 0, 9, ["first", "top"]))
+def test_feature_map_captions_name_image_run_channels_and_layers(text_keys):
+    assert plots.feature_maps_caption(7, "cat", "dog", "plain", 1, [0, 1, 2], ["conv1", "relu2"]) == (
+        "⟨feature_maps.feature_maps_caption index=7 true=cat predicted=dog run=⟨style.run model=plain seed=1⟩ "
+        "first=0 last=2 layers=conv1⟨style.list_separator⟩relu2 "
+        "kinds=⟨style.layer_kind layer=conv1 kind=⟨style.layer_conv⟩⟩⟨style.clause_separator⟩"
+        "⟨style.layer_kind layer=relu2 kind=⟨style.layer_relu⟩⟩ cmap=viridis⟩"
+    )
+    assert plots.channel_grid_caption("conv2", "se", 0, "top", 4) == (
+        "⟨feature_maps.channel_grid_caption layer=conv2 run=⟨style.run model=se seed=0⟩ kind=⟨style.layer_conv⟩ "
+        "selection=⟨feature_maps.mode_top n=4⟩ cmap=viridis per_image=⟨feature_maps.per_image_channels⟩⟩"
+    )
+    for mode in ("first", "last"):  # the same channels in every row
+        caption = plots.channel_grid_caption("conv2", "se", 0, mode, 4)
+        assert f"selection=⟨feature_maps.mode_{mode} n=4⟩ cmap=viridis per_image=⟩" in caption
+    assert plots.channel_grid_title("conv2", "last", 9) == (
+        "⟨feature_maps.grid_title layer=conv2 selection=⟨feature_maps.mode_last n=9⟩⟩"
+    )
+    assert plots.pca_column_name("conv2") == "⟨feature_maps.pca_column layer=conv2 channels=⟨feature_maps.pca_all⟩⟩"
+    assert plots.pca_column_name("conv2", "top") == "⟨feature_maps.pca_column layer=conv2 channels=top⟩"
+    assert plots.pca_chosen_caption("se", 0, 9, ["first", "top"]) == (
+        "⟨feature_maps.pca_chosen_caption run=⟨style.run model=se seed=0⟩ count=9 modes=first⟨style.list_separator⟩top⟩"
     )
 
 
-def test_run_paragraph_says_when_the_images_leave_classes_out():
-    assert "cover the first 3 of the 10 classes" in plots.run_paragraph("plain", 0, ["conv1"], 3, 3, 10)
-    paragraph = plots.run_paragraph("plain", 0, ["conv1", "conv2"], 10, 10, 10)
-    assert paragraph.startswith("Model plain, seed 0: outputs of conv1, conv2 for 10 test images.")
-    assert "cover" not in paragraph
+def test_run_paragraph_says_when_the_images_leave_classes_out(text_keys):
+    assert plots.run_paragraph("plain", 0, ["conv1"], 3, 3, 10) == (
+        "⟨feature_maps.run model=plain seed=0 layers=conv1 images=3 "
+        "left_out=⟨feature_maps.left_out shown=3 classes=10⟩⟩"
+    )
+    assert plots.run_paragraph("plain", 0, ["conv1", "conv2"], 10, 10, 10) == (
+        "⟨feature_maps.run model=plain seed=0 layers=conv1⟨style.list_separator⟩conv2 images=10 left_out=⟩"
+    )

@@ -24,28 +24,40 @@ def test_percentile_names_a_quantile_without_rounding_noise(quantile, words):
     assert style.percentile(quantile) == words
 
 
-def test_lists_runs_and_images_read_as_running_text():
-    assert style.listing(["conv1", "conv2", 3]) == "conv1, conv2, 3"
-    assert style.run_name("plain", 2) == "the plain CNN (seed 2)"
-    assert style.run_names([("plain", 0), ("se", 1)]) == "plain seed 0, se seed 1"
-    assert style.image_names([3, 10]) == "#3, #10"
-    assert style.count_range(2, 2) == "2" and style.count_range(1, 3) == "1 to 3"
-    assert style.line_style("--") == "dashed" and style.line_style(":") == "dotted"
+def test_lists_runs_and_images_read_as_running_text(text_keys):
+    assert style.listing(["conv1", "conv2", 3]) == "conv1⟨style.list_separator⟩conv2⟨style.list_separator⟩3"
+    assert style.run_name("plain", 2) == "⟨style.run model=plain seed=2⟩"
+    assert style.run_names([("plain", 0), ("se", 1)]) == (
+        "⟨style.run_short model=plain seed=0⟩⟨style.list_separator⟩⟨style.run_short model=se seed=1⟩"
+    )
+    assert style.image_names([3, 10]) == "⟨style.image index=3⟩⟨style.list_separator⟩⟨style.image index=10⟩"
+    assert style.count_range(2, 2) == "2" and style.count_range(1, 3) == "⟨style.range low=1 high=3⟩"
+    assert style.line_style("--") == "⟨style.line_dashed⟩" and style.line_style(":") == "⟨style.line_dotted⟩"
 
 
-def test_image_labels_name_index_true_and_predicted_class():
+def test_image_labels_name_index_true_and_predicted_class(text_keys):
     labels = style.image_labels([7, 9], [0, 1], [1, 1], ["cat", "dog"])
-    assert labels == ["#7 true: cat\npredicted: dog", "#9 true: dog\npredicted: dog"]
+    assert labels == [
+        "⟨style.image_label index=7 true=cat predicted=dog⟩",
+        "⟨style.image_label index=9 true=dog predicted=dog⟩",
+    ]
 
 
-def test_layer_kinds_say_what_each_output_is():
-    assert style.layer_kinds(["conv1", "relu2"]) == "conv1: conv output, before BatchNorm and ReLU; relu2: ReLU output"
+def test_layer_kinds_say_what_each_output_is(text_keys):
+    assert style.layer_kinds(["conv1", "relu2"]) == (
+        "⟨style.layer_kind layer=conv1 kind=⟨style.layer_conv⟩⟩⟨style.clause_separator⟩"
+        "⟨style.layer_kind layer=relu2 kind=⟨style.layer_relu⟩⟩"
+    )
 
 
-def test_layers_are_described_for_captions():
-    assert style.describe_layer("conv2") == "conv output, before BatchNorm and ReLU"
-    assert style.describe_layer("relu3") == "ReLU output" and style.describe_layer("pool1") == "max-pool output"
-    assert style.describe_layer("fc1") == "fc1 output"
+@pytest.mark.parametrize(
+    ("layer", "described"),
+    [("conv2", "⟨style.layer_conv⟩"), ("bn1", "⟨style.layer_bn⟩"), ("relu3", "⟨style.layer_relu⟩"),
+     ("pool1", "⟨style.layer_pool⟩"), ("ca2", "⟨style.layer_ca⟩"), ("fc1", "⟨style.layer_other layer=fc1⟩")],
+    ids=["conv", "bn", "relu", "pool", "ca", "other"],
+)  # fmt: skip
+def test_layers_are_described_for_captions_by_their_kind(text_keys, layer, described):
+    assert style.describe_layer(layer) == described
 
 
 def test_the_report_style_makes_a_missing_glyph_an_error_not_a_box(tmp_path):
@@ -62,7 +74,7 @@ def test_the_report_style_makes_a_missing_glyph_an_error_not_a_box(tmp_path):
             axes.set_title("卷积 conv1")  # in the CJK font: drawn
             figure.savefig(tmp_path / "drawn.png")
             axes.set_title("\U0001d11e")  # a musical symbol that no bundled font has: a box
-            with pytest.raises(UserWarning, match="missing from font"):
+            with pytest.raises(UserWarning, match=r"^Glyph \d+ "):
                 figure.savefig(tmp_path / "boxed.png")
             plt.close(figure)
     finally:

@@ -216,8 +216,9 @@ def test_seconds_per_epoch_leave_out_the_first_epoch_which_compiles_and_captures
 def test_cuda_request_without_a_gpu_is_explained(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert pick_device("auto") == CPU
-    with pytest.raises(CnnlensError, match="no CUDA GPU is visible"):
+    with pytest.raises(CnnlensError) as raised:
         pick_device("cuda")
+    assert all(setting in str(raised.value) for setting in ("train.device", "'cuda'", "'auto'", "'cpu'"))
 
 
 class KilledError(Exception):
@@ -273,7 +274,7 @@ def test_a_checkpoint_of_another_run_is_ignored(image_folder, tmp_path, capsys):
         train_plain_cnn(image_folder, EpochCheckpoint(path, {"seed": 1}), KilledAfter, start_seed=5, batches_left=4)
     _, result = train_plain_cnn(image_folder, EpochCheckpoint(path, {"seed": 2}))
     _, fresh = train_plain_cnn(image_folder)
-    assert "written by a run with other settings" in capsys.readouterr().out
+    assert capsys.readouterr().out.count(str(path)) == 1  # the line that says it is ignored
     assert without_seconds(result.history) == without_seconds(fresh.history)  # trained from the start
     assert result.iteration_losses == fresh.iteration_losses
 
@@ -281,8 +282,9 @@ def test_a_checkpoint_of_another_run_is_ignored(image_folder, tmp_path, capsys):
 def test_an_unreadable_checkpoint_is_explained(image_folder, tmp_path):
     path = tmp_path / "resume.pt"
     path.write_bytes(b"not a checkpoint")
-    with pytest.raises(CnnlensError, match="delete it to train from the start"):
+    with pytest.raises(CnnlensError) as raised:
         train_plain_cnn(image_folder, EpochCheckpoint(path, {}))
+    assert str(path) in str(raised.value) and "delete" in str(raised.value)
 
 
 def save_as_a_gpu_run_does(state: dict, path, monkeypatch) -> None:
@@ -296,7 +298,7 @@ def test_a_checkpoint_of_a_gpu_run_is_read_on_the_cpu(tmp_path, monkeypatch, cap
     path = tmp_path / "resume.pt"
     save_as_a_gpu_run_does({"key": {"device": "cuda"}, "model": {"weight": torch.ones(2)}}, path, monkeypatch)
     assert EpochCheckpoint(path, {"device": "cpu"}).load() is None  # another run's: ignored, not an error
-    assert "written by a run with other settings" in capsys.readouterr().out
+    assert str(path) in capsys.readouterr().out  # the line that says it is ignored
     assert EpochCheckpoint(path, {"device": "cuda"}).load()["model"]["weight"].device == CPU
 
 

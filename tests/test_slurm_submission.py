@@ -17,12 +17,13 @@ pytestmark = pytest.mark.e2e  # a real Snakemake run up to the submission
 
 PROFILE = yaml.safe_load((REPO / "profiles" / "slurm" / "config.yaml").read_text())
 MODELS = ("plain", "attention")
+REFUSED = "SBATCH-REFUSED"  # what the fake sbatch says on stderr, which the plugin reports
 
 
 def fake_slurm(bin_dir: Path, records: Path) -> Path:
     """``bin_dir`` with the fake commands; each sbatch call leaves one file in ``records``, one argument a line."""
     scripts = {
-        "sbatch": f'printf "%s\\n" "$@" > "$(mktemp {records}/sbatch.XXXXXX)"; exit 1',
+        "sbatch": f'printf "%s\\n" "$@" > "$(mktemp {records}/sbatch.XXXXXX)"; echo {REFUSED} >&2; exit 1',
         "sinfo": "printf 'PARTITION\\nmain*\\n'",  # the default partition (*), used when the profile names none
         "sacct": "exit 1",  # no job history: the plugin goes on without guessing an account
     }
@@ -60,7 +61,7 @@ def submissions(request, tmp_path) -> tuple[str, Layout, list[list[str]]]:
         cores=None,
         path=(fake_slurm(tmp_path / "bin", records),),
     )
-    assert result.returncode != 0 and "SLURM sbatch failed" in result.stderr, result.stderr[-3000:]
+    assert result.returncode != 0 and REFUSED in result.stderr, result.stderr[-3000:]
     return request.param, layout, [path.read_text().splitlines() for path in records.iterdir()]
 
 

@@ -273,7 +273,9 @@ def test_the_planning_check_words_a_bad_file_as_the_job_does(tmp_path, write):
     assert_one_line_error(planned, str(path))
 
 
-@pytest.mark.parametrize("write", [_write_truncated, _drop_a_storage, _shorten_a_storage], ids=str)
+@pytest.mark.parametrize(
+    "write", [_write_truncated, _drop_a_storage, _shorten_a_storage], ids=lambda write: write.__name__.strip("_")
+)
 def test_a_file_that_cannot_be_read_is_refused_as_the_job_refuses_it(tmp_path, write):
     path = tmp_path / "weights.pth"
     write(path)
@@ -316,8 +318,9 @@ def test_sample_photos_are_bundled_rgb_uint8():
     for photo in photos.values():
         assert photo.dtype == np.uint8 and photo.ndim == 3 and photo.shape[2] == 3
     assert sample_photos(["chelsea"])["chelsea"].shape == (300, 451, 3)
-    with pytest.raises(CnnlensError, match="unknown sample photos \\['dog'\\]: choose from astronaut"):
+    with pytest.raises(CnnlensError) as raised:
         sample_photos(["dog"])
+    assert "['dog']" in str(raised.value) and str(raised.value).endswith(" " + ", ".join(SAMPLE_PHOTOS))
 
 
 def test_load_photos_converts_to_rgb_and_names_bad_files(tmp_path):
@@ -383,5 +386,5 @@ def test_the_whole_conv_stack_can_be_recorded(vgg):
 
 
 def test_unknown_feature_index_is_a_cnnlens_error(vgg):
-    with pytest.raises(CnnlensError, match=r"\['features.31'\] are not in the model"):
+    with pytest.raises(CnnlensError, match=r"\['features\.31'\]"):
         feature_outputs(vgg[0], torch.randn(1, 3, 224, 224), [0, 31])

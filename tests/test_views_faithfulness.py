@@ -1,5 +1,7 @@
 """The faithfulness section's data: each run's files reduced by hand to the numbers the tables hold."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -78,8 +80,9 @@ def test_representative_runs_take_the_seed_or_each_models_first_run():
     runs = [faithfulness_artifact("se", 1), faithfulness_artifact("se", 0), faithfulness_artifact("plain", 0)]
     assert [(run.model, run.seed) for run in representative_runs(runs, 0)] == [("se", 0), ("plain", 0)]
     assert [(run.model, run.seed) for run in representative_runs(runs, None)] == [("se", 1), ("plain", 0)]
-    with pytest.raises(CnnlensError, match="no faithfulness file of seed 1 for plain"):
+    with pytest.raises(CnnlensError, match=r"\b1\b.*\bplain\b") as error:  # the seed, and the model without it
         representative_runs(runs, 1)
+    assert not re.search(r"\bse\b", str(error.value))  # se has a run of seed 1
 
 
 def test_run_tables_stack_a_table_of_every_run_with_its_model_and_seed():
@@ -130,5 +133,5 @@ def test_faithfulness_setup_is_what_every_run_measured():
     assert (setup.models, setup.seeds, setup.images, setup.steps) == (["se", "plain"], [0, 1], 2, 2)
     assert (setup.baseline, setup.size, setup.sanity_images) == ("blur", (8, 8), 2)
     runs[1].baseline = "mean"
-    with pytest.raises(CnnlensError, match="made with different settings"):
+    with pytest.raises(CnnlensError):
         faithfulness_setup(runs)

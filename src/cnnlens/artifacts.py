@@ -261,7 +261,10 @@ NOISE_FLOOR = Table(
 
 @dataclass
 class RunArtifact(Artifact):
-    """Base of the artifacts of one trained run's analyses: which variant and seed they describe."""
+    """Base of the artifacts of one trained run's analyses: which variant and seed they describe. Each is written by
+    the analysis rule, whose registry entry names the class."""
+
+    RULE: ClassVar[str] = "analysis"
 
     model: str  # the variant's name
     seed: int
@@ -271,7 +274,6 @@ class RunArtifact(Artifact):
 class Activations(RunArtifact):
     """Layer outputs of the visualised test images (the first ``images_per_class`` of each class)."""
 
-    RULE: ClassVar[str] = "analysis (activations)"
     VERSION: ClassVar[int] = 2  # 2: CBAM's spatial attention maps among the layers
 
     image_indices: torch.Tensor  # (N,) indices into the test split
@@ -287,8 +289,6 @@ class Activations(RunArtifact):
 @dataclass
 class Explanations(RunArtifact):
     """Grad-CAM and deconvnet projections of the visualised images, and ZFNet's top test images per channel."""
-
-    RULE: ClassVar[str] = "analysis (explain)"
 
     image_indices: torch.Tensor
     labels: torch.Tensor
@@ -307,7 +307,6 @@ class AttentionWeights(RunArtifact):
     """Every attention module's channel weights (sigmoid outputs) for every test image, and CBAM's spatial gates
     averaged per class."""
 
-    RULE: ClassVar[str] = "analysis (attention)"
     VERSION: ClassVar[int] = 2  # 2: CBAM's spatial maps, averaged per class
 
     weights: dict[str, torch.Tensor]  # module (ca1) -> (N, C)
@@ -319,8 +318,6 @@ class AttentionWeights(RunArtifact):
 @dataclass
 class DepthStatistics(RunArtifact):
     """Sparsity and spatial concentration per layer over the whole test split (one row per layer)."""
-
-    RULE: ClassVar[str] = "analysis (depth)"
 
     table: dict[str, list]  # column -> values, the columns of depth_stats.summary_table plus "images"
 
@@ -352,7 +349,6 @@ class Faithfulness(RunArtifact):
     changed; Average Drop and Increase in Confidence; channel removal; and the cascading-randomisation checks. The
     verdicts are drawn from these by the report, over every seed."""
 
-    RULE: ClassVar[str] = "analysis (faithfulness)"
     # 3: per-image AUCs (of the maps, their inversions and the knobs) instead of means and per-run tests; tie groups
     # scored whole; channel removal by weight and by activation, per image; sanity curves with the target kept fixed
     VERSION: ClassVar[int] = 3

@@ -48,11 +48,14 @@ def analyse(args: argparse.Namespace) -> None:
 
     from cnnlens.interpret.steps import run_analysis
     from cnnlens.models.cnn import Architecture
+    from cnnlens.registry import ANALYSES
 
     torch.set_num_threads(args.threads)
     architecture = Architecture(**json.loads(args.architecture))
+    analysis = ANALYSES[args.analysis]
     run_analysis(
-        args.analysis,
+        analysis.step_function(),
+        analysis.artifact_type(),
         args.data,
         args.checkpoint,
         args.model,
@@ -180,6 +183,8 @@ def parser() -> argparse.ArgumentParser:
 
 def _model_steps(steps: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """The steps that run models: data, training, analyses, VGG16."""
+    from cnnlens.registry import ANALYSES  # no torch: the parser stays quick
+
     step = steps.add_parser("prepare-data", help="cache a data set as uint8 tensors")
     step.add_argument("--source", choices=["cifar10", "imagefolder"], required=True)
     step.add_argument("--path", required=True, help="ImageFolder dir/.tar.gz, or the CIFAR-10 download folder")
@@ -196,7 +201,7 @@ def _model_steps(steps: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     step.set_defaults(run=train)
 
     step = steps.add_parser("analyse", help="one analysis of a trained run (the registry's analyses)")
-    step.add_argument("analysis", help="activations, explain, attention, depth, ...")
+    step.add_argument("analysis", choices=ANALYSES)
     _run_options(step)
     step.add_argument("--checkpoint", required=True, help="the run's model.pt")
     step.add_argument("--settings", default="{}", help="JSON object: the analysis's visualise or faithfulness settings")
@@ -292,6 +297,11 @@ def _run_options(step: argparse.ArgumentParser) -> None:
     step.add_argument("--threads", type=int, default=1)
 
 
+def interrupted_line(step: str) -> str:
+    """What a step prints, alone on its line, when Ctrl-C stops it."""
+    return f"cnnlens {step}: interrupted"
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
     if args.step in ("train", "analyse", "vgg"):
@@ -299,7 +309,7 @@ def main(argv: list[str] | None = None) -> None:
 
         keep_freed_memory()  # torch jobs allocate and free the same large blocks over and over
     try:
-        with OneLineCtrlC(f"cnnlens {args.step}: interrupted"):
+        with OneLineCtrlC(interrupted_line(args.step)):
             args.run(args)
     except CnnlensError as error:
         print(f"cnnlens {args.step}: error: {error}", file=sys.stderr)

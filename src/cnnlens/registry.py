@@ -2,14 +2,15 @@
 
 The workflow derives from it each analysis job's settings and each section's notebook inputs,
 parameters and benchmark files; the report derives each section's title from the same entries, and
-its compute time and the end-to-end test's list of headings follow from them too. Adding an analysis is
-one :class:`Analysis` entry (and its step in :mod:`cnnlens.interpret.steps`); adding a report section is
-one :class:`Section` entry and its notebook.
+its compute time, the CLI's choices and the tests' expected lists follow from them too. Adding an analysis is
+one :class:`Analysis` entry naming its step and its artifact; adding a report section is one :class:`Section`
+entry and its notebook. Steps and artifacts are named, not imported: the workflow plans without torch.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import importlib
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from cnnlens.errors import CnnlensError
@@ -18,12 +19,23 @@ from cnnlens.texts import text
 
 @dataclass(frozen=True)
 class Analysis:
-    """A computation on one trained run: one job per run, writing ``analysis/<model>-seed<seed>/<name>.pt``."""
+    """A computation on one trained run: one job per run, writing ``analysis/<model>-seed<seed>/<key>/<name>.pt``."""
 
-    name: str  # the job's wildcard, the step in cnnlens.interpret.steps, the artifact's file name
+    name: str  # the analysis rule's wildcard and the artifact's file name
+    step: str  # "module:function": the function computes the artifact's fields from the model and the data set
+    artifact: str  # the class in cnnlens.artifacts that the step's fields fill
     settings: tuple[str, ...] = ()  # config keys the step takes as keyword arguments named by the key: see setting_path
     attention_only: bool = False  # only for variants with attention modules
     every_seed: bool = False  # for every seed (compared over seeds), not only the representative one
+
+    def step_function(self) -> Callable[..., dict]:
+        """The step, imported when an analysis job runs (it needs torch; planning does not)."""
+        module, _, function = self.step.partition(":")
+        return getattr(importlib.import_module(module), function)
+
+    def artifact_type(self) -> type:
+        """The artifact class the step fills (a :class:`cnnlens.artifacts.RunArtifact`)."""
+        return getattr(importlib.import_module("cnnlens.artifacts"), self.artifact)
 
 
 @dataclass(frozen=True)
@@ -44,17 +56,23 @@ class Section:
     attention_only: bool = False
 
 
+STEPS = "cnnlens.interpret.steps"
 ANALYSES = {
     analysis.name: analysis
     for analysis in (
-        Analysis("activations", ("layers", "images_per_class", "max_images")),
+        Analysis("activations", f"{STEPS}:activations", "Activations", ("layers", "images_per_class", "max_images")),
         Analysis(
-            "explain", ("layers", "images_per_class", "max_images", "gradcam_layer", "zfnet_channels", "zfnet_images")
+            "explain",
+            f"{STEPS}:explain",
+            "Explanations",
+            ("layers", "images_per_class", "max_images", "gradcam_layer", "zfnet_channels", "zfnet_images"),
         ),
-        Analysis("attention", attention_only=True),
-        Analysis("depth", ("depth_layers",)),
+        Analysis("attention", f"{STEPS}:attention", "AttentionWeights", attention_only=True),
+        Analysis("depth", f"{STEPS}:depth", "DepthStatistics", ("depth_layers",)),
         Analysis(
             "faithfulness",
+            f"{STEPS}:faithfulness",
+            "Faithfulness",
             (
                 "faithfulness.images",
                 "faithfulness.steps",

@@ -1,4 +1,4 @@
-"""One function per analysis of a trained run (the registry's :data:`~cnnlens.registry.ANALYSES`), and the
+"""One function per analysis of a trained run (each named by its entry in the registry's ANALYSES), and the
 job that runs one: load the data and the trained model, compute, save the artifact a notebook plots.
 
 A step's keyword arguments are the ``visualise`` keys its registry entry names, so the config reaches it
@@ -13,14 +13,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from cnnlens.artifacts import (
-    Activations,
-    AttentionWeights,
-    DepthStatistics,
-    Explanations,
-    Faithfulness,
-    RunArtifact,
-)
+from cnnlens.artifacts import RunArtifact
 from cnnlens.data.dataset import Dataset, normalize
 from cnnlens.errors import CnnlensError
 from cnnlens.interpret import depth_stats
@@ -236,18 +229,9 @@ def scored_images(count: int, images: int | str) -> torch.Tensor:
     return order if images == "all" else order[: int(images)]
 
 
-# name -> (step, the artifact it fills); the names are the registry's analyses.
-STEPS: dict[str, tuple[Callable[..., dict], type[RunArtifact]]] = {
-    "activations": (activations, Activations),
-    "explain": (explain, Explanations),
-    "attention": (attention, AttentionWeights),
-    "depth": (depth, DepthStatistics),
-    "faithfulness": (faithfulness, Faithfulness),
-}
-
-
 def run_analysis(
-    name: str,
+    step: Callable[..., dict],
+    artifact_type: type[RunArtifact],
     data: str | Path,
     checkpoint: str | Path,
     variant: str,
@@ -256,10 +240,7 @@ def run_analysis(
     settings: dict,
     out: str | Path,
 ) -> RunArtifact:
-    """The analysis job: one trained run's model on the CPU, the step named ``name``, its artifact saved to ``out``."""
-    if name not in STEPS:
-        raise CnnlensError(f"unknown analysis '{name}': choose one of {', '.join(STEPS)}")
-    step, artifact_type = STEPS[name]
+    """The analysis job: one trained run's model on the CPU, its ``step``, the artifact it fills saved to ``out``."""
     dataset = Dataset.load(data)
     model = load_trained_model(checkpoint, architecture, dataset, variant)
     artifact = artifact_type(model=variant, seed=seed, **step(model, dataset, **settings))
