@@ -25,7 +25,7 @@ from cnnlens.layout import (
     planned_layout,
     run_device,
 )
-from cnnlens.registry import ANALYSES
+from cnnlens.registry import ANALYSES, SECTIONS
 
 from helpers import SCHEMA, keyed_places
 
@@ -119,6 +119,35 @@ def test_a_setting_of_two_analyses_keeps_the_runs_and_the_other_analyses():
     assert {"activations plain 0", "explain plain 0", "explain attention 0", "notebook feature_maps-plain"} <= moved
     assert not moved & (RUNS | {"data", "vgg", "comparison", "depth plain 0", "faithfulness plain 0"})
     assert not moved & {"attention attention 0", "notebook comparison", "notebook training"}
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"visualise": {"images_per_class": 2}},
+        {"visualise": {"layers": ["conv1", "conv2"]}},
+        {"visualise": {"channel_modes": ["top"]}},
+        {"visualise": {"gradcam_layer": "conv2"}},
+        {"visualise": {"zfnet_channels": 2}},
+        {"visualise": {"zfnet_images": 2}},
+        {"faithfulness": {"steps": 4}},
+        {"faithfulness": {"baseline": "mean"}},
+        {"faithfulness": {"removal_fractions": [0.5]}},
+        {"faithfulness": {"sanity_images": 2}},
+    ],
+)
+def test_a_setting_moves_the_analyses_that_take_it_the_sections_that_take_or_read_them_and_nothing_else(change):
+    [(part, values)] = change.items()
+    [key] = values
+    setting = key if part == "visualise" else f"{part}.{key}"
+    analyses = {name for name, analysis in ANALYSES.items() if setting in analysis.settings}
+    sections = {
+        section.notebook for section in SECTIONS if setting in section.settings or analyses & set(section.reads)
+    }
+    notebooks = {name for name in NOTEBOOKS if name.split()[1].partition("-")[0] in sections}
+    assert analyses or sections  # the setting is someone's
+    expected = {name for name in ANALYSIS_FILES if name.split()[0] in analyses} | notebooks | {"report"}
+    assert changed(effective(), effective(change)) == expected
 
 
 def test_a_section_setting_changes_that_sections_notebooks_only():
