@@ -7,6 +7,7 @@ import contextlib
 import os
 import re
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -199,12 +200,21 @@ def test_a_cnnlens_command_gives_ctrl_c_back_when_it_returns(tmp_path):
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A workflow on tiny data with endless training, its data set already cached (each test copies it)."""
+    workdir = tiny_workdir(tmp_path_factory.mktemp("prepared"), train={"epochs": 100000})
+    assert snakemake(workdir, layout_of(workdir).data_cache, cores=1).returncode == 0
+    return workdir
+
+
 @pytest.fixture
-def training_in_a_terminal(tmp_path: Path) -> Iterator[tuple[Path, subprocess.Popen, BinaryIO]]:
-    """The workflow on tiny data with endless training, started on a terminal of its own, once a training job
-    trains: its folder, the run, and the terminal's side of the pseudo-terminal. Whatever the test did, the
-    run's process group is killed at the end, so that no endless training outlives the test."""
-    workdir = tiny_workdir(tmp_path, train={"epochs": 100000})
+def training_in_a_terminal(prepared: Path, tmp_path: Path) -> Iterator[tuple[Path, subprocess.Popen, BinaryIO]]:
+    """The workflow started on a terminal of its own, once a training job trains: its folder, the run, and the
+    terminal's side of the pseudo-terminal. Whatever the test did, the run's process group is killed at the end,
+    so that no endless training outlives the test."""
+    workdir = tmp_path / "run"
+    shutil.copytree(prepared, workdir, symlinks=True)
     command, env = snakemake_command(workdir, cores=1)
     terminal_side, job_side = os.openpty()
     terminal = os.fdopen(terminal_side, "rb", buffering=0)  # closing it twice is harmless, unlike os.close
