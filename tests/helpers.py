@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -144,8 +145,11 @@ def layout_of(workdir: Path, configfiles: Sequence[str] = ("tiny.yaml",)) -> Lay
     )
 
 
-def assert_every_table_follows_the_classes(workdir: Path, models: list[str], classes: tuple[str, ...]) -> None:
-    """The finished run of ``workdir`` holds models, tables and a report of ``classes``, for each of ``models``."""
+def assert_every_table_follows_the_classes(
+    workdir: Path, models: list[str], classes: tuple[str, ...], notebooks: Sequence[str]
+) -> None:
+    """The finished run of ``workdir`` holds models and tables of ``classes`` for each of ``models`` (the
+    classifier, the confusion matrix, the activations' logits), and ``notebooks`` executed with their figures."""
     layout = layout_of(workdir)
     for model in models:
         run = workdir / layout.run_dir(model, 0)
@@ -155,8 +159,9 @@ def assert_every_table_follows_the_classes(workdir: Path, models: list[str], cla
         assert confusion.to_numpy().sum() == 2 * len(classes)  # every test image counted once
         activations = Activations.load(workdir / layout.analysis_file("activations", model, 0))
         assert activations.classes == list(classes) and len(activations.logits[0]) == len(classes)
-    html = (workdir / layout.published_dir / "report.html").read_text()
-    assert html.count('src="data:image/png;base64,') > 10  # every section drew its figures
+    for notebook in notebooks:  # executed to the end, each drew its figures
+        cells = json.loads((workdir / notebook).read_text())["cells"]
+        assert any("image/png" in output.get("data", {}) for cell in cells for output in cell.get("outputs", []))
 
 
 def keyed_places(layout: Layout) -> dict[str, str]:

@@ -284,7 +284,7 @@ def test_an_unreadable_checkpoint_is_explained(image_folder, tmp_path):
     path.write_bytes(b"not a checkpoint")
     with pytest.raises(CnnlensError) as raised:
         train_plain_cnn(image_folder, EpochCheckpoint(path, {}))
-    assert str(path) in str(raised.value) and "delete" in str(raised.value)
+    assert str(path) in str(raised.value) and "delete" in str(raised.value) and "\n" not in str(raised.value)
 
 
 def save_as_a_gpu_run_does(state: dict, path, monkeypatch) -> None:

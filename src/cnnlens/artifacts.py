@@ -22,7 +22,7 @@ import pandas as pd
 import torch
 
 from cnnlens.atomic import atomic_torch_save, atomic_write_text
-from cnnlens.errors import CnnlensError
+from cnnlens.errors import CnnlensError, one_line
 
 ArtifactType = TypeVar("ArtifactType", bound="Artifact")
 
@@ -33,11 +33,6 @@ class ArtifactError(CnnlensError):
 
 def _rebuild(rule: str) -> str:
     return f"rebuild it with the {rule} rule (delete the file, then run snakemake again)"
-
-
-def _first_line(error: BaseException) -> str:
-    lines = str(error).strip().splitlines()
-    return lines[0] if lines else type(error).__name__
 
 
 def _check_exists(path: Path, rule: str) -> None:
@@ -66,7 +61,7 @@ class Artifact:
         try:
             stored = torch.load(path, weights_only=True, map_location="cpu")
         except Exception as error:  # a truncated zip, a pickled object, another file type...
-            raise ArtifactError(f"cannot read {path} ({_first_line(error)}): {_rebuild(cls.RULE)}") from None
+            raise ArtifactError(f"cannot read {path} ({one_line(error)}): {_rebuild(cls.RULE)}") from None
         found = (stored.get("format"), stored.get("version")) if isinstance(stored, dict) else (None, None)
         if found != (cls.__name__, cls.VERSION):
             what = f"{found[0]} version {found[1]}" if found[0] else "no cnnlens format"
@@ -96,7 +91,7 @@ class Record:
         try:
             stored = json.loads(path.read_text())
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            raise ArtifactError(f"cannot read {path} ({_first_line(error)}): {_rebuild(self.rule)}") from None
+            raise ArtifactError(f"cannot read {path} ({one_line(error)}): {_rebuild(self.rule)}") from None
         found = (stored.get("format"), stored.get("version")) if isinstance(stored, dict) else (None, None)
         if found != (self.name, self.version) or any(key not in stored for key in self.keys):
             raise ArtifactError(f"{path} is not a {self.name} record of version {self.version}: {_rebuild(self.rule)}")
@@ -127,7 +122,7 @@ class Table:
         try:
             frame = pd.read_csv(path, index_col=0 if self.index else None)
         except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
-            raise ArtifactError(f"cannot read {path} ({_first_line(error)}): {_rebuild(self.rule)}") from None
+            raise ArtifactError(f"cannot read {path} ({one_line(error)}): {_rebuild(self.rule)}") from None
         missing = [column for column in self.columns if column not in frame.columns]
         if missing or (self.index and frame.index.name != self.index):
             raise ArtifactError(

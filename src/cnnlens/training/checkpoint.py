@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from cnnlens.atomic import atomic_torch_save
-from cnnlens.errors import CnnlensError
+from cnnlens.errors import CnnlensError, one_line
 
 
 class EpochCheckpoint:
@@ -32,7 +32,7 @@ class EpochCheckpoint:
             state = torch.load(self.path, weights_only=True, map_location="cpu")
         except Exception as error:
             raise CnnlensError(
-                f"cannot read the resume checkpoint {self.path} ({error}): delete it to train from the start"
+                f"cannot read the resume checkpoint {self.path} ({one_line(error)}): delete it to train from the start"
             ) from None
         if state.get("key") != self.key:
             print(f"ignoring {self.path}: it was written by a run with other settings")
