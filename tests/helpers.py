@@ -179,6 +179,21 @@ def keyed_places(layout: Layout) -> dict[str, str]:
     return found
 
 
+def assert_a_training_step_matches_autograd(model: torch.nn.Module, images: torch.Tensor, plain_expression) -> None:
+    """One training step's gradients of ``model`` equal those with its fused backwards switched off by
+    ``plain_expression`` (the same dropout mask in both)."""
+    labels = torch.randint(0, 10, (len(images),))
+    torch.manual_seed(1)
+    torch.nn.functional.cross_entropy(model(images), labels).backward()
+    fused = [parameter.grad.clone() for parameter in model.parameters()]
+    model.zero_grad()
+    plain_expression(model)
+    torch.manual_seed(1)
+    torch.nn.functional.cross_entropy(model(images), labels).backward()
+    for got, expected in zip(fused, (parameter.grad for parameter in model.parameters()), strict=True):
+        torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-6)
+
+
 def activations_artifact(
     model: str = "plain", layers: dict | None = None, indices=(7, 3), predictions=(1, 0)
 ) -> Activations:

@@ -6,6 +6,8 @@ from cnnlens.interpret.hooks import capture
 from cnnlens.models.attention import CBAM, CbamChannelAttention, ChannelAttention, SpatialAttention, use_fused_cbam
 from cnnlens.models.cnn import Architecture, build_model
 
+from helpers import assert_a_training_step_matches_autograd
+
 TOLERANCES = {torch.float64: {"rtol": 1e-12, "atol": 1e-12}, torch.float32: {"rtol": 1e-5, "atol": 1e-6}}
 
 
@@ -79,16 +81,7 @@ def test_a_training_step_of_the_cbam_cnn_matches_autograd(memory_format):
     torch.manual_seed(0)
     model = build_model(Architecture(attention="cbam")).to(memory_format=memory_format).train()
     images = torch.randn(8, 3, 32, 32).contiguous(memory_format=memory_format)
-    labels = torch.randint(0, 10, (8,))
-    torch.manual_seed(1)
-    F.cross_entropy(model(images), labels).backward()
-    fused = [p.grad.clone() for p in model.parameters()]
-    model.zero_grad()
-    plain_expression(model)
-    torch.manual_seed(1)  # the same dropout mask
-    F.cross_entropy(model(images), labels).backward()
-    for got, expected in zip(fused, (p.grad for p in model.parameters()), strict=True):
-        torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-6)
+    assert_a_training_step_matches_autograd(model, images, plain_expression)
 
 
 @pytest.mark.parametrize("grad", [False, True])

@@ -211,10 +211,11 @@ RULE_OF_PLACE = {"data": "prepare_data", "vgg": "vgg", "comparison": "compare", 
 def jobs_of_moved_keys(pipeline: Path, configfiles: tuple[str, ...]) -> dict[str, int]:
     """The jobs a config must run on the finished shared run: one per place whose key it moves, by rule (an analysis
     file is the analysis rule's), and the report's, printed and published, since the report shows the config."""
-    before, after = keyed_places(layout_of(pipeline)), keyed_places(layout_of(pipeline, configfiles))
+    changed = layout_of(pipeline, configfiles)
+    before, after = keyed_places(layout_of(pipeline)), keyed_places(changed)
     moved = [name.split()[0] for name, path in after.items() if before.get(name) != path]
     jobs = Counter(RULE_OF_PLACE.get(kind, "analysis") for kind in moved if kind != "report")
-    config = layout_of(pipeline, configfiles).config
+    config = changed.config
     return {**jobs, "report": 1, "pdf": len(config["report"]["editions"]) * config["report"]["pdf"], "publish": 1}
 
 

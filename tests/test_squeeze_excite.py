@@ -1,10 +1,11 @@
 import pytest
 import torch
-import torch.nn.functional as F
 
 from cnnlens.interpret.hooks import capture
 from cnnlens.models.attention import ChannelAttention
 from cnnlens.models.cnn import build_model, use_fused_backward
+
+from helpers import assert_a_training_step_matches_autograd
 
 
 def plain_expression(model: torch.nn.Module) -> torch.nn.Module:
@@ -36,16 +37,7 @@ def test_values_and_gradients_match_autograd(memory_format):
 def test_a_training_step_of_the_attention_cnn_matches_autograd():
     torch.manual_seed(0)
     model = build_model("attention").train()
-    images, labels = torch.randn(8, 3, 32, 32), torch.randint(0, 10, (8,))
-    torch.manual_seed(1)
-    F.cross_entropy(model(images), labels).backward()
-    fused = [p.grad.clone() for p in model.parameters()]
-    model.zero_grad()
-    plain_expression(model)
-    torch.manual_seed(1)  # the same dropout mask
-    F.cross_entropy(model(images), labels).backward()
-    for got, expected in zip(fused, (p.grad for p in model.parameters()), strict=False):
-        torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-6)
+    assert_a_training_step_matches_autograd(model, torch.randn(8, 3, 32, 32), plain_expression)
 
 
 def test_evaluation_and_cbam_take_the_plain_path():

@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING
 import torch
 from torch.autograd.function import once_differentiable
 
+from cnnlens.models.squeeze_excite import spread_gradients, trained_parameters
+
 if TYPE_CHECKING:  # attention.py imports this module
     from cnnlens.models.attention import ChannelAttention, SpatialAttention
 
@@ -51,15 +53,6 @@ def spatial_map(module: SpatialAttention, descriptors: torch.Tensor) -> torch.Te
     return module.gate(module.conv(descriptors))
 
 
-def _trained(parameters: tuple[torch.Tensor, ...], needed: tuple[bool, ...]) -> list[torch.Tensor]:
-    return [parameter for parameter, wanted in zip(parameters, needed, strict=True) if wanted]
-
-
-def _spread(grads: list[torch.Tensor], needed: tuple[bool, ...]) -> list[torch.Tensor | None]:
-    remaining = iter(grads)
-    return [next(remaining) if wanted else None for wanted in needed]
-
-
 def _add_max_gradient(grad_x: torch.Tensor, x: torch.Tensor, maxima: torch.Tensor, grad_max: torch.Tensor, dims):
     """``grad_x`` plus ``grad_max`` at the positions where ``x`` equals its maximum over ``dims``, split evenly
     among equal maxima (``amax``'s gradient); ``maxima`` and ``grad_max`` broadcast against ``x``."""
@@ -83,12 +76,12 @@ class CbamChannel(torch.autograd.Function):
         (x,) = ctx.saved_tensors
         grad_gates = (grad_output * x).sum((2, 3))
         needed = ctx.needs_input_grad[2:]  # a frozen MLP's weights get no gradient
-        wanted = (ctx.descriptors, *_trained(ctx.excite_parameters, needed))
+        wanted = (ctx.descriptors, *trained_parameters(ctx.excite_parameters, needed))
         grad_descriptors, *grad_trained = torch.autograd.grad(ctx.gates, wanted, grad_gates)
         grad_mean, grad_max = grad_descriptors[:, :, :, None, None]
         grad_x = torch.addcmul(grad_mean / (x.shape[2] * x.shape[3]), grad_output, ctx.gates.detach()[:, :, None, None])
         grad_x = _add_max_gradient(grad_x, x, ctx.descriptors.detach()[1, :, :, None, None], grad_max, (2, 3))
-        return grad_x, None, *_spread(grad_trained, needed)
+        return grad_x, None, *spread_gradients(grad_trained, needed)
 
 
 class CbamSpatial(torch.autograd.Function):
@@ -107,12 +100,12 @@ class CbamSpatial(torch.autograd.Function):
         (x,) = ctx.saved_tensors
         grad_attention = (grad_output * x).sum(1, keepdim=True)
         needed = ctx.needs_input_grad[2:]
-        wanted = (ctx.descriptors, *_trained((ctx.weight,), needed))
+        wanted = (ctx.descriptors, *trained_parameters((ctx.weight,), needed))
         grad_descriptors, *grad_trained = torch.autograd.grad(ctx.attention, wanted, grad_attention)
         grad_mean, grad_max = grad_descriptors[:, :1], grad_descriptors[:, 1:]
         grad_x = torch.addcmul(grad_mean / x.shape[1], grad_output, ctx.attention.detach())
         grad_x = _add_max_gradient(grad_x, x, ctx.descriptors.detach()[:, 1:], grad_max, (1,))
-        return grad_x, None, *_spread(grad_trained, needed)
+        return grad_x, None, *spread_gradients(grad_trained, needed)
 
 
 def cbam_channel(x: torch.Tensor, module: ChannelAttention) -> torch.Tensor:

@@ -21,6 +21,17 @@ if TYPE_CHECKING:  # attention.py imports this module
     from cnnlens.models.attention import ChannelAttention
 
 
+def trained_parameters(parameters: tuple[torch.Tensor, ...], needed: tuple[bool, ...]) -> list[torch.Tensor]:
+    """The parameters whose gradient backward must return (a frozen one gets none)."""
+    return [parameter for parameter, wanted in zip(parameters, needed, strict=True) if wanted]
+
+
+def spread_gradients(grads: list[torch.Tensor], needed: tuple[bool, ...]) -> list[torch.Tensor | None]:
+    """The gradients of :func:`trained_parameters` in every parameter's place, None for the frozen ones."""
+    remaining = iter(grads)
+    return [next(remaining) if wanted else None for wanted in needed]
+
+
 class SqueezeExcite(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: torch.Tensor, module: ChannelAttention, *excite_parameters: torch.Tensor) -> torch.Tensor:
@@ -37,13 +48,11 @@ class SqueezeExcite(torch.autograd.Function):
         (x,) = ctx.saved_tensors
         grad_gates = (grad_output * x).sum((2, 3))
         needed = ctx.needs_input_grad[2:]  # a frozen MLP's weights get no gradient
-        trained = [parameter for parameter, wanted in zip(ctx.excite_parameters, needed, strict=False) if wanted]
+        trained = trained_parameters(ctx.excite_parameters, needed)
         grad_squeezed, *grad_trained = torch.autograd.grad(ctx.gates, (ctx.squeezed, *trained), grad_gates)
-        remaining = iter(grad_trained)
-        grad_parameters = [next(remaining) if wanted else None for wanted in needed]
         mean_gradient = (grad_squeezed / (x.shape[2] * x.shape[3]))[:, :, None, None]
         grad_x = torch.addcmul(mean_gradient, grad_output, ctx.gates.detach()[:, :, None, None])
-        return grad_x, None, *grad_parameters
+        return grad_x, None, *spread_gradients(grad_trained, needed)
 
 
 def squeeze_excite(x: torch.Tensor, module: ChannelAttention) -> torch.Tensor:
