@@ -10,18 +10,36 @@ import matplotlib as mpl
 import pytest
 
 from cnnlens import texts
+from cnnlens.plots.style import use_print_sizes
 from cnnlens.texts import set_language
+from cnnlens.texts.fonts import use_fonts
 
 from helpers import PANGO, PIPELINE_CLASSES, KeyTable, make_image_folder, snakemake, tiny_workdir
 
 
+@pytest.fixture(autouse=True, scope="session")
+def print_sizes():
+    """Figures drawn as the notebooks draw them: at the size and with the fonts they print at."""
+    use_print_sizes()
+
+
 @pytest.fixture
 def chinese():
-    """Chinese texts, and matplotlib's settings restored afterwards whatever the test changed."""
+    """Chinese texts and the font that has their glyphs, and matplotlib's settings restored afterwards whatever the
+    test changed."""
     set_language("zh")
     with mpl.rc_context():
+        use_fonts("zh")
         yield
     set_language("en")
+
+
+@pytest.fixture(params=["en", "zh"])
+def language(request: pytest.FixtureRequest) -> str:
+    """Each test run once in English and once in Chinese (:func:`chinese`): a figure's labels in either language."""
+    if request.param == "zh":
+        request.getfixturevalue("chinese")
+    return request.param
 
 
 @pytest.fixture

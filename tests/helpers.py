@@ -12,11 +12,14 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import matplotlib.pyplot as plt
+import nbformat
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 import yaml
+from nbformat.v4 import new_code_cell, new_notebook, new_output
 from PIL import Image
 from snakemake.utils import update_config
 
@@ -25,9 +28,11 @@ from cnnlens.config import validate_config
 from cnnlens.errors import CnnlensError
 from cnnlens.interpret.heatmap_methods import MODEL_METHODS
 from cnnlens.layout import Layout, run_device
+from cnnlens.plots.style import CSS_DPI, MAX_FIGURE_HEIGHT, SMALLEST_TEXT_KEY, TEXT_WIDTH, retina_png
 from cnnlens.registry import ANALYSES
 from cnnlens.reporting import comparison as compare
 from cnnlens.reporting import header
+from cnnlens.reporting.legibility import LEGIBLE_POINTS
 from cnnlens.reporting.pdf import _weasyprint_html
 
 REPO = Path(__file__).resolve().parents[1]
@@ -389,3 +394,38 @@ class KeyTable(dict):
 
     def __init__(self, english: dict[str, str]) -> None:
         super().__init__({key: KeyTemplate(key) for key in english})
+
+
+def assert_prints_legibly(figure) -> None:
+    """``figure`` as a notebook shows it (plots.style.retina_png; the tests draw at its print sizes: conftest.py) fits
+    the A4 text width and a page's height, so prints at its own size, and its smallest text is legible there."""
+    _, shown = retina_png(figure)
+    width, height = shown["width"] / CSS_DPI, shown["height"] / CSS_DPI
+    assert width <= TEXT_WIDTH + 0.02 and height <= MAX_FIGURE_HEIGHT + 0.02, (width, height)
+    assert shown[SMALLEST_TEXT_KEY] >= LEGIBLE_POINTS, shown[SMALLEST_TEXT_KEY]
+
+
+def figure_output(size: tuple[float, float], font: float = 8, title: str = "a figure") -> nbformat.NotebookNode:
+    """A figure of ``size`` inches whose text is ``font`` points, as a notebook shows it (plots.style.retina_png): a
+    retina PNG with its display size and its smallest text in the output's metadata."""
+    figure, axes = plt.subplots(figsize=size)
+    axes.plot(np.sin(np.linspace(0, 6, 50)))
+    axes.set_title(title, fontsize=font)
+    axes.tick_params(labelsize=font)
+    png, shown = retina_png(figure)
+    plt.close(figure)
+    return new_output("display_data", {"image/png": png}, metadata={"image/png": shown})
+
+
+def html_output(text: str) -> nbformat.NotebookNode:
+    return new_output("display_data", {"text/html": text})
+
+
+def executed_notebook(path, outputs: list) -> str:
+    """An executed notebook of one parameter cell and one cell that displayed ``outputs``."""
+    parameters = new_code_cell("runs = []")
+    parameters.metadata["tags"] = ["parameters"]
+    shown = new_code_cell("show()")
+    shown.outputs = outputs
+    nbformat.write(new_notebook(cells=[parameters, shown]), path)
+    return path

@@ -191,10 +191,27 @@ def _module_call(node: ast.AST, modules: dict[str, set[str]]) -> tuple[str, str]
     return None
 
 
+def _caption_built(node: ast.AST, figures: dict[str, set[str]], named: dict[str, ast.AST]) -> str | None:
+    """The plots module whose ``*_caption`` function built the caption ``node``: called right there, or through
+    :func:`cnnlens.plots.style.part_caption` (a grid shown in parts), or assigned to the name ``node`` holds."""
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "part_caption":
+        return _caption_built(node.args[0], figures, named)
+    if isinstance(node, ast.Name) and node.id in named:
+        return _caption_built(named[node.id], figures, named)
+    built = _module_call(node, figures)
+    return built[0] if built and built[1].endswith("_caption") else None
+
+
 def caption_problems(notebook) -> list[str]:
     """Every figure is followed by its caption, built by a caption function of the figure's plots module, before
     the next figure."""
     figures = figure_functions(notebook)
+    named = {  # captions built before their figure is shown: name = plots.<figure>_caption(...)
+        node.targets[0].id: node.value
+        for tree in body(notebook)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)
+    }
     events = []  # (position, "figure" | "caption", plots module or None, source) in source order
     for number, tree in enumerate(body(notebook)):
         for node in ast.walk(tree):
@@ -203,8 +220,7 @@ def caption_problems(notebook) -> list[str]:
             if called and called[1] in figures[called[0]]:
                 events.append((place, "figure", called[0], ast.unparse(node.func)))
             elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "caption":
-                built = _module_call(node.args[0], figures) if len(node.args) == 1 else None
-                module = built[0] if built and built[1].endswith("_caption") else None
+                module = _caption_built(node.args[0], figures, named) if len(node.args) == 1 else None
                 events.append((place, "caption", module, ast.unparse(node)))
     events.sort(key=lambda event: event[0])
     problems = []

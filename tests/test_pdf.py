@@ -3,7 +3,6 @@ read back with poppler's tools."""
 
 from __future__ import annotations
 
-import base64
 import builtins
 import re
 import subprocess
@@ -11,14 +10,10 @@ import subprocess
 import matplotlib as mpl
 
 mpl.use("Agg")
-import matplotlib.pyplot as plt
 import nbformat
-import numpy as np
 import pandas as pd
 import pytest
 from bs4 import BeautifulSoup
-from IPython.core.pylabtools import retina_figure
-from nbformat.v4 import new_code_cell, new_notebook, new_output
 
 from cnnlens import cli
 from cnnlens.config import validate_config
@@ -28,7 +23,7 @@ from cnnlens.reporting import header
 from cnnlens.reporting.captions import caption, heading, paragraph, table
 from cnnlens.reporting.pdf import PANGO_MISSING, write_pdf
 
-from helpers import SCHEMA, needs_poppler, verdicts
+from helpers import SCHEMA, executed_notebook, figure_output, html_output, needs_poppler, verdicts
 
 A4_POINTS = (595, 842)
 MIN_PRINTED_PPI = 150
@@ -40,35 +35,12 @@ FOOT_SPACE_MM = 170  # the first foot figure's space above it, on an A4 page of 
 FIGURE_SIZES = {"wide": (11, 3.8), "tall": (8.4, 13), "small": (4, 3), "square": (6, 6)}
 
 
-def figure_output(size: str) -> nbformat.NotebookNode:
-    """A matplotlib figure as the notebooks display it (plots.style.use_report_style): 80 dpi on screen, a retina
-    PNG of twice the pixels with its display size in the metadata."""
-    with plt.rc_context({"figure.dpi": 80}):
-        figure, axes = plt.subplots(figsize=FIGURE_SIZES[size])
-        axes.plot(np.sin(np.linspace(0, 6, 50)))
-        axes.set_title(f"a {size} figure")
-        png, display_size = retina_figure(figure)
-        plt.close(figure)
-    data = {"image/png": base64.b64encode(png).decode()}
-    return new_output("display_data", data, metadata={"image/png": display_size})
-
-
-def html_output(text: str) -> nbformat.NotebookNode:
-    return new_output("display_data", {"text/html": text})
-
-
-def executed_notebook(path, outputs: list) -> str:
-    """An executed notebook of one parameter cell and one cell that displayed ``outputs``."""
-    parameters = new_code_cell("runs = []")
-    parameters.metadata["tags"] = ["parameters"]
-    shown = new_code_cell("show()")
-    shown.outputs = outputs
-    nbformat.write(new_notebook(cells=[parameters, shown]), path)
-    return path
+def sized(size: str) -> nbformat.NotebookNode:
+    return figure_output(FIGURE_SIZES[size], title=f"a {size} figure")
 
 
 def captioned(size: str, words: str) -> list:
-    return [figure_output(size), html_output(caption(words))]
+    return [sized(size), html_output(caption(words))]
 
 
 def figures(*sizes: str, text: str = "words") -> list:
@@ -248,7 +220,7 @@ def test_table_spans_pages_without_cutting_a_row(printed):
 
 
 def test_figure_and_caption_become_one_output_and_an_image_without_caption_stays(tmp_path):
-    image, lone = figure_output("small"), figure_output("small")
+    image, lone = sized("small"), sized("small")
     outputs = [image, html_output(caption("grouped")), lone, html_output(paragraph("not a caption"))]
     notebook = nbformat.read(executed_notebook(tmp_path / "a.ipynb", outputs), as_version=4)
     (cell,) = report._report_cells(notebook)

@@ -10,6 +10,19 @@ import pandas as pd
 import pytest
 
 from cnnlens.plots import curves as plots
+from cnnlens.plots.style import CSS_DPI, retina_png
+from cnnlens.texts import CIFAR10_CLASS_NAMES, class_names
+from cnnlens.views.runs import curve_bands
+
+from helpers import assert_prints_legibly
+
+# The default run: two variants (the longest name among them), one seed, 50 epochs of 782 batches; the comparison's
+# figures also drawn for three variants.
+DEFAULT_RUNS = ("plain (seed 0)", "attention (seed 0)")
+DEFAULT_EPOCHS = 50
+DEFAULT_STEPS = DEFAULT_EPOCHS * 782
+VARIANTS = ("plain", "attention", "cbam")
+BANDS_MAX_HEIGHT = 2.6  # inches: the short edition shows the bands
 
 
 @pytest.fixture(autouse=True)
@@ -48,13 +61,18 @@ def test_epoch_curves_caption_names_the_line_style_of_each_split(text_keys):
         "⟨curves.epoch_curves_caption train=⟨style.line_dashed⟩ test=⟨style.line_solid⟩ "
         "runs=⟨style.run_short model=plain seed=0⟩⟩"
     )
-    accuracy = plots.epoch_curves({"plain (seed 0)": history()}).axes[0]
-    styles = {line.get_label(): line.get_linestyle() for line in accuracy.lines}
-    assert styles == {
-        "⟨curves.split_label run=plain (seed 0) split=⟨curves.split_train⟩⟩": "--",
-        "⟨curves.split_label run=plain (seed 0) split=⟨curves.split_test⟩⟩": "-",
-    }
+    figure = plots.epoch_curves({"plain (seed 0)": history()})
+    accuracy = figure.axes[0]
+    assert [line.get_linestyle() for line in accuracy.lines] == ["--", "-"]  # train, then test
     np.testing.assert_allclose(accuracy.lines[1].get_ydata(), [30, 60])
+    legend = figure.legends[0]
+    keys = {text.get_text(): handle for text, handle in zip(legend.texts, legend.legend_handles, strict=True)}
+    assert {label: handle.get_linestyle() for label, handle in keys.items()} == {
+        "plain (seed 0)": "-",
+        "⟨curves.split_train⟩": "--",
+        "⟨curves.split_test⟩": "-",
+    }
+    assert keys["plain (seed 0)"].get_color() == accuracy.lines[0].get_color()
 
 
 def test_confusion_caption_names_variants_seeds_and_the_drawn_range(text_keys):
@@ -118,3 +136,58 @@ def test_truth_values_read_as_yes_or_no_in_the_chosen_language_and_numbers_stay_
     assert list(shown["⟨table.significant⟩"][:2]) == ["⟨table.yes⟩", "⟨table.no⟩"]
     assert pd.isna(shown["⟨table.significant⟩"].iloc[2])  # no test: the page shows n/a
     assert list(shown["⟨table.seeds⟩"]) == [1, 0, 2] and shown["⟨table.p_holm⟩"].iloc[0] == 1.0
+
+
+def default_history() -> pd.DataFrame:
+    epochs = np.arange(1, DEFAULT_EPOCHS + 1)
+    return pd.DataFrame(
+        {
+            "epoch": epochs,
+            "train_accuracy": 1 - 0.6 / np.sqrt(epochs),
+            "test_accuracy": 0.9 - 0.5 / np.sqrt(epochs),
+            "train_loss": 2 / np.sqrt(epochs),
+            "test_loss": 0.5 + 1.6 / epochs,
+        }
+    )
+
+
+def default_confusion(variants: int) -> dict[str, np.ndarray]:
+    noise = np.random.default_rng(0).integers(0, 100, (variants, 10, 10))
+    return {variant: counts + 800 * np.eye(10, dtype=int) for variant, counts in zip(VARIANTS, noise, strict=False)}
+
+
+def shown_height(figure) -> float:
+    return retina_png(figure)[1]["height"] / CSS_DPI
+
+
+def test_iteration_losses_print_legibly(language):
+    losses = np.random.default_rng(0).random(DEFAULT_STEPS) + np.linspace(2, 0.2, DEFAULT_STEPS)
+    assert_prints_legibly(plots.iteration_losses(dict.fromkeys(DEFAULT_RUNS, losses)))
+
+
+def test_epoch_curves_print_legibly(language):
+    assert_prints_legibly(plots.epoch_curves(dict.fromkeys(DEFAULT_RUNS, default_history())))
+
+
+def test_seed_bands_print_legibly_and_short(language):
+    histories = {(variant, 0): default_history() for variant in VARIANTS[:2]}
+    figure = plots.seed_bands(curve_bands(histories, "test_accuracy"), curve_bands(histories, "test_loss"))
+    assert_prints_legibly(figure)
+    assert shown_height(figure) <= BANDS_MAX_HEIGHT
+
+
+@pytest.mark.parametrize("variants", [2, 3])
+def test_per_class_bars_print_legibly(language, variants):
+    classes = class_names(CIFAR10_CLASS_NAMES)
+    accuracy = pd.DataFrame({variant: np.linspace(0.6, 0.95, 10) for variant in VARIANTS[:variants]}, index=classes)
+    assert_prints_legibly(plots.per_class_bars(accuracy))
+
+
+@pytest.mark.parametrize("variants", [2, 3])
+def test_confusion_matrices_print_legibly_in_one_row(language, variants):
+    figure = plots.confusion_matrices(default_confusion(variants), class_names(CIFAR10_CLASS_NAMES))
+    assert_prints_legibly(figure)
+    panels = [axes for axes in figure.axes if axes.images]
+    assert {axes.get_subplotspec().rowspan.start for axes in panels} == {0}
+    named = [any(label.get_text() for label in axes.get_yticklabels()) for axes in panels]
+    assert named == [True] + [False] * (variants - 1)  # the first panel names the true classes for the row

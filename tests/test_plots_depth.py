@@ -9,10 +9,34 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from cnnlens.interpret.vgg_depth import SAMPLE_PHOTOS
 from cnnlens.plots import depth as plots
 from cnnlens.plots import projections
+from cnnlens.plots.style import CSS_DPI, IMAGES_PER_FIGURE, retina_png
+from cnnlens.texts import CIFAR10_CLASS_NAMES, class_names
+
+from helpers import assert_prints_legibly
 
 TOP5 = [("tabby", 0.5), ("tiger cat", 0.2), ("Egyptian cat", 0.1), ("lynx", 0.05), ("wardrobe", 0.01)]
+# The longest ImageNet categories, each in the top-5 list at once: the list at its widest and tallest.
+LONG_TOP5 = [
+    ("American Staffordshire terrier", 0.9999),
+    ("black and gold garden spider", 0.0001),
+    ("German short-haired pointer", 0.0),
+    ("West Highland white terrier", 0.0),
+    ("soft-coated wheaten terrier", 0.0),
+]
+# VGG16's photos (224x224), as many as one part of a grid shows, and its maps at the default depths and at every
+# conv layer, by layer name and side.
+PHOTO = 224
+VGG_PHOTOS = list(SAMPLE_PHOTOS)[:IMAGES_PER_FIGURE]
+SHORT_EDITION_HEIGHT = 2.4  # inches: the photo_depths figure that the short edition shows
+VGG_DEPTHS = {"conv1_1": 224, "conv3_1": 56, "relu4_2": 28}
+VGG_CONVS = {
+    f"conv{block}_{number}": PHOTO >> (block - 1)
+    for block, convs in enumerate((2, 2, 3, 3, 3), start=1)
+    for number in range(1, convs + 1)
+}
 
 
 @pytest.fixture(autouse=True)
@@ -174,3 +198,66 @@ def test_depth_lines_caption_and_reference_line_follow_the_even_share(monkeypatc
     figure = plots.depth_lines(depth_csv("plain", [0.4, 0.5]))
     reference = [line for line in figure.axes[1].lines if line.get_linestyle() == plots.EVEN_STYLE]
     assert len(reference) == 1 and np.allclose(reference[0].get_ydata(), 0.25)
+
+
+def test_conv_strip_writes_each_map_size_once_under_the_first_layer_of_that_size():
+    assert plots.size_changes([(8, 8), (8, 8), (4, 4), (4, 6), (4, 6)]) == ["8×8", "", "4×4", "4×6", ""]
+    maps = {"conv1_1": np.ones((1, 8, 8)), "conv1_2": np.ones((1, 8, 8)), "conv2_1": np.ones((1, 4, 4))}
+    figure = plots.conv_strip(np.zeros((1, 8, 8, 3), np.uint8), ["a"], maps)
+    panels = [axes for axes in figure.axes if images_in(axes)]
+    assert [axes.get_xlabel() for axes in panels[1:]] == ["8×8", "", "4×4"]
+
+
+def test_a_later_part_of_a_photo_grid_names_its_photos(text_keys):
+    photos = ["a", "b", "c", "d", "e", "f"]
+    assert plots.photos_part_caption("⟨grid⟩", slice(0, 4), photos) == "⟨style.first_part caption=⟨grid⟩ rest=2⟩"
+    assert plots.photos_part_caption("⟨grid⟩", slice(4, 6), photos) == (
+        "⟨depth.next_photos photos=e⟨style.list_separator⟩f⟩"
+    )
+    assert plots.photos_part_caption("⟨grid⟩", slice(0, 4), photos[:4]) == "⟨grid⟩"
+
+
+def vgg_photos(count: int) -> np.ndarray:
+    return np.random.default_rng(0).integers(0, 256, (count, PHOTO, PHOTO, 3), dtype=np.uint8)
+
+
+def random_maps(sides: dict[str, int], *leading: int) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(1)
+    return {name: rng.normal(size=(*leading, side, side)) for name, side in sides.items()}
+
+
+def test_photo_depths_print_legibly(language):
+    figure = plots.photo_depths(vgg_photos(1)[0], VGG_PHOTOS[0], LONG_TOP5, random_maps(VGG_DEPTHS))
+    assert_prints_legibly(figure)
+
+
+def test_photo_depths_fit_the_short_editions_height():
+    figure = plots.photo_depths(vgg_photos(1)[0], VGG_PHOTOS[0], LONG_TOP5, random_maps(VGG_DEPTHS))
+    _, shown = retina_png(figure)
+    assert shown["height"] / CSS_DPI <= SHORT_EDITION_HEIGHT
+
+
+def test_conv_strip_prints_legibly(language):
+    count = len(VGG_PHOTOS)
+    assert_prints_legibly(plots.conv_strip(vgg_photos(count), VGG_PHOTOS, random_maps(VGG_CONVS, count)))
+
+
+def test_deconv_grid_prints_legibly(language):
+    count = len(VGG_PHOTOS)
+    projections = random_maps(VGG_DEPTHS.fromkeys(VGG_DEPTHS, PHOTO), count, 3)
+    assert_prints_legibly(plots.deconv_grid(vgg_photos(count), VGG_PHOTOS, projections))
+
+
+def test_models_by_depth_prints_legibly(language):
+    automobile = class_names(CIFAR10_CLASS_NAMES)[CIFAR10_CLASS_NAMES.index("automobile")]
+    maps = {
+        plots.model_label(model, 0, automobile): random_maps({"conv1": 32, "conv2": 16, "conv3": 8})
+        for model in ("plain", "attention", "cbam")
+    }
+    image = np.zeros((32, 32, 3), np.uint8)
+    assert_prints_legibly(plots.models_by_depth(image, plots.image_title(9999, automobile), maps))
+
+
+def test_depth_lines_print_legibly(language):
+    table = pd.concat([depth_csv("plain", [0.4, 0.5, 0.6]), depth_csv("attention", [0.3, 0.4, 0.5])])
+    assert_prints_legibly(plots.depth_lines(table))

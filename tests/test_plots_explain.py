@@ -16,9 +16,15 @@ from cnnlens.plots.explain import (
     gradcam_overlays,
     zfnet_grid,
 )
-from cnnlens.plots.style import OVERLAY_ALPHA, OVERLAY_CMAP
+from cnnlens.plots.style import CSS_DPI, OVERLAY_ALPHA, OVERLAY_CMAP, figure_parts, image_label, retina_png
+from cnnlens.texts import CIFAR10_CLASS_NAMES, class_names
+
+from helpers import assert_prints_legibly
 
 H, W = 5, 7  # non-square on purpose: a swapped axis changes shapes
+SHORT_PART_HEIGHT = 5.0  # inches: the most a part of a one-row-per-image grid may take in the short edition
+SIZE = 32  # CIFAR-10's images
+LAYERS = ("conv1", "conv2", "conv3")
 
 
 @pytest.fixture(autouse=True)
@@ -126,3 +132,54 @@ def test_projection_captions_name_run_layers_and_the_clip_quantile(monkeypatch, 
         f"images=5 beside=⟨explain.zfnet_beside⟩ {stretch}⟩"
     )
     assert " beside= " in explain.zfnet_caption("conv2", "se", 1, [4], 5, beside=False)
+
+
+def first_part_of_default_images() -> range:
+    """The images of the first figure of the default ten (the short edition's one): a full part."""
+    return range(10)[figure_parts(10)[0]]
+
+
+def long_labels(count: int) -> tuple[list[str], list[str], list[int]]:
+    """True and predicted class names, the longest CIFAR-10 names and wrong, and four-digit test-set indices."""
+    names = class_names(CIFAR10_CLASS_NAMES)
+    longest = sorted(names, key=len)[-2:]
+    return [longest[row % 2] for row in range(count)], [longest[1 - row % 2] for row in range(count)], [9999] * count
+
+
+def shown_height(figure) -> float:
+    _, shown = retina_png(figure)
+    return shown["height"] / CSS_DPI
+
+
+def test_gradcam_overlays_print_legibly_and_short(language):
+    count = len(first_part_of_default_images())
+    labels, predictions, indices = long_labels(count)
+    maps = np.random.default_rng(0).random((2, count, SIZE, SIZE))
+    images = np.zeros((count, SIZE, SIZE, 3), dtype=np.uint8)
+    figure = gradcam_overlays(images, maps[0], maps[1], labels, predictions, indices)
+    assert_prints_legibly(figure)
+    assert shown_height(figure) <= SHORT_PART_HEIGHT
+
+
+def test_deconv_grid_prints_legibly_and_short(language):
+    count = len(first_part_of_default_images())
+    labels, predictions, indices = long_labels(count)
+    projections = {layer: np.stack([patch((3, SIZE, SIZE), seed=row) for row in range(count)]) for layer in LAYERS}
+    widest = {"channel": np.full(count, 127), "position": np.full((count, 2), 31)}
+    titles = [image_label(*row) for row in zip(indices, labels, predictions, strict=True)]
+    figure = deconv_grid(
+        np.zeros((count, SIZE, SIZE, 3), dtype=np.uint8), projections, dict.fromkeys(LAYERS, widest), titles
+    )
+    assert_prints_legibly(figure)
+    assert shown_height(figure) <= SHORT_PART_HEIGHT
+
+
+@pytest.mark.parametrize("reach", [slice(0, 3), slice(0, SIZE)], ids=["conv1 crop", "whole image"])
+def test_zfnet_grid_prints_legibly_with_patches_beside(language, reach):
+    channels, images = 4, 4  # the default zfnet_channels and zfnet_images: one part of channels
+    projections = np.stack(
+        [np.stack([patch((3, SIZE, SIZE), reach, reach, seed=column) for column in range(images)])] * channels
+    )
+    patches = np.zeros((channels, images, 3, SIZE, SIZE), dtype=np.uint8)
+    indices = np.full((channels, images), 9999)
+    assert_prints_legibly(zfnet_grid(projections, [127] * channels, indices, "conv3", patches=patches))

@@ -11,10 +11,21 @@ import torch
 
 from cnnlens.interpret.channel_maps import activation_heatmaps, pca_rgb, select_channels, upsample
 from cnnlens.plots import feature_maps as plots
-from cnnlens.plots.style import percentile
+from cnnlens.plots.style import CSS_DPI, figure_parts, image_labels, percentile, retina_png
+from cnnlens.texts import CIFAR10_CLASS_NAMES, class_names
+from cnnlens.views.feature_maps import overlay_heatmaps, pca_column, selected_channels, shared_first_channels
+
+from helpers import assert_prints_legibly
 
 # Non-square everywhere: a swapped H and W changes a shape the tests look at.
 HEIGHT, WIDTH = 12, 20
+# The defaults (config.yaml's visualise): 10 images (one per CIFAR-10 class), 9 channels of 3 layers (channels and
+# side of each layer's output on 32x32 images), all three selections; the grids draw them in parts of 4 images.
+DEFAULT_IMAGES, DEFAULT_CHANNELS, DEFAULT_MODES = 10, 9, ("first", "last", "top")
+DEFAULT_LAYERS = {"conv1": (32, 32), "conv2": (64, 16), "conv3": (128, 8)}
+FIRST_PART = figure_parts(DEFAULT_IMAGES)[0]
+FEATURE_MAPS_MAX_HEIGHT = 2.4  # inches: the short edition's first figure of the section
+PART_MAX_HEIGHT = 5.0  # inches: each part of a grid of one row per image
 
 
 @pytest.fixture(autouse=True)
@@ -94,7 +105,7 @@ def test_pca_grid_titles_carry_the_explained_variance():
     panels = [axes for axes in figure.axes if axes.get_title().startswith("conv1")]
     assert len(panels) == 4
     expected = "/".join(f"{100 * value:.0f}" for value in ratio[1])
-    assert panels[2].get_title() == f"conv1 all\n{expected} %"
+    assert panels[2].get_title() == f"conv1 all\n{expected}"
     assert panels[2].images[0].get_array().shape == (HEIGHT // 2, WIDTH // 2, 3)
 
 
@@ -188,3 +199,72 @@ def test_run_paragraph_says_when_the_images_leave_classes_out(text_keys):
     assert plots.run_paragraph("plain", 0, ["conv1", "conv2"], 10, 10, 10) == (
         "⟨feature_maps.run model=plain seed=0 layers=conv1⟨style.list_separator⟩conv2 images=10 left_out=⟩"
     )
+
+
+def default_run() -> tuple[np.ndarray, list[str], dict[str, torch.Tensor]]:
+    """The first part of the default images: 32x32, labelled with four-digit test indices and the longest class
+    name (true and predicted "automobile"), and their outputs of the default layers."""
+    count = FIRST_PART.stop
+    pictures = np.random.default_rng(0).integers(0, 255, (count, 32, 32, 3), dtype=np.uint8)
+    automobile = [CIFAR10_CLASS_NAMES.index("automobile")] * count
+    labels = image_labels(range(9990, 9990 + count), automobile, automobile, class_names(CIFAR10_CLASS_NAMES))
+    generator = torch.Generator().manual_seed(0)
+    outputs = {
+        name: 1000 * torch.randn(count, channels, side, side, generator=generator)  # four-digit colour-bar ticks
+        for name, (channels, side) in DEFAULT_LAYERS.items()
+    }
+    return pictures, labels, outputs
+
+
+def shown_height(figure) -> float:
+    return retina_png(figure)[1]["height"] / CSS_DPI
+
+
+def test_feature_maps_print_legibly_and_short(language):
+    pictures, labels, outputs = default_run()
+    channels = shared_first_channels(outputs, DEFAULT_CHANNELS)
+    figure = plots.feature_maps(
+        pictures[0], labels[0], {name: output[0].numpy() for name, output in outputs.items()}, channels
+    )
+    assert_prints_legibly(figure)
+    assert shown_height(figure) <= FEATURE_MAPS_MAX_HEIGHT
+
+
+def test_a_part_of_the_channel_grid_prints_legibly(language):
+    pictures, labels, outputs = default_run()
+    # the longest title, and three-digit channel numbers
+    picked = selected_channels(outputs["conv3"], "top", DEFAULT_CHANNELS)
+    title = plots.channel_grid_title("conv3", "top", DEFAULT_CHANNELS)
+    figure = plots.channel_grid(pictures, labels, outputs["conv3"].numpy(), picked, title)
+    assert_prints_legibly(figure)
+    assert shown_height(figure) <= PART_MAX_HEIGHT
+
+
+@pytest.mark.parametrize("chosen", [False, True], ids=["all channels", "chosen channels"])
+def test_a_part_of_the_pca_grid_prints_legibly(language, chosen):
+    pictures, labels, outputs = default_run()
+    modes = DEFAULT_MODES if chosen else (None,)
+    columns = {
+        plots.pca_column_name(name, mode): pca_column(output, mode, DEFAULT_CHANNELS)
+        for name, output in outputs.items()
+        for mode in modes
+    }
+    figure = plots.pca_grid(pictures, labels, columns, plots.pca_title(DEFAULT_CHANNELS if chosen else None))
+    assert_prints_legibly(figure)
+    assert shown_height(figure) <= PART_MAX_HEIGHT
+
+
+def test_a_part_of_the_activation_overlays_prints_legibly(language):
+    pictures, labels, outputs = default_run()
+    heatmaps = overlay_heatmaps(outputs["conv3"], pictures.shape[1:3], plots.OVERLAY_CHANNELS)
+    figure = plots.activation_overlays(pictures, labels, heatmaps, "conv3")
+    assert_prints_legibly(figure)
+    assert shown_height(figure) <= PART_MAX_HEIGHT
+
+
+def test_pca_part_keeps_the_columns_of_the_part_s_images():
+    rgb, ratio = np.arange(5 * 2 * 2 * 3).reshape(5, 2, 2, 3), np.arange(15).reshape(5, 3)
+    part = plots.pca_part({"conv1 all": (rgb, ratio)}, slice(4, 5))
+    assert list(part) == ["conv1 all"]
+    np.testing.assert_array_equal(part["conv1 all"][0], rgb[4:5])
+    np.testing.assert_array_equal(part["conv1 all"][1], ratio[4:5])

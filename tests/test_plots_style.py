@@ -1,5 +1,6 @@
 """What figures and captions share: the words for numbers, lists, runs and images."""
 
+import base64
 import warnings
 
 import pytest
@@ -69,7 +70,7 @@ def test_the_report_style_makes_a_missing_glyph_an_error_not_a_box(tmp_path):
     try:
         with warnings.catch_warnings(), mpl.rc_context():  # the report style's settings end with the test
             style.use_report_style("zh")
-            assert text("header.verdict_title") == "结论" and plt.rcParams["figure.dpi"] == 80
+            assert text("header.verdict_title") == "结论" and plt.rcParams["figure.dpi"] == style.CSS_DPI
             figure, axes = plt.subplots()
             axes.set_title("卷积 conv1")  # in the CJK font: drawn
             figure.savefig(tmp_path / "drawn.png")
@@ -80,3 +81,39 @@ def test_the_report_style_makes_a_missing_glyph_an_error_not_a_box(tmp_path):
     finally:
         set_language("en")
         style.use_fonts("en")
+
+
+@pytest.mark.parametrize(
+    ("count", "sizes"),
+    [(0, []), (1, [1]), (3, [3]), (4, [2, 2]), (7, [3, 2, 2]), (10, [3, 3, 2, 2]), (20, [3] * 6 + [2])],
+)
+def test_a_grid_of_images_is_cut_into_the_fewest_even_parts_of_at_most_three_rows(count, sizes):
+    parts = style.figure_parts(count)
+    assert [part.stop - part.start for part in parts] == sizes
+    assert [index for part in parts for index in range(count)[part]] == list(range(count))  # each image once
+
+
+def test_a_parts_caption_says_how_many_images_follow_and_a_later_part_names_its_own(text_keys):
+    indices = [3, 10, 21, 30, 44, 52]
+    assert style.part_caption("⟨c⟩", slice(0, 4), indices) == "⟨style.first_part caption=⟨c⟩ rest=2⟩"  # 4 of 6
+    assert style.part_caption("⟨c⟩", slice(4, 6), indices) == (
+        "⟨style.next_part images=⟨style.image index=44⟩⟨style.list_separator⟩⟨style.image index=52⟩⟩"
+    )
+    assert style.part_caption("⟨c⟩", slice(0, 6), indices) == "⟨c⟩"  # the whole grid in one figure
+
+
+def test_the_smallest_text_is_of_what_is_drawn_and_the_notebooks_png_carries_it():
+    import matplotlib.pyplot as plt
+
+    figure, (shown, hidden) = plt.subplots(1, 2, figsize=(4, 2))
+    shown.set_title("title", fontsize=9)
+    shown.tick_params(labelsize=7.5)
+    hidden.set_xticks([0, 1], ["a", "b"], fontsize=3)
+    hidden.axis("off")  # its tick labels are not drawn
+    shown.text(0.5, 0.5, " ", fontsize=2)  # nor is blank text
+    assert style.smallest_text_points(figure) == 7.5
+    png, metadata = style.retina_png(figure)
+    assert metadata[style.SMALLEST_TEXT_KEY] == 7.5
+    width = int.from_bytes(base64.b64decode(png)[16:20], "big")  # the PNG header's width, in pixels
+    assert metadata["width"] == width // 2  # shown at half its pixels: retina
+    plt.close(figure)

@@ -20,14 +20,17 @@ from matplotlib.figure import Figure
 
 from cnnlens.interpret.spatial_attention import upsample_attention
 from cnnlens.plots.style import (
+    FIGURE_WIDTH,
     MAX_CLASS_LABELS,
     OVERLAY_ALPHA,
     OVERLAY_CMAP,
+    blank_axes,
     count_range,
     image_names,
     line_style,
     listing,
     overlay_colorbar,
+    part_caption,
     percentile,
     run_name,
     tick_positions,
@@ -35,13 +38,24 @@ from cnnlens.plots.style import (
 from cnnlens.plots.style import colours as _colours
 from cnnlens.texts import text
 from cnnlens.views.attention import SWITCHED_OFF, SWITCHED_ON
+from cnnlens.views.order import chunks
 
 NEUTRAL = 0.5  # sigmoid(0): the weight of a channel the module neither boosts nor suppresses
 NEUTRAL_STYLE = "--"
 WEIGHT_RANGE = (0.0, 1.0)  # every weight axis, so that models and modules compare by eye
+WEIGHT_TICKS = (0.0, 0.5, 1.0)
 BAND = (0.1, 0.9)  # quantiles over images of the band around each channel's mean weight
 CLASS_CMAP = "viridis"
-CLASSES_PER_ROW = 10  # panels per row of the per-class mean spatial maps
+CLASSES_PER_ROW = 5  # panels per row of the per-class mean spatial maps: room for "automobile" at print size
+CLASS_ROWS_PER_FIGURE = 4  # rows of classes in one figure of them: more classes go on to the next figure
+
+# Figure heights in inches: per row of a grid, plus the titles and axis labels around it.
+IMAGE_WEIGHTS_ROW, IMAGE_WEIGHTS_MARGIN = 0.8, 0.45
+THUMBNAIL_RATIO = 0.6  # the thumbnail column of image_weights, as a share of a bar chart's width
+DISTRIBUTIONS_HEIGHT = 3.8
+HEATMAP_ROW, HEATMAP_MARGIN = 0.2, 1.1
+OVERLAY_ROW, OVERLAY_MARGIN = 1.15, 0.25
+CLASS_MAPS_ROW, CLASS_MAPS_MARGIN = 1.3, 0.3
 
 # summary column -> the text that heads it in the report's table, in the summary's order
 SUMMARY_HEADERS = {
@@ -64,37 +78,43 @@ def _neutral_line(axes: Axes) -> None:
 def image_weights(images: np.ndarray, titles: Sequence[str], weights: Mapping[str, np.ndarray]) -> Figure:
     """One row per image: its thumbnail, then one bar chart of channel weights per attention module.
 
+    The notebook draws a long list of images in parts (``figure_parts``), so a figure holds a few rows and prints
+    at full text width. Every bar chart shares the weight axis [0, 1]: only the first column labels it, and only
+    the bottom row names the channels.
+
     Args:
         images: ``(N, H, W, 3)`` uint8 images (or floats in [0, 1]).
-        titles: one title per image (for example its true and predicted class).
+        titles: the name of each image's row (for example its true and predicted class).
         weights: module name -> ``(N, C)`` sigmoid weights of these images, in model order.
     """
     count, modules = len(images), len(weights)
     figure, axes = plt.subplots(
         count,
         modules + 1,
-        figsize=(2.2 + 3.4 * modules, 1.9 * count),
+        figsize=(FIGURE_WIDTH, IMAGE_WEIGHTS_MARGIN + IMAGE_WEIGHTS_ROW * count),
         layout="constrained",
         squeeze=False,
-        width_ratios=[0.55] + [1] * modules,
+        width_ratios=[THUMBNAIL_RATIO] + [1] * modules,
     )
     for row, (image, title) in enumerate(zip(images, titles, strict=False)):
-        axes[row, 0].imshow(image)
-        axes[row, 0].set_title(title, fontsize=9)
-        axes[row, 0].axis("off")
-        for panel, (module, values), colour in zip(axes[row, 1:], weights.items(), _colours(), strict=False):
-            channels = np.asarray(values[row])
-            panel.bar(np.arange(len(channels)), channels, width=1.0, color=colour)
-            _neutral_line(panel)
-            panel.set(xlim=(-0.5, len(channels) - 0.5), ylim=WEIGHT_RANGE)
+        _labelled_image(axes[row, 0], image, title)
+        for column, ((module, values), colour) in enumerate(zip(weights.items(), _colours(), strict=False), 1):
+            panel, channels = axes[row, column], np.asarray(values[row])
+            _channel_bars(panel, channels, colour)
+            panel.tick_params(labelbottom=row == count - 1, labelleft=column == 1)
             if row == 0:
-                panel.set_title(
-                    text("channel_weights.module_title", module=module, channels=len(channels)), fontsize=10
-                )
-            if row == count - 1:
-                panel.set_xlabel(text("channel_weights.channel_axis"))
+                panel.set_title(text("channel_weights.module_title", module=module, channels=len(channels)))
         axes[row, 1].set_ylabel(text("channel_weights.weight_axis"))
+    for panel in axes[-1, 1:]:
+        panel.set_xlabel(text("channel_weights.channel_axis"))
     return figure
+
+
+def _channel_bars(axes: Axes, channels: np.ndarray, colour: str) -> None:
+    """One bar per channel on the fixed weight range, with the neutral line."""
+    axes.bar(np.arange(len(channels)), channels, width=1.0, color=colour)
+    _neutral_line(axes)
+    axes.set(xlim=(-0.5, len(channels) - 0.5), ylim=WEIGHT_RANGE, yticks=WEIGHT_TICKS)
 
 
 def weight_distributions(weights: Mapping[str, np.ndarray], bins: int = 50) -> Figure:
@@ -109,7 +129,7 @@ def weight_distributions(weights: Mapping[str, np.ndarray], bins: int = 50) -> F
         bins: histogram bins on [0, 1].
     """
     figure, axes = plt.subplots(
-        2, len(weights), figsize=(1.5 + 3.6 * len(weights), 5.6), layout="constrained", squeeze=False, sharey="row"
+        2, len(weights), figsize=(FIGURE_WIDTH, DISTRIBUTIONS_HEIGHT), layout="constrained", squeeze=False, sharey="row"
     )
     edges = np.linspace(*WEIGHT_RANGE, bins + 1)
     band = text("channel_weights.band_label", low=percentile(BAND[0]), high=percentile(BAND[1]))
@@ -129,7 +149,7 @@ def weight_distributions(weights: Mapping[str, np.ndarray], bins: int = 50) -> F
         sorted_means.set(
             xlim=(0, max(1, values.shape[1] - 1)), ylim=WEIGHT_RANGE, xlabel=text("channel_weights.rank_axis")
         )
-        sorted_means.legend(fontsize="small", loc="lower left")
+        sorted_means.legend(loc="lower left")
     for row in axes:
         for panel in row:
             panel.grid(alpha=0.3)
@@ -150,10 +170,11 @@ def class_channel_heatmap(means: pd.DataFrame, title: str, max_ticks: int = 32) 
     height, and every k-th is named.
     """
     classes, channels = len(means.index), len(means.columns)
-    figure, axes = plt.subplots(figsize=(12, 1.6 + 0.32 * min(classes, MAX_CLASS_LABELS)), layout="constrained")
+    height = HEATMAP_MARGIN + HEATMAP_ROW * min(classes, MAX_CLASS_LABELS)
+    figure, axes = plt.subplots(figsize=(FIGURE_WIDTH, height), layout="constrained")
     shown = axes.imshow(means.to_numpy(dtype=float), cmap=CLASS_CMAP, aspect="auto", interpolation="nearest")
     positions = tick_positions(channels, max_ticks)
-    axes.set_xticks(positions, [str(means.columns[p]) for p in positions], rotation=90, fontsize=7)
+    axes.set_xticks(positions, [str(means.columns[p]) for p in positions], rotation=90)
     named = tick_positions(classes, MAX_CLASS_LABELS)
     axes.set_yticks(named, [str(means.index[row]) for row in named])
     axes.set(xlabel=text("channel_weights.channel_axis"), title=title)
@@ -165,24 +186,30 @@ def spatial_overlays(images: np.ndarray, titles: Sequence[str], maps: Mapping[st
     """One row per image: the input, then each CBAM block's spatial gate laid over it, on the gate's range [0, 1].
 
     The maps are bilinearly upsampled to the image (``upsample_attention``) but not rescaled: a gate value is the
-    factor the block multiplied every channel at that position by.
+    factor the block multiplied every channel at that position by. The notebook draws a long list of images in
+    parts (``figure_parts``); the blocks head their columns.
 
     Args:
         images: ``(N, H, W, 3)`` uint8 images.
-        titles: one title per image (for example its true and predicted class).
+        titles: the name of each image's row (for example its true and predicted class).
         maps: block -> ``(N, h, w)`` spatial gates of these images at the block's resolution, in model order.
     """
     count, blocks = len(images), len(maps)
     figure, axes = plt.subplots(
-        count, blocks + 1, figsize=(1.2 + 2.3 * (blocks + 1), 2.3 * count), layout="constrained", squeeze=False
+        count,
+        blocks + 1,
+        figsize=(FIGURE_WIDTH, OVERLAY_MARGIN + OVERLAY_ROW * count),
+        layout="compressed",  # a grid of square images: no gaps wider than the spacing between them
+        squeeze=False,
     )
     size = images.shape[1:3]
     for row, (image, title) in enumerate(zip(images, titles, strict=True)):
-        _image(axes[row, 0], image, title)
+        _labelled_image(axes[row, 0], image, title)
         for panel, (block, values) in zip(axes[row, 1:], maps.items(), strict=True):
             gate = upsample_attention(torch.as_tensor(values[row : row + 1]), size)[0].numpy()
             height, width = values.shape[1:]
-            _image(panel, image, text("channel_weights.spatial_title", block=block, height=height, width=width))
+            column_title = text("channel_weights.spatial_title", block=block, height=height, width=width)
+            _image(panel, image, column_title if row == 0 else "")
             shown = panel.imshow(
                 gate, cmap=OVERLAY_CMAP, alpha=OVERLAY_ALPHA, vmin=WEIGHT_RANGE[0], vmax=WEIGHT_RANGE[1]
             )
@@ -190,25 +217,30 @@ def spatial_overlays(images: np.ndarray, titles: Sequence[str], maps: Mapping[st
     return figure
 
 
-def class_spatial_maps(means: np.ndarray, classes: Sequence[str], block: str) -> Figure:
-    """One block's mean spatial gate per class (one panel each, :data:`CLASSES_PER_ROW` to a row), on one colour
-    scale from the lowest to the highest mean drawn.
+def class_spatial_maps(means: np.ndarray, classes: Sequence[str], block: str, part: slice = slice(None)) -> Figure:
+    """One block's mean spatial gate for the classes of ``part`` (one panel each, :data:`CLASSES_PER_ROW` to a
+    row), on one colour scale from the lowest to the highest mean of all classes, so that the parts of a long
+    list of classes (:func:`class_parts`) compare.
 
     Args:
         means: ``(classes, h, w)`` mean gate of each class's test images, at the block's resolution.
         classes: the name of each class (panel titles).
         block: the CBAM block (figure title).
+        part: the classes this figure draws.
     """
-    count = len(classes)
-    columns = min(count, CLASSES_PER_ROW)
-    rows = -(-count // columns)
+    drawn, names = means[part], classes[part]
+    rows = -(-len(names) // CLASSES_PER_ROW)
     figure, axes = plt.subplots(
-        rows, columns, figsize=(1.0 + 1.5 * columns, 0.6 + 1.6 * rows), layout="constrained", squeeze=False
+        rows,
+        CLASSES_PER_ROW,
+        figsize=(FIGURE_WIDTH, CLASS_MAPS_MARGIN + CLASS_MAPS_ROW * rows),
+        layout="compressed",  # a grid of square images: no gaps wider than the spacing between them
+        squeeze=False,
     )
     low, high = float(means.min()), float(means.max())
-    for panel, values, name in zip(axes.flat, means, classes, strict=False):
+    for panel, values, name in zip(axes.flat, drawn, names, strict=False):
         shown = panel.imshow(values, cmap=CLASS_CMAP, vmin=low, vmax=high)
-        panel.set_title(name, fontsize=9)
+        panel.set_title(name)
     for panel in axes.flat:
         panel.axis("off")
     height, width = means.shape[1:]
@@ -217,10 +249,24 @@ def class_spatial_maps(means: np.ndarray, classes: Sequence[str], block: str) ->
     return figure
 
 
+def class_parts(count: int) -> list[slice]:
+    """The classes of each figure of :func:`class_spatial_maps`: at most :data:`CLASS_ROWS_PER_FIGURE` rows."""
+    return chunks(count, CLASSES_PER_ROW * CLASS_ROWS_PER_FIGURE)
+
+
 def _image(axes: Axes, image: np.ndarray, title: str) -> None:
     axes.imshow(image)
-    axes.set_title(title, fontsize=9)
+    axes.set_title(title)
     axes.axis("off")
+
+
+def _labelled_image(axes: Axes, image: np.ndarray, label: str) -> None:
+    """``image`` with ``label`` beside it, level with it: a row's name that costs the grid no height."""
+    axes.imshow(image)
+    axes.set_anchor("E")  # against the next column; a narrower image leaves its space to the name
+    blank_axes(axes)
+    axes.spines[:].set_visible(False)
+    axes.set_ylabel(label, rotation=0, horizontalalignment="right", verticalalignment="center")
 
 
 def intro() -> str:
@@ -233,18 +279,19 @@ def run_paragraph(model: str, seed: int, modules: Sequence[str], images: int) ->
     return text("channel_weights.run", model=model, seed=seed, modules=listing(modules), images=images)
 
 
-def image_weights_caption(modules: Sequence[str], model: str, seed: int, indices: Sequence[int]) -> str:
-    """The caption of :func:`image_weights` for the test images ``indices``."""
-    return text(
+def image_weights_caption(modules: Sequence[str], model: str, seed: int, indices: Sequence[int], part: slice) -> str:
+    """The caption of :func:`image_weights` for the test images ``indices[part]``, one part of ``indices``."""
+    words = text(
         "channel_weights.image_weights_caption",
         modules=listing(modules),
         run=run_name(model, seed),
-        images=image_names(indices),
+        images=image_names(indices[part]),
         low=f"{WEIGHT_RANGE[0]:g}",
         high=f"{WEIGHT_RANGE[1]:g}",
         neutral=f"{NEUTRAL:g}",
         line=line_style(NEUTRAL_STYLE),
     )
+    return part_caption(words, part, indices)
 
 
 def summary_table(summary: pd.DataFrame) -> pd.DataFrame:
@@ -297,14 +344,17 @@ def class_heatmap_caption(
     )
 
 
-def spatial_overlays_caption(maps: Mapping[str, np.ndarray], model: str, seed: int, indices: Sequence[int]) -> str:
-    """The caption of :func:`spatial_overlays` of ``maps`` (block -> ``(N, h, w)``) for the test images ``indices``."""
+def spatial_overlays_caption(
+    maps: Mapping[str, np.ndarray], model: str, seed: int, indices: Sequence[int], part: slice
+) -> str:
+    """The caption of :func:`spatial_overlays` of ``maps`` (block -> ``(N, h, w)``) for the test images
+    ``indices[part]``, one part of ``indices``."""
     sizes = (f"{block} {values.shape[1]}×{values.shape[2]}" for block, values in maps.items())
-    return text(
+    words = text(
         "channel_weights.spatial_caption",
         blocks=listing(maps),
         run=run_name(model, seed),
-        images=image_names(indices),
+        images=image_names(indices[part]),
         sizes=listing(sizes),
         cmap=OVERLAY_CMAP,
         alpha=f"{OVERLAY_ALPHA:g}",
@@ -312,11 +362,23 @@ def spatial_overlays_caption(maps: Mapping[str, np.ndarray], model: str, seed: i
         high=f"{WEIGHT_RANGE[1]:g}",
         neutral=f"{NEUTRAL:g}",
     )
+    return part_caption(words, part, indices)
 
 
-def class_spatial_caption(block: str, model: str, seed: int, per_class: tuple[int, int], means: np.ndarray) -> str:
-    """The caption of :func:`class_spatial_maps` of ``means`` (``(classes, h, w)``); ``per_class``: the fewest and
-    the most test images of a class."""
+def class_spatial_caption(
+    block: str,
+    model: str,
+    seed: int,
+    per_class: tuple[int, int],
+    means: np.ndarray,
+    classes: Sequence[str],
+    part: slice,
+) -> str:
+    """The caption of :func:`class_spatial_maps` of ``means`` (``(classes, h, w)``) for the classes of ``part``:
+    the first part's says what the panels show, a later one only which classes it holds. ``per_class``: the fewest
+    and the most test images of a class."""
+    if part.start:
+        return text("channel_weights.class_spatial_next_part", classes=listing(classes[part]))
     return text(
         "channel_weights.class_spatial_caption",
         block=block,

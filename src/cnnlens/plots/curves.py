@@ -3,28 +3,59 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Literal
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.artist import Artist
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.font_manager import FontProperties
+from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
-from cnnlens.plots.style import MAX_CLASS_LABELS, confidence_level, line_style, listing, run_names, tick_positions
+from cnnlens.plots.style import (
+    FIGURE_WIDTH,
+    MAX_CLASS_LABELS,
+    MAX_FIGURE_HEIGHT,
+    PNG_PAD,
+    confidence_level,
+    line_style,
+    listing,
+    run_names,
+    tick_positions,
+)
 from cnnlens.plots.style import colours as _colours
 from cnnlens.texts import text
 
 SMOOTH = 50  # steps in the running mean of the training loss
-SPLIT_STYLES = {"train": "--", "test": "-"}  # line style of each split in the per-epoch curves
+# The line style of each split in the per-epoch curves.
+SPLIT_STYLES: dict[str, Literal["-", "--"]] = {"train": "--", "test": "-"}
 SPLIT_TEXTS = {"train": "curves.split_train", "test": "curves.split_test"}
+SPLIT_KEY_COLOUR = "grey"  # the legend's sample of each split's line style, apart from the runs' colours
 SHARE_RANGE = (0, 1)  # the colour scale of the row-normalised confusion matrices
 CONFUSION_CMAP = "Blues"
+
+# Heights in inches of the figures at the full text width: short, since the short edition shows the bands.
+LINE_PLOT_HEIGHT = 2.4
+BANDS_HEIGHT = 2.25
+BARS_HEIGHT = 2.4
+# The confusion matrices: at most this many side by side (more wrap to further rows), each at most this wide,
+# and what a row needs around its squares (column names, titles, the shared axis labels) and beside them (the row
+# names, the colour bar).
+CONFUSION_COLUMNS = 3
+CONFUSION_MAX_SIDE = 2.3
+CONFUSION_ROW_MARGIN = 1.0
+CONFUSION_SIDE_MARGIN = 1.6
+POINTS_PER_INCH = 72
+LABEL_SPACING = 1.3  # class names on a matrix's axis stand at least this many font sizes apart
 
 
 def iteration_losses(losses: Mapping[str, Sequence[float]]) -> Figure:
     """Per-iteration training loss, one line per run on shared axes (raw faint, running mean of :data:`SMOOTH`
     steps bold, or of all steps of a shorter run)."""
-    figure, axes = plt.subplots(figsize=(10, 3.6), layout="constrained")
+    figure, axes = plt.subplots(figsize=(FIGURE_WIDTH, LINE_PLOT_HEIGHT), layout="constrained")
     for (label, given), colour in zip(losses.items(), _colours(), strict=False):
         values = np.asarray(given, dtype=float)
         axes.plot(values, color=colour, alpha=0.25, linewidth=0.6)
@@ -39,36 +70,31 @@ def iteration_losses(losses: Mapping[str, Sequence[float]]) -> Figure:
     axes.set(
         xlabel=text("curves.iteration_axis"), ylabel=text("curves.training_loss_axis"), title=text("curves.loss_title")
     )
-    axes.legend()
+    axes.legend(loc="upper right")  # the loss falls: late steps keep the top free
     return figure
 
 
 def epoch_curves(histories: Mapping[str, pd.DataFrame]) -> Figure:
-    """Accuracy and loss per epoch, train (dashed) against test (solid), all runs on shared axes."""
-    figure, (accuracy, loss) = plt.subplots(1, 2, figsize=(11, 3.8), layout="constrained")
-    for (label, history), colour in zip(histories.items(), _colours(), strict=False):
+    """Accuracy and loss per epoch, train (dashed) against test (solid), all runs on shared axes; the legend names
+    each run's colour and each split's line style once."""
+    figure, (accuracy, loss) = plt.subplots(1, 2, figsize=(FIGURE_WIDTH, LINE_PLOT_HEIGHT), layout="constrained")
+    for history, colour in zip(histories.values(), _colours(), strict=False):
         for split, style in SPLIT_STYLES.items():
-            name = text("curves.split_label", run=label, split=text(SPLIT_TEXTS[split]))
-            accuracy.plot(
-                history["epoch"],
-                100 * history[f"{split}_accuracy"],
-                style,
-                color=colour,
-                label=name,
-                marker="o",
-                markersize=3,
-            )
-            loss.plot(
-                history["epoch"], history[f"{split}_loss"], style, color=colour, label=name, marker="o", markersize=3
-            )
+            for axes, column, scale in ((accuracy, "accuracy", 100), (loss, "loss", 1)):
+                values = scale * history[f"{split}_{column}"]
+                axes.plot(history["epoch"], values, style, color=colour, marker="o", markersize=2)
+    runs = [Line2D([], [], color=colour, label=label) for label, colour in zip(histories, _colours(), strict=False)]
+    splits = [
+        Line2D([], [], color=SPLIT_KEY_COLOUR, linestyle=style, label=text(SPLIT_TEXTS[split]))
+        for split, style in SPLIT_STYLES.items()
+    ]
     accuracy.set(
         xlabel=text("curves.epoch_axis"), ylabel=text("curves.accuracy_axis"), title=text("curves.accuracy_title")
     )
     loss.set(xlabel=text("curves.epoch_axis"), ylabel=text("curves.loss_axis"), title=text("curves.epoch_loss_title"))
     for axes in (accuracy, loss):
-        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
-        axes.grid(alpha=0.3)
-        axes.legend(fontsize="small")
+        _epoch_grid(axes)
+    _legend_beside(figure, runs + splits)
     return figure
 
 
@@ -77,16 +103,15 @@ def seed_bands(accuracy: pd.DataFrame, loss: pd.DataFrame) -> Figure:
 
     Both tables have the columns variant, epoch, mean, min, max (see ``views.runs.curve_bands``).
     """
-    figure, axes = plt.subplots(1, 2, figsize=(11, 3.8), layout="constrained")
+    figure, axes = plt.subplots(1, 2, figsize=(FIGURE_WIDTH, BANDS_HEIGHT), layout="constrained")
     panels = ((axes[0], accuracy, 100, "curves.test_accuracy_axis"), (axes[1], loss, 1, "curves.test_loss_axis"))
     for panel, table, scale, label in panels:
         for (variant, rows), colour in zip(table.groupby("variant", sort=False), _colours(), strict=False):
             panel.plot(rows["epoch"], scale * rows["mean"], color=colour, label=variant)
             panel.fill_between(rows["epoch"], scale * rows["min"], scale * rows["max"], color=colour, alpha=0.2)
         panel.set(xlabel=text("curves.epoch_axis"), ylabel=text(label))
-        panel.xaxis.set_major_locator(MaxNLocator(integer=True))
-        panel.grid(alpha=0.3)
-        panel.legend(fontsize="small")
+        _epoch_grid(panel)
+    _legend_beside(figure, axes[0].get_legend_handles_labels()[0])
     return figure
 
 
@@ -95,7 +120,7 @@ def per_class_bars(accuracy: pd.DataFrame) -> Figure:
 
     With many classes, every k-th class is named on the axis (at most ``MAX_CLASS_LABELS``).
     """
-    figure, axes = plt.subplots(figsize=(11, 3.6), layout="constrained")
+    figure, axes = plt.subplots(figsize=(FIGURE_WIDTH, BARS_HEIGHT), layout="constrained")
     width = 0.8 / max(1, accuracy.shape[1])
     positions = np.arange(len(accuracy))
     for offset, (variant, colour) in enumerate(zip(accuracy.columns, _colours(), strict=False)):
@@ -106,27 +131,61 @@ def per_class_bars(accuracy: pd.DataFrame) -> Figure:
     )
     axes.set(ylabel=text("curves.test_accuracy_axis"), ylim=(0, 100))
     axes.grid(axis="y", alpha=0.3)
-    axes.legend(fontsize="small")
+    _legend_beside(figure, axes.get_legend_handles_labels()[0])
     return figure
 
 
 def confusion_matrices(matrices: Mapping[str, np.ndarray], classes: Sequence[str]) -> Figure:
-    """Row-normalised confusion matrices side by side, on one colour scale (share of each true class).
+    """Row-normalised confusion matrices side by side, on one colour scale (share of each true class), the true
+    classes named beside the first of each row of panels.
 
-    With many classes, every k-th class is named on the axes (at most ``MAX_CLASS_LABELS``).
+    With many classes, every k-th class is named on the axes (as many as fit, at most ``MAX_CLASS_LABELS``).
     """
+    rows, columns, side = _confusion_grid(len(matrices))
     figure, axes = plt.subplots(
-        1, len(matrices), figsize=(4.6 * len(matrices), 4.4), layout="constrained", squeeze=False
+        rows, columns, figsize=(FIGURE_WIDTH, rows * (side + CONFUSION_ROW_MARGIN)), layout="constrained", squeeze=False
     )
-    for panel, (variant, matrix) in zip(axes[0], matrices.items(), strict=False):
-        rows = matrix / np.maximum(matrix.sum(1, keepdims=True), 1)
-        shown = panel.imshow(rows, cmap=CONFUSION_CMAP, vmin=SHARE_RANGE[0], vmax=SHARE_RANGE[1])
-        named = tick_positions(len(classes), MAX_CLASS_LABELS)
-        panel.set_xticks(named, [classes[i] for i in named], rotation=90, fontsize=7)
-        panel.set_yticks(named, [classes[i] for i in named], fontsize=7)
-        panel.set(xlabel=text("curves.predicted_axis"), ylabel=text("curves.true_axis"), title=variant)
-    figure.colorbar(shown, ax=axes[0].tolist(), shrink=0.8, label=text("curves.share_colorbar"))
+    named = tick_positions(len(classes), min(MAX_CLASS_LABELS, _labels_that_fit(side)))
+    names = [classes[i] for i in named]
+    for panel, (variant, matrix) in zip(axes.flat, matrices.items(), strict=False):
+        shares = matrix / np.maximum(matrix.sum(1, keepdims=True), 1)
+        shown = panel.imshow(shares, cmap=CONFUSION_CMAP, vmin=SHARE_RANGE[0], vmax=SHARE_RANGE[1])
+        panel.set_xticks(named, names, rotation=90)
+        panel.set_yticks(named, names if panel.get_subplotspec().is_first_col() else [])
+        panel.set_title(variant)
+    for unused in axes.flat[len(matrices) :]:
+        unused.set_visible(False)
+    figure.supxlabel(text("curves.predicted_axis"))
+    figure.supylabel(text("curves.true_axis"))
+    figure.colorbar(shown, ax=axes.ravel().tolist(), shrink=0.8, label=text("curves.share_colorbar"))
     return figure
+
+
+def _confusion_grid(count: int) -> tuple[int, int, float]:
+    """Rows and columns of ``count`` confusion matrices, as even as the rows allow, and the side of each in inches:
+    as large as fits the width and the page's height."""
+    rows = -(-count // CONFUSION_COLUMNS)
+    columns = -(-count // rows)
+    fits_width = (FIGURE_WIDTH - CONFUSION_SIDE_MARGIN) / columns
+    fits_height = (MAX_FIGURE_HEIGHT - 2 * PNG_PAD) / rows - CONFUSION_ROW_MARGIN
+    return rows, columns, min(CONFUSION_MAX_SIDE, fits_width, fits_height)
+
+
+def _labels_that_fit(side: float) -> int:
+    """How many class names fit along a matrix axis ``side`` inches long, at the tick labels' font size."""
+    size = FontProperties(size=plt.rcParams["ytick.labelsize"]).get_size_in_points()
+    return int(side * POINTS_PER_INCH / (LABEL_SPACING * size))
+
+
+def _epoch_grid(axes: Axes) -> None:
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes.grid(alpha=0.3)
+
+
+def _legend_beside(figure: Figure, handles: Sequence[Artist]) -> None:
+    """One legend of ``handles`` for the whole figure, right of its panels and inside the figure's width
+    (constrained layout makes room for it), so that it covers no curve or bar."""
+    figure.legend(handles=handles, loc="outside right upper")
 
 
 # A difference and its interval in one cell, two counts of the images only one run gets right in one: the

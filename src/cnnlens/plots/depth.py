@@ -3,17 +3,28 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from textwrap import wrap
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
 from matplotlib.figure import Figure
+from matplotlib.layout_engine import ConstrainedLayoutEngine
 from matplotlib.patches import Rectangle
+from matplotlib.ticker import MaxNLocator
 
 from cnnlens.interpret.channel_maps import normalize_map
 from cnnlens.plots.projections import stretch_description, stretch_projection, support_box
-from cnnlens.plots.style import blank_axes, layer_kinds, line_style, listing, panel_grid, run_names
+from cnnlens.plots.style import (
+    FIGURE_WIDTH,
+    blank_axes,
+    layer_kinds,
+    line_style,
+    listing,
+    part_caption,
+    run_names,
+)
 from cnnlens.plots.style import colours as _colours
 from cnnlens.texts import text
 
@@ -26,6 +37,22 @@ EVEN_SHARE = 0.1
 EVEN_STYLE = ":"
 # VggDepth.weights["kind"] of undegraded weights -> the text that says where they came from
 WEIGHT_TEXTS = {"imagenet": "depth.weights_imagenet", "file": "depth.weights_file"}
+# Figure heights in inches (every figure is FIGURE_WIDTH wide): a row of panels, and what the rows
+# leave over for titles, labels and colour bars.
+PHOTO_DEPTHS_HEIGHT = 2.0
+TOP5_WIDTH = 1.5  # the top-5 list's column beside the photo, in heatmap widths
+STRIP_ROW_HEIGHT = 0.5  # conv_strip: 14 columns of panels, each under half an inch wide
+STRIP_MARGINS = 0.8
+DECONV_ROW_HEIGHT = 1.1
+DECONV_TITLES = 0.3
+MODEL_ROW_HEIGHT = 1.3
+MODEL_MARGINS = 0.8
+DEPTH_LINES_HEIGHT = 2.6
+NARROW_TEXT = 7  # points: labels as long as their panel is wide or tall (layer names, pixel ranges, photo names)
+CATEGORY_CHARS = 22  # an ImageNet category longer than this continues on an indented line of the top-5 list
+CONTINUED = "\n    "
+LINE_SPACING = 1.4  # of labels of two lines: at matplotlib's 1.2 the lines of Chinese characters touch
+COLORBAR_TICKS = 3  # at most this many ticks under a heatmap's colour bar, so that their labels stay apart
 # depth_stats column prefix -> the text that heads its mean ± std in the per-depth table
 MEASURE_TEXTS = {"sparsity": "depth.header_sparsity", "concentration": "depth.header_concentration"}
 
@@ -42,66 +69,88 @@ def photo_depths(
         image: ``(H, W, 3)`` uint8 photo as the network saw it.
         name: the photo's name (panel title).
         top5: ``(category, probability)`` pairs, best first.
-        maps: panel title (for example ``"features[10] conv3_1"``) -> ``(h, w)`` channel-mean map.
+        maps: layer name (panel title, for example ``"conv3_1"``) -> ``(h, w)`` channel-mean map.
     """
     figure, axes = plt.subplots(
         1,
         len(maps) + 2,
-        figsize=(3.0 + 2.9 * len(maps) + 2.2, 3.0),
+        figsize=(FIGURE_WIDTH, PHOTO_DEPTHS_HEIGHT),
         layout="constrained",
-        width_ratios=[1.0, 0.8] + [1.15] * len(maps),
+        width_ratios=[1.0, TOP5_WIDTH] + [1.0] * len(maps),
     )
     axes[0].imshow(image)
     axes[0].set_title(name)
     axes[0].axis("off")
-    ranked = "\n".join(
-        text("depth.top_class", rank=rank, category=category, percent=f"{100 * probability:.2f}")
-        for rank, (category, probability) in enumerate(top5, start=1)
-    )
     axes[1].text(
-        0.0,
-        0.5,
-        text("depth.top_classes", count=len(top5), classes=ranked),
-        ha="left",
-        va="center",
-        fontsize=9,
-        linespacing=1.5,
-        transform=axes[1].transAxes,
+        0.0, 0.5, top_classes(top5), ha="left", va="center", linespacing=LINE_SPACING, transform=axes[1].transAxes
     )
     axes[1].axis("off")
     for panel, (title, values) in zip(axes[2:], maps.items(), strict=False):
         shown = panel.imshow(values, cmap=HEATMAP)
-        panel.set_title(f"{title}\n{values.shape[0]}×{values.shape[1]}", fontsize=10)
+        panel.set_title(f"{title}\n{values.shape[0]}×{values.shape[1]}")
         blank_axes(panel)
-        figure.colorbar(shown, ax=panel, shrink=0.8)
+        colorbar = figure.colorbar(shown, ax=panel, location="bottom", shrink=0.8, aspect=15)
+        colorbar.ax.xaxis.set_major_locator(MaxNLocator(COLORBAR_TICKS))
     return figure
+
+
+def top_classes(top5: Sequence[tuple[str, float]]) -> str:
+    """The top-5 list beside the photo, long ImageNet names ("American Staffordshire terrier") wrapped onto
+    indented lines so that the list stays narrow."""
+    ranked = "\n".join(
+        text(
+            "depth.top_class",
+            rank=rank,
+            category=CONTINUED.join(wrap(category, CATEGORY_CHARS)),
+            percent=f"{100 * probability:.2f}",
+        )
+        for rank, (category, probability) in enumerate(top5, start=1)
+    )
+    return text("depth.top_classes", count=len(top5), classes=ranked)
 
 
 def conv_strip(images: np.ndarray, names: Sequence[str], maps: Mapping[str, np.ndarray]) -> Figure:
     """Every conv layer's channel-mean map left to right, one row per photo, each panel min-max scaled on its own.
 
     Per-panel scaling shows where each layer responds however large its values are; one colorbar reads
-    0 as the panel's minimum and 1 as its maximum.
+    0 as the panel's minimum and 1 as its maximum. Thirteen layers leave each panel under half an inch: the map
+    size is written once under the first layer of each size (:func:`size_changes`), where pooling shrinks it.
 
     Args:
         images: ``(P, H, W, 3)`` photos (first column).
         names: the ``P`` photo names (row labels).
         maps: layer name -> ``(P, h, w)`` channel-mean maps, in depth order.
     """
-    columns = len(maps) + 1
-    figure, axes = panel_grid(len(images), columns, figsize=(1.2 * columns + 1.0, 1.3 * len(images) + 0.5))
+    figure, axes = plt.subplots(
+        len(images),
+        len(maps) + 1,
+        figsize=(FIGURE_WIDTH, STRIP_ROW_HEIGHT * len(images) + STRIP_MARGINS),
+        layout=ConstrainedLayoutEngine(w_pad=0.01, h_pad=0.01, wspace=0.02, hspace=0.02),  # panels close together
+        squeeze=False,
+    )
+    sizes = size_changes([np.shape(values)[1:] for values in maps.values()])
     for row, (image, name) in enumerate(zip(images, names, strict=False)):
         axes[row, 0].imshow(image)
-        axes[row, 0].set_ylabel(name, fontsize=9)
+        axes[row, 0].set_ylabel(name, fontsize=NARROW_TEXT)
         for panel, (layer, values) in zip(axes[row, 1:], maps.items(), strict=False):
             scaled = normalize_map(torch.as_tensor(np.asarray(values[row]))).numpy()
             shown = panel.imshow(scaled, cmap=HEATMAP, vmin=0.0, vmax=1.0)
             if row == 0:
-                panel.set_title(f"{layer}\n{values.shape[1]}×{values.shape[2]}", fontsize=8)
+                panel.set_title(layer, fontsize=NARROW_TEXT)
+    for panel, size in zip(axes[-1, 1:], sizes, strict=True):
+        panel.set_xlabel(size, fontsize=NARROW_TEXT)
     for panel in axes.flat:
         blank_axes(panel)
-    figure.colorbar(shown, ax=axes.ravel().tolist(), shrink=0.7, label=text("depth.strip_colorbar"))
+    figure.colorbar(shown, ax=axes, location="bottom", shrink=0.4, aspect=40, label=text("depth.strip_colorbar"))
     return figure
+
+
+def size_changes(shapes: Sequence[tuple[int, ...]]) -> list[str]:
+    """Each map's ``h×w``, or "" where it is the size of the map before it: sizes where pooling changes them."""
+    return [
+        f"{shape[0]}×{shape[1]}" if number == 0 or shape != shapes[number - 1] else ""
+        for number, shape in enumerate(shapes)
+    ]
 
 
 def deconv_grid(images: np.ndarray, names: Sequence[str], projections: Mapping[str, np.ndarray]) -> Figure:
@@ -113,15 +162,20 @@ def deconv_grid(images: np.ndarray, names: Sequence[str], projections: Mapping[s
     Args:
         images: ``(P, H, W, 3)`` photos.
         names: the ``P`` photo names (row labels).
-        projections: panel title -> ``(P, 3, H, W)`` projections of the strongest activation at that depth.
+        projections: layer name (column title) -> ``(P, 3, H, W)`` projections of the strongest activation at
+            that depth.
     """
     panels = 1 + 2 * len(projections)
     figure, axes = plt.subplots(
-        len(images), panels, figsize=(1.75 * panels, 1.9 * len(images) + 0.4), layout="constrained", squeeze=False
+        len(images),
+        panels,
+        figsize=(FIGURE_WIDTH, DECONV_ROW_HEIGHT * len(images) + DECONV_TITLES),
+        layout="constrained",
+        squeeze=False,
     )
     for row, (image, name) in enumerate(zip(images, names, strict=False)):
         axes[row, 0].imshow(image)
-        axes[row, 0].set_ylabel(name, fontsize=9)
+        axes[row, 0].set_ylabel(name)
         for depth, ((title, projection), colour) in enumerate(zip(projections.items(), _colours(), strict=False)):
             rows, columns = support_box(np.asarray(projection[row]), MIN_CROP)
             top, bottom, left, right = rows.start, rows.stop, columns.start, columns.stop
@@ -137,10 +191,10 @@ def deconv_grid(images: np.ndarray, names: Sequence[str], projections: Mapping[s
                 for side in panel.spines.values():
                     side.set(edgecolor=colour, linewidth=2)
             box = text("depth.box_label", top=top, bottom=bottom - 1, left=left, right=right - 1)
-            shown.set_xlabel(box, fontsize=7)
+            shown.set_xlabel(box, fontsize=NARROW_TEXT, linespacing=LINE_SPACING)
             if row == 0:
-                shown.set_title(text("depth.projection_title", depth=title), fontsize=9)
-                patch.set_title(text("depth.patch_title", depth=title), fontsize=9)
+                shown.set_title(text("depth.projection_title", depth=title), linespacing=LINE_SPACING)
+                patch.set_title(text("depth.patch_title", depth=title), linespacing=LINE_SPACING)
     for panel in axes.flat:
         blank_axes(panel)
     return figure
@@ -158,11 +212,11 @@ def models_by_depth(image: np.ndarray, title: str, maps: Mapping[str, Mapping[st
         maps: row label (model, seed, prediction) -> layer name -> ``(h, w)`` channel-mean map.
     """
     layers = list(next(iter(maps.values())))
-    figure = plt.figure(figsize=(2.4 + 2.3 * len(layers), 0.6 + 2.0 * len(maps)), layout="constrained")
+    figure = plt.figure(figsize=(FIGURE_WIDTH, MODEL_ROW_HEIGHT * len(maps) + MODEL_MARGINS), layout="constrained")
     left, right = figure.subfigures(1, 2, squeeze=False, width_ratios=[1, len(layers)])[0]
     axes = left.subplots()
     axes.imshow(image)
-    axes.set_title(title, fontsize=10)
+    axes.set_title(title, linespacing=LINE_SPACING)
     axes.axis("off")
     grid = right.subplots(len(maps), len(layers), squeeze=False)
     for column, layer in enumerate(layers):
@@ -170,10 +224,11 @@ def models_by_depth(image: np.ndarray, title: str, maps: Mapping[str, Mapping[st
         low, high = min(map(np.min, values)), max(map(np.max, values))
         for row, (label, value) in enumerate(zip(maps, values, strict=False)):
             shown = grid[row, column].imshow(value, cmap=HEATMAP, vmin=low, vmax=high)
-            grid[row, 0].set_ylabel(label, fontsize=9)
+            grid[row, 0].set_ylabel(label, linespacing=LINE_SPACING)
             blank_axes(grid[row, column])
-        grid[0, column].set_title(f"{layer} {values[0].shape[0]}×{values[0].shape[1]}", fontsize=10)
-        right.colorbar(shown, ax=grid[:, column].tolist(), location="bottom", shrink=0.85, aspect=12)
+        grid[0, column].set_title(f"{layer} {values[0].shape[0]}×{values[0].shape[1]}")
+        colorbar = right.colorbar(shown, ax=grid[:, column].tolist(), location="bottom", shrink=0.85, aspect=12)
+        colorbar.ax.xaxis.set_major_locator(MaxNLocator(COLORBAR_TICKS))
     return figure
 
 
@@ -208,7 +263,7 @@ def depth_lines(table: pd.DataFrame) -> Figure:
             order of first appearance.
     """
     layers = list(dict.fromkeys(table["layer"]))
-    figure, axes = plt.subplots(1, 2, figsize=(10, 3.4), layout="constrained")
+    figure, axes = plt.subplots(1, 2, figsize=(FIGURE_WIDTH, DEPTH_LINES_HEIGHT), layout="constrained")
     runs = table.groupby(["model", "seed"], sort=False)
     for number, (((model, seed), rows), colour) in enumerate(zip(runs, _colours(), strict=False)):
         dodge = 0.04 * (number - (runs.ngroups - 1) / 2)  # so overlapping error bars stay apart
@@ -233,7 +288,7 @@ def depth_lines(table: pd.DataFrame) -> Figure:
         panel.set_xticks(range(len(layers)), layers)
         panel.set_xlabel(text("depth.layer_axis"))
         panel.grid(alpha=0.3)
-        panel.legend(fontsize="small")
+        panel.legend()
     return figure
 
 
@@ -279,6 +334,14 @@ def photo_depths_caption(
         depths=listing(depths),
         cmap=HEATMAP,
     )
+
+
+def photos_part_caption(caption: str, part: slice, photos: Sequence[str]) -> str:
+    """The caption of one part of a grid of one row per photo cut by :func:`figure_parts`: as
+    :func:`part_caption`, but a later part names its photos (they are no test images)."""
+    if part.start:
+        return text("depth.next_photos", photos=listing(photos[part]))
+    return part_caption(caption, part, range(len(photos)))
 
 
 def conv_strip_caption(network: str, layers: int) -> str:

@@ -16,19 +16,34 @@ from matplotlib.figure import Figure
 
 from cnnlens.plots.projections import stretch_description, stretch_projection, support_box
 from cnnlens.plots.style import (
+    FIGURE_WIDTH,
     OVERLAY_ALPHA,
     OVERLAY_CMAP,
+    TEXT_WIDTH,
     image_label,
     image_names,
     listing,
     overlay_colorbar,
-    panel_grid,
     run_name,
 )
 from cnnlens.texts import text
 
 GRADCAM_RANGE = (0, 1)  # every Grad-CAM map is scaled to this range on its own
 WRONG = "tab:red"
+
+# A row of images under two-line titles: the rows of a figure part (style.figure_parts) stay well within a page,
+# short enough for two to share a page of the short edition. The panels take the height left under the titles,
+# about 0.65 in.
+IMAGE_ROW_HEIGHT = 1.0  # inches
+# The widths of the one-row-per-image grids: enough for their columns' two-line titles side by side.
+GRADCAM_WIDTH = 0.75 * TEXT_WIDTH  # three image columns and the colour bar
+DECONV_WIDTH = 0.85 * TEXT_WIDTH  # the input and three layers
+# ZFNet's grid takes the text width (less the margins of the notebook's tight PNG); each row is its panels' height
+# plus this much for the one-line titles.
+ZFNET_TITLE_HEIGHT = 0.3  # inches
+ZFNET_ROW_LABEL_WIDTH = 0.3  # inches left of the first column: the channel's name
+ZFNET_SUPTITLE_HEIGHT = 0.35  # inches
+ZFNET_PANEL_SPACING = 0.85  # the share of a column's width that its panel takes
 
 
 def gradcam_overlays(
@@ -52,8 +67,7 @@ def gradcam_overlays(
         predictions: predicted class name per image.
         indices: test-set index per image, for the titles.
     """
-    count = len(images)
-    figure, axes = plt.subplots(count, 3, figsize=(8.4, 2.6 * count), layout="constrained", squeeze=False)
+    figure, axes = _image_rows(len(images), 3, GRADCAM_WIDTH)
     for row, image in enumerate(images):
         label, prediction = labels[row], predictions[row]
         colour = "black" if label == prediction else WRONG
@@ -86,8 +100,7 @@ def deconv_grid(
             ``(y, x)`` in the layer's output, for the titles.
         titles: title of each input panel (for example its index and classes).
     """
-    count = len(images)
-    figure, axes = panel_grid(count, len(projections) + 1, figsize=(2.3 * (len(projections) + 1), 2.5 * count))
+    figure, axes = _image_rows(len(images), len(projections) + 1, DECONV_WIDTH)
     for row, image in enumerate(images):
         _image_panel(axes[row, 0], image, titles[row])
         for panel, (layer, projection) in zip(axes[row, 1:], projections.items(), strict=False):
@@ -120,14 +133,10 @@ def zfnet_grid(
     projections = np.asarray(projections)
     rows, count = projections.shape[:2]
     per_image = 1 if patches is None else 2
-    figure, axes = panel_grid(rows, count * per_image, figsize=(1.25 * count * per_image + 0.6, 1.35 * rows + 0.5))
-    size = None
-    if crop:
-        boxes = [support_box(projection) for projection in projections.reshape(-1, *projections.shape[2:])]
-        size = (
-            max(_length(vertical, projections.shape[-2]) for vertical, _ in boxes),
-            max(_length(horizontal, projections.shape[-1]) for _, horizontal in boxes),
-        )
+    size = _crop_size(projections) if crop else projections.shape[-2:]
+    figure, axes = plt.subplots(
+        rows, count * per_image, figsize=_zfnet_size(rows, count * per_image, size), layout="constrained", squeeze=False
+    )
     for row, channel in enumerate(channels):
         for column in range(count):
             projection = projections[row, column]
@@ -186,10 +195,35 @@ def zfnet_caption(layer: str, model: str, seed: int, channels: Sequence[int], im
     )
 
 
+def _image_rows(count: int, columns: int, width: float) -> tuple[Figure, np.ndarray]:
+    """The panels of a grid of one row per image, ``width`` inches wide: each row :data:`IMAGE_ROW_HEIGHT` tall."""
+    figsize = (width, IMAGE_ROW_HEIGHT * count)
+    return plt.subplots(count, columns, figsize=figsize, layout="constrained", squeeze=False)
+
+
+def _zfnet_size(rows: int, columns: int, crop: Sequence[int]) -> tuple[float, float]:
+    """The text width, and the height at which panels of the ``(height, width)`` crop fill that width."""
+    width = FIGURE_WIDTH
+    panel_width = ZFNET_PANEL_SPACING * (width - ZFNET_ROW_LABEL_WIDTH) / columns
+    panel_height = panel_width * crop[0] / crop[1]
+    return width, rows * (panel_height + ZFNET_TITLE_HEIGHT) + ZFNET_SUPTITLE_HEIGHT
+
+
+def _crop_size(projections: np.ndarray) -> tuple[int, int]:
+    """The ``(height, width)`` of the largest box that any of the ``(..., 3, H, W)`` projections reaches: every
+    crop of a grid grows to it, so that all its panels share one scale."""
+    height, width = projections.shape[-2:]
+    boxes = [support_box(projection) for projection in projections.reshape(-1, *projections.shape[-3:])]
+    return (
+        max(_length(vertical, height) for vertical, _ in boxes),
+        max(_length(horizontal, width) for _, horizontal in boxes),
+    )
+
+
 def _image_panel(axes: Axes, image: np.ndarray, title: str, colour: str = "black", frame: bool = False) -> None:
     """An ``(H, W, 3)`` image without ticks, titled; ``frame`` keeps the border (and room for a row label)."""
     axes.imshow(image)
-    axes.set_title(title, fontsize=9, color=colour)
+    axes.set_title(title, color=colour)
     if frame:
         axes.set(xticks=[], yticks=[])
     else:

@@ -15,23 +15,37 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from cnnlens.plots.style import (
+    FIGURE_WIDTH,
     OVERLAY_ALPHA,
     OVERLAY_CMAP,
     describe_layer,
     layer_kinds,
     listing,
-    panel_grid,
     percentile,
     run_name,
 )
 from cnnlens.texts import text
 
-PANEL = 1.05  # inches per small panel in the multi-image figures
 MAP_CMAP = "viridis"  # channel activations
 OVERLAY_CHANNELS = 3  # channels per image in the "attention heatmap"
 PCA_CLIP = (0.01, 0.99)  # the quantiles at which channel_maps.pca_rgb clips each component's scores
 # channel_maps.select_channels mode -> the text that names the channels it selects
 MODE_TEXTS = {"first": "feature_maps.mode_first", "last": "feature_maps.mode_last", "top": "feature_maps.mode_top"}
+
+# Sizes in inches, as printed. The input panel's column is as wide as its two-line label ("#9990 true: automobile")
+# at LABEL_POINTS, the smallest legible size, which the grids' dense titles (channel numbers, PCA columns) take too.
+LABEL_POINTS = 7
+INPUT_WIDTH = 1.3
+FEATURE_MAPS_HEIGHT = 2.2  # the per-image figure, the section's first in the short edition
+# A grid of one row per image is its title and a row per image, the panels under their titles: the rows of a
+# figure part (style.figure_parts) stay well within a page.
+GRID_TITLE_HEIGHT = 0.3
+CHANNEL_ROW_HEIGHT = 0.95
+PCA_COLUMN = 0.8  # at most; a PCA row is as tall as its columns are wide, plus two lines of titles
+PCA_TITLES_HEIGHT = 0.3
+OVERLAY_ROW_HEIGHT = 1.0
+OVERLAY_COLUMN = 1.25  # room for an overlay's title, "conv3 channel 117"
+COLORBAR_WIDTH = 0.7  # a colour bar with its ticks and label
 
 
 def feature_maps(image: np.ndarray, title: str, maps: Mapping[str, np.ndarray], channels: Sequence[int]) -> Figure:
@@ -44,20 +58,22 @@ def feature_maps(image: np.ndarray, title: str, maps: Mapping[str, np.ndarray], 
         channels: channel indices to show in every layer's grid.
     """
     side = math.ceil(math.sqrt(len(channels)))
-    figure = plt.figure(figsize=(3 + 3.2 * len(maps), 3.4), layout="constrained")
-    panels = figure.subfigures(1, len(maps) + 1, squeeze=False, width_ratios=[0.9] + [1] * len(maps))[0]
-    _show_input(panels[0].subplots(), image, title, fontsize=10)
-    for panel, (layer, activations) in zip(panels[1:], maps.items(), strict=False):
+    width = FIGURE_WIDTH
+    figure = plt.figure(figsize=(width, FEATURE_MAPS_HEIGHT), layout="constrained")
+    layer_width = (width - INPUT_WIDTH) / len(maps)
+    panels = figure.subfigures(1, len(maps) + 1, squeeze=False, width_ratios=[INPUT_WIDTH] + [layer_width] * len(maps))
+    _show_input(panels[0, 0].subplots(), image, title)
+    for panel, (layer, activations) in zip(panels[0, 1:], maps.items(), strict=True):
         chosen = activations[list(channels)]
         low, high = float(chosen.min()), float(chosen.max())
         grid = panel.subplots(side, side, squeeze=False)
         for cell, channel in zip(grid.flat, channels, strict=False):
             shown = cell.imshow(activations[channel], cmap=MAP_CMAP, vmin=low, vmax=high)
-            cell.set_title(str(channel), fontsize=8)
+            cell.set_title(str(channel), fontsize=LABEL_POINTS, pad=2)
         for cell in grid.flat:
             cell.axis("off")
-        panel.suptitle(f"{layer} {tuple(activations.shape[1:])}", fontsize=10)
-        panel.colorbar(shown, ax=grid, shrink=0.8)
+        panel.suptitle(f"{layer} {tuple(activations.shape[1:])}")
+        panel.colorbar(shown, ax=grid)
     return figure
 
 
@@ -69,7 +85,8 @@ def channel_grid(
     One scale for the whole figure (one colorbar) makes a channel comparable across images and
     channels: a brighter panel is a larger activation wherever it sits. Each row's channels are one
     mosaic (tiles separated by blank gaps, channel numbers as tick labels): a hundred separate axes
-    are many times slower to build and save.
+    are many times slower to build and save. The notebook draws a long list of images in parts
+    (``figure_parts``).
 
     Args:
         images: ``(N, H, W, 3)`` input images.
@@ -78,22 +95,20 @@ def channel_grid(
         channels: per image, the channel indices to show (they may differ per image, as for top-k).
         title: the figure title (layer and selection).
     """
-    count = max(map(len, channels))
-    figure, axes = panel_grid(
-        len(images), 2, figsize=(PANEL * (count + 1) + 1, PANEL * len(images) + 0.6), width_ratios=[1, count]
-    )
+    mosaic_width = FIGURE_WIDTH - INPUT_WIDTH - COLORBAR_WIDTH
+    figure, axes = _image_rows(len(images), [INPUT_WIDTH, mosaic_width], CHANNEL_ROW_HEIGHT, titled=True, colorbar=True)
     chosen = np.concatenate([np.asarray(maps[row])[list(picked)] for row, picked in enumerate(channels)])
     low, high = float(chosen.min()), float(chosen.max())
-    for row, (image, label, picked) in enumerate(zip(images, labels, channels, strict=False)):
+    for row, (image, label, picked) in enumerate(zip(images, labels, channels, strict=True)):
         _show_input(axes[row, 0], image, label)
         tiles, centres = _mosaic(np.asarray(maps[row])[list(picked)])
         shown = axes[row, 1].imshow(tiles, cmap=_VIRIDIS_BLANK, vmin=low, vmax=high, interpolation="nearest")
-        axes[row, 1].set_xticks(centres, [str(channel) for channel in picked], fontsize=8)
+        axes[row, 1].set_xticks(centres, [str(channel) for channel in picked])
         axes[row, 1].xaxis.set_ticks_position("top")
         axes[row, 1].tick_params(length=0, pad=1)
         axes[row, 1].set_yticks([])
         axes[row, 1].set_frame_on(False)
-    figure.colorbar(shown, ax=axes[:, 1].tolist(), shrink=0.6, label=text("feature_maps.activation_colorbar"))
+    figure.colorbar(shown, ax=axes[:, 1].tolist(), label=text("feature_maps.activation_colorbar"))
     figure.suptitle(title)
     return figure
 
@@ -103,6 +118,8 @@ def pca_grid(
 ) -> Figure:
     """One row per image: the input, then one PCA-to-RGB picture per column, its explained variance in the title.
 
+    The notebook draws a long list of images in parts (``figure_parts``).
+
     Args:
         images: ``(N, H, W, 3)`` input images.
         labels: one title per input panel.
@@ -110,24 +127,33 @@ def pca_grid(
             ``(N, h, w, 3)`` in [0, 1] and ``ratio`` the ``(N, 3)`` explained variance ratios (``maps.pca_rgb``).
         title: the figure title.
     """
-    figure, axes = panel_grid(
-        len(images), len(columns) + 1, figsize=(1.25 * (len(columns) + 1), 1.35 * len(images) + 0.6)
-    )
-    for row, (image, label) in enumerate(zip(images, labels, strict=False)):
+    column_width = min(PCA_COLUMN, (FIGURE_WIDTH - INPUT_WIDTH) / len(columns))
+    widths = [INPUT_WIDTH] + [column_width] * len(columns)
+    figure, axes = _image_rows(len(images), widths, column_width + PCA_TITLES_HEIGHT, titled=True, colorbar=False)
+    for row, (image, label) in enumerate(zip(images, labels, strict=True)):
         _show_input(axes[row, 0], image, label)
-        for cell, (name, (rgb, ratio)) in zip(axes[row, 1:], columns.items(), strict=False):
+        for cell, (name, (rgb, ratio)) in zip(axes[row, 1:], columns.items(), strict=True):
             cell.imshow(np.asarray(rgb[row]), interpolation="nearest")
             percent = "/".join(f"{100 * value:.0f}" for value in np.asarray(ratio[row]))
-            cell.set_title(f"{name}\n{percent} %", fontsize=7)
+            cell.set_title(f"{name}\n{percent}", fontsize=LABEL_POINTS)  # in %, as the caption says
             cell.axis("off")
     figure.suptitle(title)
     return figure
+
+
+def pca_part(
+    columns: Mapping[str, tuple[np.ndarray, np.ndarray]], part: slice
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """The columns of :func:`pca_grid` for the images of one part (``figure_parts``) of a long list."""
+    return {name: (rgb[part], ratio[part]) for name, (rgb, ratio) in columns.items()}
 
 
 def activation_overlays(
     images: np.ndarray, labels: Sequence[str], heatmaps: Sequence[tuple[Sequence[int], np.ndarray]], layer: str
 ) -> Figure:
     """The source's "attention heatmap", one row per image: the input, then each channel's map laid over it.
+
+    The notebook draws a long list of images in parts (``figure_parts``).
 
     Args:
         images: ``(N, H, W, 3)`` input images.
@@ -137,17 +163,17 @@ def activation_overlays(
         layer: the layer the channels belong to, for the panel titles.
     """
     count = max(len(channels) for channels, _ in heatmaps)
-    figure, axes = panel_grid(len(images), count + 1, figsize=(2.1 * (count + 1) + 0.8, 2.2 * len(images) + 0.4))
-    for row, (image, label, (channels, overlays)) in enumerate(zip(images, labels, heatmaps, strict=False)):
+    widths = [INPUT_WIDTH] + [OVERLAY_COLUMN] * count
+    figure, axes = _image_rows(len(images), widths, OVERLAY_ROW_HEIGHT, titled=False, colorbar=True)
+    for row, (image, label, (channels, overlays)) in enumerate(zip(images, labels, heatmaps, strict=True)):
         _show_input(axes[row, 0], image, label)
         for cell, channel, overlay in zip(axes[row, 1:], channels, np.asarray(overlays), strict=False):
             cell.imshow(image)
             shown = cell.imshow(overlay, cmap=OVERLAY_CMAP, alpha=OVERLAY_ALPHA, vmin=0, vmax=1)
-            cell.set_title(text("feature_maps.overlay_title", layer=layer, channel=channel), fontsize=9)
+            cell.set_title(text("feature_maps.overlay_title", layer=layer, channel=channel))
         for cell in axes[row, 1:]:
             cell.axis("off")
-    label = text("feature_maps.overlay_colorbar")
-    figure.colorbar(shown, ax=axes[:, 1:].ravel().tolist(), shrink=0.5, label=label)
+    figure.colorbar(shown, ax=axes[:, 1:].ravel().tolist(), label=text("feature_maps.overlay_colorbar"))
     return figure
 
 
@@ -256,8 +282,24 @@ def _mosaic(tiles: np.ndarray, gap_fraction: float = 0.12) -> tuple[np.ndarray, 
     return mosaic, [index * (width + gap) + (width - 1) / 2 for index in range(count)]
 
 
-def _show_input(axes: Axes, image: np.ndarray, label: str, fontsize: float = 8) -> None:
+def _image_rows(
+    rows: int, widths: Sequence[float], row_height: float, *, titled: bool, colorbar: bool
+) -> tuple[Figure, np.ndarray]:
+    """One row of panels per image, ``row_height`` inches tall, in columns ``widths`` inches wide, under the figure's
+    title (if ``titled``) and beside a colour bar (if ``colorbar``): the figure is drawn at the size it prints."""
+    width = sum(widths) + (COLORBAR_WIDTH if colorbar else 0)
+    return plt.subplots(
+        rows,
+        len(widths),
+        figsize=(width, rows * row_height + (GRID_TITLE_HEIGHT if titled else 0)),
+        layout="constrained",
+        squeeze=False,
+        width_ratios=widths,
+    )
+
+
+def _show_input(axes: Axes, image: np.ndarray, label: str) -> None:
     """The input image with its label and no ticks: the first panel of every row."""
     axes.imshow(image)
-    axes.set_title(label, fontsize=fontsize)
+    axes.set_title(label, fontsize=LABEL_POINTS)
     axes.axis("off")

@@ -2,18 +2,49 @@
 
 from __future__ import annotations
 
+import math
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
+from IPython.core.pylabtools import retina_figure
 from matplotlib.axes import Axes
 from matplotlib.cm import ScalarMappable
 from matplotlib.figure import Figure
+from matplotlib.text import Text
+from matplotlib.typing import RcKeyType
 
 from cnnlens.texts import listing, set_language, text
 from cnnlens.texts.fonts import use_fonts
+
+# The widest figure that prints at its own size: the print stylesheet's A4 page less its 20 mm side margins
+# (reporting/template/index.html.j2) is 6.69 in, of which the notebook cells' padding leaves 6.58 in to an image.
+TEXT_WIDTH = 6.5  # inches
+PNG_PAD = 0.1  # inches of white the notebook's tight PNG keeps around what a figure draws (savefig.pad_inches)
+FIGURE_WIDTH = TEXT_WIDTH - 2 * PNG_PAD  # the widest figure: shown with its padding, TEXT_WIDTH wide
+# The tallest figure: with its caption it still fits one page of the stylesheet's 259 mm of content.
+MAX_FIGURE_HEIGHT = 7.0  # inches
+# Figures show one CSS pixel (1/96 inch, on screen and in print) per figure pixel at this dpi: a figure's inches
+# are its inches on the page, and its text prints at its font size.
+CSS_DPI = 96
+PRINT_SIZES: dict[RcKeyType, Any] = {
+    "figure.dpi": CSS_DPI,
+    "font.size": 8,
+    "axes.titlesize": 8,
+    "axes.labelsize": 8,
+    "figure.titlesize": 9,
+    "figure.labelsize": 8,
+    "xtick.labelsize": 7,
+    "ytick.labelsize": 7,
+    "legend.fontsize": 7,
+    "legend.title_fontsize": 7,
+    "savefig.pad_inches": PNG_PAD,
+}
+IMAGES_PER_FIGURE = 3  # the most rows of a grid of one row per image in one figure (figure_parts)
+SMALLEST_TEXT_KEY = "smallest_text_pt"  # a figure's display metadata: its smallest text, in points as shown
 
 MAX_CLASS_LABELS = 25  # class names per axis; a data set of more classes labels every k-th
 
@@ -39,17 +70,93 @@ LINE_STYLE_TEXTS = {
 }
 
 
-def use_report_style(language: str, dpi: int = 80) -> None:
-    """What every section's notebook sets before it draws: the texts and fonts of ``language``, and figures
-    ``dpi`` CSS pixels per inch on screen, embedded at twice that ("retina") so that they stay sharp on an A4 page
-    (above 150 pixels per inch). A glyph missing from the font is an error: it would print as a box."""
-    from matplotlib_inline.backend_inline import set_matplotlib_formats
+def use_report_style(language: str) -> None:
+    """What every section's notebook sets before it draws: the texts and fonts of ``language``, the print sizes
+    (:func:`use_print_sizes`), and figures shown as retina PNGs (twice the pixels: above 150 pixels per inch on an
+    A4 page) whose display metadata carries their smallest text (:data:`SMALLEST_TEXT_KEY`). A glyph missing from
+    the font is an error: it would print as a box."""
+    from IPython import get_ipython
 
     set_language(language)
     use_fonts(language)
+    use_print_sizes()
     warnings.filterwarnings("error", message=r"Glyph \d+ .* missing from font")
-    plt.rcParams["figure.dpi"] = dpi
-    set_matplotlib_formats("retina")
+    shell = get_ipython()
+    if shell is not None:
+        # The inline backend sets IPython's figure formatter when it loads, at the first figure: load it now so that
+        # it does not replace this one.
+        plt.switch_backend("module://matplotlib_inline.backend_inline")
+        shell.display_formatter.formatters["image/png"].for_type(Figure, retina_png)
+
+
+def use_print_sizes() -> None:
+    """Figures drawn at the size they print: one inch of figure is one CSS inch on screen and on paper (see
+    :data:`CSS_DPI`), with text of 7 points (6.7 where a figure asks for "small")."""
+    plt.rcParams.update(PRINT_SIZES)
+
+
+def smallest_text_points(figure: Figure) -> float:
+    """The size in points of the smallest text that drawing ``figure`` shows: titles, tick labels, legends,
+    colour-bar labels (text that is hidden, empty or outside the axes' ticks is not drawn and does not count)."""
+    sizes: list[float] = []
+    with _recording_text_sizes(sizes):
+        figure.canvas.draw()
+    return min(sizes, default=math.inf)
+
+
+def figure_parts(count: int) -> list[slice]:
+    """A grid of one row per image, cut into as few figures as hold at most :data:`IMAGES_PER_FIGURE` rows each, of
+    sizes as even as can be (10 images: 3, 3, 2, 2), so that every part prints at legible size and two share a page
+    (the full edition shows every part, the short one the first)."""
+    parts = -(-count // IMAGES_PER_FIGURE)
+    sizes = [count // parts + (part < count % parts) for part in range(parts)]
+    ends = np.cumsum(sizes, dtype=int).tolist()
+    return [slice(start, end) for start, end in zip([0, *ends], ends, strict=False)]
+
+
+def part_caption(caption: str, part: slice, indices: Sequence[int]) -> str:
+    """The caption of one part of a grid cut by :func:`figure_parts`: ``caption`` (which describes the part's
+    images) for the whole grid or its first part, the latter saying that more follow; a later part refers to the
+    figure before it."""
+    shown = indices[part]
+    if part.start == 0:
+        rest = len(indices) - len(shown)
+        return text("style.first_part", caption=caption, rest=rest) if rest else caption
+    return text("style.next_part", images=image_names(shown))
+
+
+def retina_png(figure: Figure) -> tuple[str, dict] | None:
+    """The notebook's PNG of ``figure`` (IPython's retina one) with its display size and its smallest text in points
+    at that size: the report can tell from it how large the text prints."""
+    sizes: list[float] = []
+    with _recording_text_sizes(sizes):
+        shown = retina_figure(figure, base64=True)
+    if shown is None:  # an empty figure shows nothing
+        return None
+    png, size = shown
+    smallest = min(sizes, default=math.inf) * figure.dpi / CSS_DPI
+    return png, {**size, SMALLEST_TEXT_KEY: round(smallest, 2)} if sizes else size
+
+
+@contextmanager
+def _recording_text_sizes(sizes: list[float]) -> Iterator[None]:
+    """Append to ``sizes`` the font size of every text matplotlib draws while inside.
+
+    matplotlib offers no event per drawn artist, and what a figure holds is not what it draws (tick labels of
+    ticks outside the view, the axes of ``axis("off")``): the draw method itself is the honest witness.
+    """
+    draw = Text.draw
+
+    def recording_draw(self: Text, renderer: Any) -> None:
+        if self.get_visible() and self.get_text().strip():
+            sizes.append(float(self.get_fontsize()))
+        draw(self, renderer)
+
+    Text.draw = recording_draw  # type: ignore[method-assign, assignment]
+    try:
+        yield
+    finally:
+        Text.draw = draw  # type: ignore[method-assign]
 
 
 def colours() -> list[str]:
@@ -70,7 +177,8 @@ def blank_axes(axes: Axes) -> None:
 
 def overlay_colorbar(figure: Figure, overlay: ScalarMappable, axes: np.ndarray, label: str) -> None:
     """One colour bar for the overlays of a grid with one row per image, the image itself in the first column."""
-    figure.colorbar(overlay, ax=axes[:, 1:].ravel().tolist(), shrink=min(0.9, 0.35 * len(axes)), label=label)
+    panels = axes[:, 1:].ravel().tolist()  # a wider pad than the default: titles wider than their panels overhang
+    figure.colorbar(overlay, ax=panels, shrink=min(0.9, 0.35 * len(axes)), pad=0.12, label=label)
 
 
 def panel_grid(rows: int, columns: int, figsize: tuple[float, float], **options: Any) -> tuple[Figure, np.ndarray]:

@@ -23,6 +23,7 @@ from nbconvert import HTMLExporter
 from cnnlens.artifacts import Faithfulness, VggDepth
 from cnnlens.atomic import atomic_write_text
 from cnnlens.config import representative_seed
+from cnnlens.plots.style import SMALLEST_TEXT_KEY
 from cnnlens.registry import EDITION_FILES, executed_title, section_of
 from cnnlens.reporting.captions import FIGURE_MARKER
 from cnnlens.reporting.comparison import Comparison, load_metrics
@@ -33,6 +34,7 @@ from cnnlens.texts.fonts import font_face_css
 
 SHORT_TAG = "short"  # a notebook cell whose first figure the short edition shows
 DROPPED_TAGS = {"parameters", "injected-parameters"}
+SMALLEST_TEXT_ATTRIBUTE = "data-smallest-text-pt"  # an image's smallest text in points at its display size
 
 
 @dataclass
@@ -57,6 +59,7 @@ def assemble(
     titles = [*(title for title, _ in shown), text("header.reproduce_title")]
     report = nbformat.v4.new_notebook()
     report.metadata["title"] = text("header.title_short" if short else "header.title")
+    report.metadata["cnnlens_edition"] = edition  # the template's body class: print rules differ by edition
     report.cells.append(nbformat.v4.new_markdown_cell(header(config, facts, verdicts, titles, short=short)))
     for number, (title, cells) in enumerate(shown, start=2):
         report.cells.append(nbformat.v4.new_markdown_cell(section_heading(number, title)))
@@ -187,10 +190,12 @@ def _is_caption(output: nbformat.NotebookNode) -> bool:
 
 def _figure(image: nbformat.NotebookNode, caption: str) -> nbformat.NotebookNode:
     """An HTML output of the image and its caption, the image as nbconvert would show it: embedded, at the display
-    size in its metadata (half its pixels for a retina figure)."""
+    size in its metadata (half its pixels for a retina figure), with the smallest text the metadata names
+    (:mod:`cnnlens.reporting.legibility` measures the printed report from it)."""
     png = "".join(image["data"]["image/png"].split())  # notebooks may store base64 in lines
-    display_size = image.get("metadata", {}).get("image/png", {})
-    size = "".join(f' {name}="{display_size[name]}"' for name in ("width", "height") if name in display_size)
+    shown = image.get("metadata", {}).get("image/png", {})
+    attributes = {"width": "width", "height": "height", SMALLEST_TEXT_KEY: SMALLEST_TEXT_ATTRIBUTE}
+    size = "".join(f' {attribute}="{shown[key]}"' for key, attribute in attributes.items() if key in shown)
     picture = f'<img src="data:image/png;base64,{png}" alt="{_alt_text(caption)}"{size}>'
     figure = f'<figure class="cnnlens-figure">{picture}<figcaption>{caption}</figcaption></figure>'
     return nbformat.v4.new_output("display_data", {"text/html": figure})
