@@ -21,6 +21,7 @@ from cnnlens.errors import CnnlensError
 from cnnlens.reporting import assemble as report
 from cnnlens.reporting import header
 from cnnlens.reporting.captions import caption, heading, paragraph, table
+from cnnlens.reporting.legibility import printed_images
 from cnnlens.reporting.pdf import PANGO_MISSING, write_pdf
 
 from helpers import SCHEMA, executed_notebook, figure_output, html_output, needs_poppler, verdicts
@@ -118,14 +119,6 @@ def words(text: str) -> str:
     return " ".join(text.split())
 
 
-def embedded_images(pdf) -> list[dict]:
-    """``pdfimages -list``'s rows of images (not their transparency masks): page, x-ppi, y-ppi, ..."""
-    lines = poppler("pdfimages", "-list", str(pdf)).splitlines()
-    names = lines[0].split()
-    rows = [dict(zip(names, line.split(), strict=False)) for line in lines[2:]]
-    return [row for row in rows if row["type"] == "image"]
-
-
 def texts_of(html: str, *tags: str) -> list[str]:
     """The words of the HTML's elements ``tags``, in the order of the page (headings without their ¶ link)."""
     elements = BeautifulSoup(html, "html.parser").find_all(tags)
@@ -194,7 +187,7 @@ def test_contents_page_gives_each_section_the_page_of_its_heading(printed):
 @needs_poppler
 def test_figures_are_printed_at_print_resolution_beside_their_captions(printed):
     html, pdf = printed
-    images = embedded_images(pdf)
+    images = printed_images(pdf)
     texts = texts_of(html, "figcaption")
     assert len(images) == len(texts)
     for image in images:

@@ -111,7 +111,6 @@ def test_the_smallest_text_is_of_what_is_drawn_and_the_notebooks_png_carries_it(
     hidden.set_xticks([0, 1], ["a", "b"], fontsize=3)
     hidden.axis("off")  # its tick labels are not drawn
     shown.text(0.5, 0.5, " ", fontsize=2)  # nor is blank text
-    assert style.smallest_text_points(figure) == 7.5
     png, metadata = style.retina_png(figure)
     assert metadata[style.SMALLEST_TEXT_KEY] == 7.5
     width = int.from_bytes(base64.b64decode(png)[16:20], "big")  # the PNG header's width, in pixels

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -21,7 +20,7 @@ from cnnlens.texts import listing, set_language, text
 from cnnlens.texts.fonts import use_fonts
 
 # The widest figure that prints at its own size: the print stylesheet's A4 page less its 20 mm side margins
-# (reporting/template/index.html.j2) is 6.69 in, of which the notebook cells' padding leaves 6.58 in to an image.
+# (reporting/template/index.html.j2) is 6.69 in, less the notebook cells' padding of 5 CSS pixels on each side.
 TEXT_WIDTH = 6.5  # inches
 PNG_PAD = 0.1  # inches of white the notebook's tight PNG keeps around what a figure draws (savefig.pad_inches)
 FIGURE_WIDTH = TEXT_WIDTH - 2 * PNG_PAD  # the widest figure: shown with its padding, TEXT_WIDTH wide
@@ -95,15 +94,6 @@ def use_print_sizes() -> None:
     plt.rcParams.update(PRINT_SIZES)
 
 
-def smallest_text_points(figure: Figure) -> float:
-    """The size in points of the smallest text that drawing ``figure`` shows: titles, tick labels, legends,
-    colour-bar labels (text that is hidden, empty or outside the axes' ticks is not drawn and does not count)."""
-    sizes: list[float] = []
-    with _recording_text_sizes(sizes):
-        figure.canvas.draw()
-    return min(sizes, default=math.inf)
-
-
 def figure_parts(count: int) -> list[slice]:
     """A grid of one row per image, cut into as few figures as hold at most :data:`IMAGES_PER_FIGURE` rows each, of
     sizes as even as can be (10 images: 3, 3, 2, 2), so that every part prints at legible size and two share a page
@@ -134,8 +124,9 @@ def retina_png(figure: Figure) -> tuple[str, dict] | None:
     if shown is None:  # an empty figure shows nothing
         return None
     png, size = shown
-    smallest = min(sizes, default=math.inf) * figure.dpi / CSS_DPI
-    return png, {**size, SMALLEST_TEXT_KEY: round(smallest, 2)} if sizes else size
+    if not sizes:  # a figure without text
+        return png, size
+    return png, {**size, SMALLEST_TEXT_KEY: round(min(sizes) * figure.dpi / CSS_DPI, 2)}
 
 
 @contextmanager
@@ -179,17 +170,6 @@ def overlay_colorbar(figure: Figure, overlay: ScalarMappable, axes: np.ndarray, 
     """One colour bar for the overlays of a grid with one row per image, the image itself in the first column."""
     panels = axes[:, 1:].ravel().tolist()  # a wider pad than the default: titles wider than their panels overhang
     figure.colorbar(overlay, ax=panels, shrink=min(0.9, 0.35 * len(axes)), pad=0.12, label=label)
-
-
-def panel_grid(rows: int, columns: int, figsize: tuple[float, float], **options: Any) -> tuple[Figure, np.ndarray]:
-    """A figure of many small panels with fixed spacing.
-
-    Constrained layout makes saving a figure of a hundred panels several times slower than fixed spacing,
-    and the feature-map sections draw many such figures.
-    """
-    figure, axes = plt.subplots(rows, columns, figsize=figsize, squeeze=False, **options)
-    figure.subplots_adjust(left=0.02, right=0.9, bottom=0.02, top=0.9, wspace=0.15, hspace=0.5)
-    return figure, axes
 
 
 def clauses(items: Iterable[object]) -> str:

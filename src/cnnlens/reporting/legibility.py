@@ -9,6 +9,7 @@ the share of the rows of its text area, inside the margins, that hold ink, where
 
 from __future__ import annotations
 
+import re
 import subprocess
 from dataclasses import dataclass
 from html.parser import HTMLParser
@@ -24,6 +25,7 @@ LEAST_FILL = 1 / 3  # every page of the short edition but the last holds at leas
 HELD_GAP_POINTS = 14  # a blank band shorter than this (about a line of text) counts as part of what it separates
 TEXT_AREA_MM = {"top": 18, "bottom": 20, "left": 20, "right": 20}  # the print stylesheet's page margins
 RENDER_DPI = 50
+PGM_HEADER = re.compile(rb"P5\s+(\d+)\s+(\d+)\s+255\s")
 
 
 @dataclass(frozen=True)
@@ -37,12 +39,12 @@ def printed_figures(html: str, pdf: str | Path) -> list[PrintedFigure]:
     """Every image of the report ``html`` with the size its smallest text prints at in ``pdf``, which was printed from
     it: the text's size at the image's display width times the share of that width it was printed at."""
     shown = _images(html)
-    printed = _printed_images(pdf)
+    printed = printed_images(pdf)
     if len(shown) != len(printed):
         raise ValueError(f"{pdf}: {len(printed)} images printed, but its HTML shows {len(shown)}")
     return [
-        PrintedFigure(number, page, smallest * (pixels / ppi * CSS_DPI) / width)
-        for number, ((width, smallest), (page, pixels, ppi)) in enumerate(zip(shown, printed, strict=True), 1)
+        PrintedFigure(number, int(image["page"]), smallest * _printed_width(image) / width)
+        for number, ((width, smallest), image) in enumerate(zip(shown, printed, strict=True), 1)
     ]
 
 
@@ -52,10 +54,8 @@ def page_fills(pdf: str | Path) -> list[float]:
 
 
 def _fill(page: np.ndarray) -> float:
-    millimetre = RENDER_DPI / 25.4
-    top, bottom = (round(TEXT_AREA_MM[side] * millimetre) for side in ("top", "bottom"))
-    left, right = (round(TEXT_AREA_MM[side] * millimetre) for side in ("left", "right"))
-    area = page[top : page.shape[0] - bottom, left : page.shape[1] - right]
+    margin = {side: round(millimetres * RENDER_DPI / 25.4) for side, millimetres in TEXT_AREA_MM.items()}
+    area = page[margin["top"] : page.shape[0] - margin["bottom"], margin["left"] : page.shape[1] - margin["right"]]
     inked = np.flatnonzero((area < 200).any(axis=1))
     if not len(inked):
         return 0.0
@@ -70,23 +70,30 @@ def _rendered_pages(pdf: str | Path) -> list[np.ndarray]:
     data = subprocess.run(
         ["pdftoppm", "-gray", "-r", str(RENDER_DPI), str(pdf)], capture_output=True, check=True
     ).stdout
-    pages = []
-    while data:  # one binary PGM per page: "P5 <width> <height> 255" and a byte per pixel
-        magic, width, height, _, pixels = data.split(maxsplit=4)
-        assert magic == b"P5", magic
-        size = int(width) * int(height)
-        pages.append(np.frombuffer(pixels[:size], np.uint8).reshape(int(height), int(width)))
-        data = pixels[size:]
+    pages, start = [], 0
+    while start < len(data):  # one binary PGM per page: "P5 <width> <height> 255", one whitespace, a byte per pixel
+        header = PGM_HEADER.match(data, start)
+        if header is None:
+            raise ValueError(f"{pdf}: pdftoppm wrote no PGM page at byte {start}")
+        width, height = int(header[1]), int(header[2])
+        pixels = np.frombuffer(data, np.uint8, width * height, header.end())
+        pages.append(pixels.reshape(height, width))
+        start = header.end() + width * height
     return pages
 
 
-def _printed_images(pdf: str | Path) -> list[tuple[int, int, float]]:
-    """``pdfimages -list``'s images (not their transparency masks) in the order printed: page, width in pixels, and
-    pixels per inch across (the pixels over the printed width)."""
+def _printed_width(image: dict[str, str]) -> float:
+    """An image's printed width in CSS pixels, from its row of :func:`printed_images`."""
+    return int(image["width"]) / float(image["x-ppi"]) * CSS_DPI
+
+
+def printed_images(pdf: str | Path) -> list[dict[str, str]]:
+    """``pdfimages -list``'s rows of the images (not their transparency masks) in the order printed, by column:
+    ``page``, ``width`` (pixels), ``x-ppi`` (pixels per inch across: the pixels over the printed width), ..."""
     listing = subprocess.run(["pdfimages", "-list", str(pdf)], capture_output=True, text=True, check=True).stdout
     header, _rule, *rows = listing.splitlines()
     listed = [dict(zip(header.split(), row.split(), strict=False)) for row in rows]
-    return [(int(row["page"]), int(row["width"]), float(row["x-ppi"])) for row in listed if row["type"] == "image"]
+    return [row for row in listed if row["type"] == "image"]
 
 
 def _images(html: str) -> list[tuple[float, float]]:
