@@ -3,20 +3,9 @@ import pytest
 import torch
 
 from cnnlens.errors import CnnlensError
-from cnnlens.interpret.cka import SMALLEST_MINIBATCH, CkaAccumulator, minibatch_cka
+from cnnlens.interpret.cka import SMALLEST_MINIBATCH, CkaAccumulator, cross_cka, gram, minibatch_cka
 
-
-def reference_hsic(K: np.ndarray, L: np.ndarray) -> float:
-    """Song et al.'s unbiased HSIC₁ written out as published, independently of the module."""
-    n = K.shape[0]
-    K_tilde = K - np.diag(np.diag(K))
-    L_tilde = L - np.diag(np.diag(L))
-    ones = np.ones(n)
-    return (
-        np.trace(K_tilde @ L_tilde)
-        + (ones @ K_tilde @ ones) * (ones @ L_tilde @ ones) / ((n - 1) * (n - 2))
-        - 2 / (n - 2) * (ones @ K_tilde @ L_tilde @ ones)
-    ) / (n * (n - 3))
+from helpers import reference_hsic
 
 
 def reference_cka(batches_x: list[np.ndarray], batches_y: list[np.ndarray]) -> float:
@@ -157,13 +146,52 @@ def test_mismatched_example_counts_are_refused():
 
 
 @pytest.mark.parametrize(("value", "n"), [(0.0, 9), (0.1, 5), (1.7, 17), (12.345, 33)])
-def test_constant_layer_is_refused(value, n):
+def test_a_constant_layer_is_not_measured_and_leaves_the_others_measured(value, n):
     # A dead layer, and nonzero constants, whose HSIC(K, K) computed from X Xᵀ as it is would be rounding noise,
     # often positive.
     accumulator = CkaAccumulator(["varied", "constant"])
     accumulator.update({"varied": torch.randn(n, 4), "constant": torch.full((n, 3, 2, 2), value)})
-    message = refusal(accumulator.matrix)
-    assert "'constant'" in message and "'varied'" not in message
+    matrix = accumulator.matrix()
+    assert matrix[0, 0] == pytest.approx(1.0)
+    assert np.isnan(matrix[1]).all() and np.isnan(matrix[:, 1]).all()
+
+
+def test_cross_cka_of_stored_grams_equals_cka_of_the_activations():
+    generator = torch.Generator().manual_seed(6)
+    X, Y = related_pair(generator)
+    Z = torch.randn(96, 12, generator=generator, dtype=torch.float64)
+    sizes = [24, 24, 48]
+
+    def grams(features: torch.Tensor) -> list[torch.Tensor]:
+        return [gram(part) for part in split(features, sizes)]
+
+    values, errors = cross_cka({"x": grams(X), "z": grams(Z)}, {"y": grams(Y)})
+    assert values.shape == errors.shape == (2, 1)
+    assert values[0, 0] == pytest.approx(minibatch_cka(zip(split(X, sizes), split(Y, sizes), strict=True)), abs=1e-12)
+    assert values[1, 0] == pytest.approx(minibatch_cka(zip(split(Z, sizes), split(Y, sizes), strict=True)), abs=1e-12)
+
+
+def test_the_standard_error_is_the_jackknife_over_minibatches():
+    generator = torch.Generator().manual_seed(7)
+    X, Y = related_pair(generator)
+    sizes = [24] * 4
+    parts = list(zip(split(X, sizes), split(Y, sizes), strict=True))
+    accumulator = CkaAccumulator(["X", "Y"])
+    for x, y in parts:
+        accumulator.update({"X": x, "Y": y})
+    left_out = np.array([minibatch_cka(parts[:index] + parts[index + 1 :]) for index in range(len(parts))])
+    expected = np.sqrt(3 / 4 * ((left_out - left_out.mean()) ** 2).sum())
+    assert accumulator.standard_error()[0, 1] == pytest.approx(expected, rel=1e-9)
+    assert expected > 0.005  # 96 images leave a visible spread
+    one = CkaAccumulator(["X", "Y"])
+    one.update({"X": X, "Y": Y})
+    assert np.isnan(one.standard_error()).all()  # one minibatch: nothing to leave out
+
+
+def test_grams_of_other_minibatches_are_refused():
+    X = torch.randn(16, 3, dtype=torch.float64)
+    message = refusal(lambda: cross_cka({"a": [gram(X[:8]), gram(X[8:])]}, {"b": [gram(X)]}))
+    assert "same images" in message
 
 
 def test_matrix_before_any_minibatch_is_refused():

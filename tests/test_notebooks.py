@@ -34,21 +34,20 @@ from helpers import REPO
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
 BY_NAME = {section.notebook: section for section in SECTIONS}
 
-# What a notebook may import: readers of artifacts, the library's views of them, plots, captions and texts, and
-# what displays a figure. No torch, numpy, pandas or file reading of its own.
+# What a notebook may import: readers of artifacts, the library's views of them, plots, the report's conclusions and
+# tables, captions and texts, and what displays a figure. No torch, numpy, pandas or file reading of its own, and
+# none of the report's machinery (building, printing, running notebooks).
 ALLOWED_IMPORTS = (
     "IPython.display",
     "matplotlib.pyplot",
     "cnnlens.artifacts",
-    "cnnlens.reporting.comparison",
     "cnnlens.views",
-    "cnnlens.reporting.faithfulness_tables",
-    "cnnlens.reporting.heatmap_verdict",
-    "cnnlens.reporting.removal_verdict",
-    "cnnlens.reporting.sanity_verdict",
-    "cnnlens.reporting.captions",
+    "cnnlens.reporting",
     "cnnlens.texts",
     "cnnlens.plots",
+)
+REPORT_MACHINERY = tuple(
+    f"cnnlens.reporting.{name}" for name in ("assemble", "header", "legibility", "notebooks", "pdf")
 )
 # Calls that compute: in a notebook they would bypass the tested library functions.
 COMPUTING_CALLS = {
@@ -135,6 +134,7 @@ def loading_problems(notebook) -> list[str]:
         f"imports {origin}"
         for origin in imported(notebook).values()
         if not any(origin == allowed or origin.startswith(f"{allowed}.") for allowed in ALLOWED_IMPORTS)
+        or any(origin == machinery or origin.startswith(f"{machinery}.") for machinery in REPORT_MACHINERY)
     ]
     readers = {name for name, origin in imported(notebook).items() if origin.startswith(READERS)}
     for tree in body(notebook):
@@ -379,8 +379,9 @@ def test_parameter_check_needs_a_single_tagged_cell(tagged):
         "import pandas as pd\ntable = pd.read_csv('../results/comparison/runs.csv')",
         "with open(activations) as file:\n    file.read()",
         "stored = plots.Activations.load(activations)",
+        "from cnnlens.reporting.pdf import write_pdf",
     ],
-    ids=["torch.load", "read_csv", "open", "load outside the readers"],
+    ids=["torch.load", "read_csv", "open", "load outside the readers", "the report's machinery"],
 )
 def test_loading_check_sees_files_read_outside_the_readers(source):
     assert loading_problems(notebook_with((-1, source)))

@@ -367,3 +367,17 @@ class Faithfulness(RunArtifact):
     gallery_images: torch.Tensor  # (G, 3, H, W) uint8 test images shown with their maps
     gallery: dict[str, torch.Tensor]  # method -> (steps + 1, G, H, W): the maps, then after each randomisation step
     gallery_steps: list[str]  # "original", then the layers randomised so far at each step
+
+
+@dataclass
+class Similarity(RunArtifact):
+    """What comparisons across runs need of one run, on a fixed random sample of test images the same in every run:
+    each layer's Gram matrices per minibatch (CKA between runs), the run's own layer × layer CKA, and each
+    model-based heatmap of the images."""
+
+    image_indices: torch.Tensor  # (N,) the test images, in the order of the minibatches
+    layers: list[str]  # in forward order, the attention outputs included
+    grams: dict[str, list[torch.Tensor]]  # layer -> one (n_b, n_b) float64 Gram matrix per minibatch
+    cka: torch.Tensor  # (layers, layers) linear CKA, NaN for a layer that does not vary
+    cka_error: torch.Tensor  # (layers, layers) its jackknife standard error over the minibatches
+    heatmaps: dict[str, torch.Tensor]  # method -> (N, H, W) float16 in [0, 1], explaining each image's true class

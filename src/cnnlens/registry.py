@@ -82,6 +82,13 @@ ANALYSES = {
             ),
             every_seed=True,
         ),
+        Analysis(
+            "similarity",
+            "cnnlens.interpret.similarity:similarity",
+            "Similarity",
+            ("similarity.images", "similarity.layers", "similarity.minibatch"),
+            every_seed=True,
+        ),
     )
 }
 
@@ -99,6 +106,7 @@ SECTIONS = (
     Section("attention", reads=("activations", "attention"), attention_only=True),
     Section("explain", reads=("activations", "explain")),
     Section("depth", reads=("vgg", "activations", "depth"), per_model=False),
+    Section("similarity", reads=("similarity",), settings=("compare.baseline",), per_model=False),
     Section(
         "faithfulness",
         reads=("faithfulness",),

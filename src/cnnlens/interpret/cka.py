@@ -48,13 +48,13 @@ class CkaAccumulator:
     """Linear CKA between every pair of the named layers, summed minibatch by minibatch.
 
     Feed :meth:`update` each minibatch's activations (e.g. what :func:`cnnlens.interpret.hooks.capture`
-    records); :meth:`matrix` gives the layer × layer CKA table. Sums stay on the activations' device, in
-    float64.
+    records), or :meth:`add` their Gram matrices; :meth:`matrix` gives the layer × layer CKA table and
+    :meth:`standard_error` how much it depends on which images were drawn. Sums stay on the device, in float64.
     """
 
     def __init__(self, layers: Sequence[str]) -> None:
         self.layers = list(layers)
-        self._hsic_sums: torch.Tensor | None = None
+        self._hsic: list[torch.Tensor] = []  # one (m, m) table of HSIC₁ per minibatch
 
     def update(self, activations: Mapping[str, torch.Tensor]) -> None:
         """Add one minibatch: ``activations[layer]`` is ``(n, ...)`` for the same ``n`` images in every layer."""
@@ -64,28 +64,37 @@ class CkaAccumulator:
                 f"the layers see different numbers of examples in one minibatch ({counts}): "
                 "pass every layer's activations for the same images"
             )
-        n = next(iter(counts.values()))
+        self.add(torch.stack([gram(activations[layer]) for layer in self.layers]))
+
+    def add(self, grams: torch.Tensor) -> None:
+        """Add one minibatch as the ``(m, n, n)`` Gram matrices of the layers, in the order of ``layers``."""
+        n = grams.shape[-1]
         if n < SMALLEST_MINIBATCH:
             raise CnnlensError(
                 f"a minibatch of {n} examples is too small for the unbiased HSIC estimator, which needs at least "
                 f"{SMALLEST_MINIBATCH}: use larger minibatches or drop the last incomplete one"
             )
-        hsic = unbiased_hsic(torch.stack([_gram(activations[layer]) for layer in self.layers]))
-        self._hsic_sums = hsic if self._hsic_sums is None else self._hsic_sums + hsic
+        self._hsic.append(unbiased_hsic(grams.double()))
 
     def matrix(self) -> np.ndarray:
-        """CKA of every pair of layers, ``(m, m)`` in the order of ``layers``: symmetric, ones on the diagonal."""
-        if self._hsic_sums is None:
+        """CKA of every pair of layers, ``(m, m)`` in the order of ``layers``: symmetric, ones on the diagonal.
+
+        NaN in the rows and columns of a layer whose HSIC₁(K, K) is not positive: one that does not vary over the
+        images, or varies too little for the estimator to see over this few.
+        """
+        if not self._hsic:
             raise CnnlensError("no minibatches accumulated yet: call update() with at least one minibatch first")
-        sums = self._hsic_sums.cpu().numpy()
-        self_similarity = np.diag(sums)
-        for layer, value in zip(self.layers, self_similarity, strict=True):
-            if value <= 0:
-                raise CnnlensError(
-                    f"layer {layer!r} does not vary across the examples (HSIC(K, K) = {value:.3g}), "
-                    "so CKA with it is undefined: leave it out"
-                )
-        return sums / np.sqrt(np.outer(self_similarity, self_similarity))
+        return _cka(torch.stack(self._hsic).sum(0).cpu().numpy())
+
+    def standard_error(self) -> np.ndarray:
+        """The jackknife standard error of :meth:`matrix` over the minibatches (each left out in turn), ``(m, m)``:
+        how far another draw of as many images would move each value. NaN from fewer than two minibatches."""
+        stacked = torch.stack(self._hsic).cpu().numpy()
+        count = len(stacked)
+        if count < 2:
+            return np.full(stacked.shape[1:], np.nan)
+        left_out = np.stack([_cka(stacked.sum(0) - one) for one in stacked])
+        return np.sqrt((count - 1) / count * ((left_out - left_out.mean(0)) ** 2).sum(0))
 
 
 def minibatch_cka(batches: Iterable[tuple[torch.Tensor, torch.Tensor]]) -> float:
@@ -96,11 +105,38 @@ def minibatch_cka(batches: Iterable[tuple[torch.Tensor, torch.Tensor]]) -> float
     return float(accumulator.matrix()[0, 1])
 
 
-def _gram(activations: torch.Tensor) -> torch.Tensor:
+def cross_cka(
+    first: Mapping[str, Sequence[torch.Tensor]], second: Mapping[str, Sequence[torch.Tensor]]
+) -> tuple[np.ndarray, np.ndarray]:
+    """CKA of every layer of one model with every layer of another, from each layer's Gram matrices of the same
+    images in the same minibatches (``layer -> [(n_b, n_b), ...]``): the ``(len(first), len(second))`` values and
+    their jackknife standard errors (:meth:`CkaAccumulator.standard_error`)."""
+    layers = [*first.values(), *second.values()]
+    shapes = {tuple(tuple(matrix.shape) for matrix in batches) for batches in layers}
+    if len(shapes) != 1:
+        raise CnnlensError(
+            "the two models' Gram matrices are of different minibatches: measure both on the same images "
+            "with the same minibatch size"
+        )
+    accumulator = CkaAccumulator([*(f"first/{name}" for name in first), *(f"second/{name}" for name in second)])
+    for batch in zip(*layers, strict=True):
+        accumulator.add(torch.stack(batch))
+    split = len(first)
+    return accumulator.matrix()[:split, split:], accumulator.standard_error()[:split, split:]
+
+
+def _cka(hsic: np.ndarray) -> np.ndarray:
+    """CKA from summed HSIC₁ values: NaN where a layer's own HSIC₁ is not positive."""
+    own = np.diag(hsic)
+    scale = np.sqrt(np.outer(own, own), where=np.outer(own > 0, own > 0), out=np.full(hsic.shape, np.nan))
+    return hsic / scale
+
+
+def gram(activations: torch.Tensor) -> torch.Tensor:
     """``X Xᵀ`` in float64 of the flattened ``(n, ...)`` activations, measured from the first example.
 
     Shifting every example by one vector leaves HSIC₁ unchanged, and subtracting the first example makes a
-    constant layer's Gram matrix exactly zero (reported, not divided by) and spares the digits that the
+    constant layer's Gram matrix exactly zero (NaN, not a quotient of rounding noise) and spares the digits that the
     offset shared by all ReLU features would cost in HSIC₁'s cancellations.
     """
     features = activations.detach().flatten(1).double()

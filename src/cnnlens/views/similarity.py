@@ -1,0 +1,200 @@
+"""The similarity section's data: how alike the runs' layers and heatmaps are, pair by pair, from the runs' files.
+
+Every pair of runs is of one of three kinds: two seeds of one variant (``seeds``: the floor, how far training
+alone moves a run), two variants of one seed (``variants``), or both different (``both``). Numbers come with what
+they must beat: CKA's jackknife standard error over the image minibatches; for heatmaps, what two random maps share
+by chance and how much each run's maps share with a map that knows nothing of the model (the centre of the image).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import combinations, permutations
+
+import numpy as np
+import pandas as pd
+import torch
+from scipy.stats import rankdata
+
+from cnnlens.artifacts import Similarity
+from cnnlens.errors import CnnlensError
+from cnnlens.interpret.cka import cross_cka
+from cnnlens.interpret.heatmap_methods import gaussian_heatmap
+from cnnlens.views.order import distinct, in_order
+
+TOP_FRACTION = 0.1  # the share of a map's pixels whose overlap between two maps is counted
+NOISE_ERRORS = 2  # a gap between two similarities counts only beyond this many standard errors of the image sample
+PAIR_COLUMNS = ["model", "seed", "other_model", "other_seed", "kind"]
+AGREEMENT_COLUMNS = ["spearman", "spearman_error", "top_overlap", "images"]
+
+
+@dataclass(frozen=True)
+class SimilaritySetup:
+    """What the similarity files of one report measured: for the captions and the section's loops."""
+
+    models: list[str]  # in the config's order
+    variants: list[str]  # the models other than the baseline
+    seeds: list[int]
+    images: int
+    minibatches: int
+
+
+def similarity_setup(runs: Sequence[Similarity], baseline: str) -> SimilaritySetup:
+    """The :class:`SimilaritySetup` of runs measured alike (:func:`checked_runs`)."""
+    models = in_order(run.model for run in runs)
+    return SimilaritySetup(
+        models,
+        [model for model in models if model != baseline],
+        distinct(run.seed for run in runs),
+        len(runs[0].image_indices),
+        len(next(iter(runs[0].grams.values()))),
+    )
+
+
+def representative_runs(runs: Sequence[Similarity]) -> list[Similarity]:
+    """Each model's first run: the workflow lists a model's runs in the config's order of seeds."""
+    first: dict[str, Similarity] = {}
+    for run in runs:
+        first.setdefault(run.model, run)
+    return list(first.values())
+
+
+def pair_kind(first: Similarity, second: Similarity) -> str:
+    """``seeds`` (one variant, two seeds), ``variants`` (one seed, two variants) or ``both``."""
+    if first.model == second.model:
+        return "seeds"
+    return "variants" if first.seed == second.seed else "both"
+
+
+def checked_runs(runs: Sequence[Similarity]) -> list[Similarity]:
+    """The runs, refused in one line unless every one measured the same images in the same minibatches."""
+    measured = {
+        (tuple(run.image_indices.tolist()), tuple(len(matrix) for matrix in next(iter(run.grams.values()))))
+        for run in runs
+    }
+    if len(measured) > 1:
+        raise CnnlensError(
+            "the similarity files were measured on different test images or minibatches: "
+            "run snakemake again so that every run is measured with the same similarity settings"
+        )
+    return list(runs)
+
+
+def _pair(first: Similarity, second: Similarity) -> dict:
+    values = (first.model, first.seed, second.model, second.seed, pair_kind(first, second))
+    return dict(zip(PAIR_COLUMNS, values, strict=True))
+
+
+def within_cka(run: Similarity) -> pd.DataFrame:
+    """One run's own layer × layer CKA, rows and columns named by its layers."""
+    return pd.DataFrame(run.cka.numpy(), index=run.layers, columns=run.layers)
+
+
+def same_layer_cka(runs: Sequence[Similarity]) -> pd.DataFrame:
+    """CKA of each layer the two runs share, for every pair of runs: the pair's columns (:data:`PAIR_COLUMNS`),
+    ``layer``, ``cka`` and its jackknife standard ``error``; pairs in order, layers in forward order."""
+    rows = []
+    for first, second in combinations(checked_runs(runs), 2):
+        shared = [layer for layer in first.layers if layer in second.layers]
+        values, errors = cross_cka(
+            {layer: first.grams[layer] for layer in shared}, {layer: second.grams[layer] for layer in shared}
+        )
+        rows += [
+            {**_pair(first, second), "layer": layer, "cka": values[index, index], "error": errors[index, index]}
+            for index, layer in enumerate(shared)
+        ]
+    return pd.DataFrame(rows, columns=[*PAIR_COLUMNS, "layer", "cka", "error"])
+
+
+def layer_identification(runs: Sequence[Similarity]) -> pd.DataFrame:
+    """Kornblith et al.'s check that CKA can tell layers apart: for each layer of one seed, is the most similar
+    layer of another seed of the same variant the same layer? Per variant with two or more seeds: ``layers``,
+    ``comparisons`` (layers × ordered pairs of seeds, those with a measured CKA), ``identified`` and ``share``."""
+    rows = []
+    checked = checked_runs(runs)
+    for model in in_order(run.model for run in checked):
+        seeds = [run for run in checked if run.model == model]
+        identified = compared = 0
+        for first, second in permutations(seeds, 2):
+            values, _ = cross_cka(first.grams, second.grams)
+            for index, layer in enumerate(first.layers):
+                if np.isnan(values[index]).all():
+                    continue
+                compared += 1
+                identified += second.layers[int(np.nanargmax(values[index]))] == layer
+        if len(seeds) > 1:
+            share = identified / compared if compared else float("nan")
+            rows.append(
+                {
+                    "model": model,
+                    "layers": len(seeds[0].layers),
+                    "comparisons": compared,
+                    "identified": identified,
+                    "share": share,
+                }
+            )
+    return pd.DataFrame(rows, columns=["model", "layers", "comparisons", "identified", "share"])
+
+
+def map_agreement(first: torch.Tensor, second: torch.Tensor, top_fraction: float = TOP_FRACTION) -> pd.DataFrame:
+    """Per image of two stacks of ``(N, H, W)`` maps of the same images: the ``spearman`` correlation of their
+    pixels (NaN where either map is flat) and the ``top_overlap``, the share of the top ``top_fraction`` of pixels
+    that both maps rank there (ranks averaged over ties; a tie group that straddles the cut counts for neither,
+    so that a flat region never agrees by the order of its pixels)."""
+    first_ranks = rankdata(first.flatten(1).float().numpy(), axis=1)
+    second_ranks = rankdata(second.flatten(1).float().numpy(), axis=1)
+    pixels = first_ranks.shape[1]
+    top = max(1, round(top_fraction * pixels))
+    cut = pixels - top + 0.5  # an average rank above it lies wholly among the top pixels
+    overlap = ((first_ranks > cut) & (second_ranks > cut)).sum(1) / top
+    return pd.DataFrame({"spearman": _row_correlation(first_ranks, second_ranks), "top_overlap": overlap})
+
+
+def _row_correlation(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    first = first - first.mean(1, keepdims=True)
+    second = second - second.mean(1, keepdims=True)
+    scale = np.sqrt((first**2).sum(1) * (second**2).sum(1))
+    flat = scale == 0
+    return np.where(flat, np.nan, (first * second).sum(1) / np.where(flat, 1, scale))
+
+
+def _summary(per_image: pd.DataFrame) -> dict:
+    """Means over the images of :func:`map_agreement`, with the standard error of the mean Spearman."""
+    spearman = per_image["spearman"].dropna()
+    return {
+        "spearman": spearman.mean(),
+        "spearman_error": spearman.std() / np.sqrt(len(spearman)) if len(spearman) > 1 else float("nan"),
+        "top_overlap": per_image["top_overlap"].mean(),
+        "images": len(spearman),
+    }
+
+
+def heatmap_agreement(runs: Sequence[Similarity], top_fraction: float = TOP_FRACTION) -> pd.DataFrame:
+    """For every method two runs share and every pair of runs: the pair's columns (:data:`PAIR_COLUMNS`),
+    ``method``, and the mean over the images of :func:`map_agreement` (``spearman``, its standard error,
+    ``top_overlap``, ``images`` with two maps that are not flat)."""
+    rows = []
+    for first, second in combinations(checked_runs(runs), 2):
+        for method in [method for method in first.heatmaps if method in second.heatmaps]:
+            agreement = map_agreement(first.heatmaps[method], second.heatmaps[method], top_fraction)
+            rows.append({**_pair(first, second), "method": method, **_summary(agreement)})
+    return pd.DataFrame(rows, columns=[*PAIR_COLUMNS, "method", *AGREEMENT_COLUMNS])
+
+
+def centre_agreement(runs: Sequence[Similarity], top_fraction: float = TOP_FRACTION) -> pd.DataFrame:
+    """The model-free reference: per run and method, how much its maps agree with one centred Gaussian (what any
+    map of CIFAR-10 objects shares by looking at the middle), as :func:`heatmap_agreement`'s columns."""
+    rows = []
+    for run in runs:
+        for method, maps in run.heatmaps.items():
+            centre = gaussian_heatmap(len(maps), (maps.shape[-2], maps.shape[-1]))
+            rows.append(
+                {
+                    "model": run.model,
+                    "seed": run.seed,
+                    "method": method,
+                    **_summary(map_agreement(maps, centre, top_fraction)),
+                }
+            )
+    return pd.DataFrame(rows, columns=["model", "seed", "method", *AGREEMENT_COLUMNS])

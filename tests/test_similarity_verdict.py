@@ -1,0 +1,102 @@
+import math
+import re
+
+import pandas as pd
+import pytest
+
+from cnnlens.reporting import similarity_verdict as verdict
+
+
+@pytest.mark.parametrize(
+    ("between", "floor", "errors", "outcome"),
+    [
+        ([0.70, 0.72], [0.88, 0.90], [0.01], "differs"),
+        # the means are far apart, but one seed pair lies below a pair across: seeds alone can do that
+        ([0.70, 0.85], [0.88, 0.80], [0.01], "inconclusive"),
+        # every pair across lies within the seed pairs' range: no more than seeds
+        ([0.84, 0.86], [0.80, 0.90], [0.01], "alike"),
+        # below every seed pair, but by less than the image sample's noise: neither claim holds
+        ([0.86], [0.88, 0.90], [0.015], "inconclusive"),
+        ([0.80], [0.88, 0.90], [0.01], "differs"),
+        # below every seed pair by more than the noise of one pair, less than that of another
+        ([0.80], [0.88, 0.90], [0.01, 0.05], "inconclusive"),
+        # a low similarity says nothing without seeds to compare with
+        ([0.10, 0.12], [], [0.01], "floor_unknown"),
+        ([math.nan], [0.9], [math.nan], "not_measured"),
+        # no standard error measured (one minibatch): a gap cannot be shown to beat the noise; a match still shows
+        ([0.10], [0.90, 0.95], [math.nan], "inconclusive"),
+        ([0.92], [0.90, 0.95], [math.nan], "alike"),
+        # a layer that does not vary in one seed pair: the rest still decide
+        ([0.70], [math.nan, 0.90], [0.01, math.nan], "differs"),
+    ],
+)
+def test_the_outcome_follows_every_pair_not_the_means(between, floor, errors, outcome):
+    assert verdict.compare_with_floor(between, floor, errors).outcome == outcome
+
+
+def test_the_comparison_keeps_the_numbers_the_sentence_gives():
+    result = verdict.compare_with_floor([0.70, 0.72], [0.88, 0.90], [0.01, 0.02])
+    assert (result.between, result.floor, result.noise) == pytest.approx((0.71, 0.89, 0.04))
+    assert result.floor_spread == pytest.approx(0.0141, abs=1e-4)
+    assert (result.pairs, result.seed_pairs) == (2, 2)
+
+
+def pairs(rows: list[tuple]) -> pd.DataFrame:
+    columns = ["model", "seed", "other_model", "other_seed", "kind", "layer", "cka", "error"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def test_layer_verdicts_read_the_pairs_of_the_variant_and_the_baseline_only():
+    table = pairs(
+        [
+            ("plain", 0, "plain", 1, "seeds", "conv3", 0.90, 0.01),
+            ("plain", 0, "se", 0, "variants", "conv3", 0.60, 0.01),
+            ("plain", 0, "se", 1, "both", "conv3", 0.62, 0.01),
+            ("plain", 0, "cbam", 0, "variants", "conv3", 0.20, 0.01),  # another variant: not SE's business
+            ("plain", 1, "se", 0, "both", "conv3", 0.61, 0.01),
+            ("plain", 1, "se", 1, "variants", "conv3", 0.59, 0.01),
+            ("se", 0, "se", 1, "seeds", "conv3", 0.88, 0.01),
+            ("cbam", 0, "cbam", 1, "seeds", "conv3", 0.10, 0.01),  # a noisy variant must not lower SE's floor
+        ]
+    )
+    verdicts = verdict.layer_verdicts(table, "plain").set_index("variant")
+    assert verdicts.loc["se", "outcome"] == "differs"
+    assert verdicts.loc["se", "between"] == pytest.approx(0.605)
+    assert verdicts.loc["se", "floor"] == pytest.approx(0.89)
+    assert verdicts.loc["se", "seed_pairs"] == 2 and verdicts.loc["se", "pairs"] == 4
+    # CBAM lies far from plain, but two of its own seeds lie further apart still: no more than seeds
+    assert verdicts.loc["cbam", "outcome"] == "alike"
+    assert verdicts.loc["cbam", "floor"] == pytest.approx(0.5)
+
+
+def test_with_one_seed_no_layer_gets_a_verdict(text_keys):
+    table = pairs([("plain", 0, "se", 0, "variants", layer, 0.3, 0.01) for layer in ("conv1", "fc1")])
+    verdicts = verdict.layer_verdicts(table, "plain")
+    assert verdicts["outcome"].tolist() == ["floor_unknown", "floor_unknown"]
+    paragraph = verdict.layer_paragraphs(verdicts, "plain")[0]
+    outcomes = re.findall(r"⟨(similarity\.layers_\w+)", paragraph)
+    assert outcomes == ["similarity.layers_variant", "similarity.layers_floor_unknown"]
+    assert re.findall(r"⟨similarity\.layer_between layer=(\w+) between=([\d.]+)⟩", paragraph) == [
+        ("conv1", "0.30"),
+        ("fc1", "0.30"),
+    ]
+    words = verdict.layer_table(verdicts).iloc[:, -1].tolist()
+    assert words == ["⟨similarity.outcome_floor_unknown⟩"] * 2
+
+
+def test_identification_below_the_least_share_says_the_comparison_cannot_be_read(text_keys):
+    readable = pd.DataFrame([{"model": "plain", "layers": 7, "comparisons": 14, "identified": 14, "share": 1.0}])
+    low = pd.DataFrame(
+        [
+            {"model": "plain", "layers": 7, "comparisons": 14, "identified": 14, "share": 1.0},
+            {"model": "se", "layers": 10, "comparisons": 20, "identified": 16, "share": 0.8},
+        ]
+    )
+
+    def outcome(identification: pd.DataFrame) -> str:
+        return re.match(r"⟨(similarity\.identification_\w+)", verdict.identification_sentence(identification))[1]
+
+    assert outcome(readable) == "similarity.identification_readable"
+    assert outcome(low) == "similarity.identification_unreadable"
+    assert outcome(low.iloc[:0]) == "similarity.identification_unknown"
+    assert "share=80 %" in verdict.identification_sentence(low)
