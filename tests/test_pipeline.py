@@ -399,7 +399,7 @@ def test_the_short_edition_fits_nine_pages_and_holds_a_figure_of_each_analysis(p
     assert int(re.search(r"Pages:\s+(\d+)", pages.stdout)[1]) <= 9
     figures = re.findall(r"<b>Figure \d+</b>", short)
     # of the first model: feature maps and the activation heatmap, Grad-CAM and deconvnet; SE weights of the first
-    # attention model; VGG16, the learning curves, the CKA maps, deletion and insertion
+    # attention model; VGG16, the learning curves, same-layer CKA against two seeds, deletion and insertion
     assert len(figures) == 2 + 2 + 1 + 3 + 1
     assert len(re.findall(r"<b>Figure \d+</b>", full)) > 2 * len(figures)
     assert "report.html" in visible_text(short)

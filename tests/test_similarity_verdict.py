@@ -100,3 +100,51 @@ def test_identification_below_the_least_share_says_the_comparison_cannot_be_read
     assert outcome(low) == "similarity.identification_unreadable"
     assert outcome(low.iloc[:0]) == "similarity.identification_unknown"
     assert "share=80 %" in verdict.identification_sentence(low)
+
+
+def agreement_rows(rows: list[tuple]) -> pd.DataFrame:
+    columns = ["model", "seed", "other_model", "other_seed", "kind", "method", "spearman", "spearman_error"]
+    return pd.DataFrame(rows, columns=columns).assign(top_overlap=0.3, images=100)
+
+
+def test_the_agreement_table_groups_pairs_and_ends_with_both_references(text_keys):
+    agreement = agreement_rows(
+        [
+            ("plain", 0, "plain", 1, "seeds", "gradcam", 0.60, 0.01),
+            ("plain", 0, "se", 0, "variants", "gradcam", 0.50, 0.01),
+            ("plain", 1, "se", 1, "variants", "gradcam", 0.40, 0.01),
+            ("se", 0, "se", 1, "seeds", "gradcam", 0.70, 0.01),
+        ]
+    )
+    centre = pd.DataFrame(
+        [
+            {"model": "plain", "seed": 0, "method": "gradcam", "spearman": 0.2, "top_overlap": 0.1},
+            {"model": "plain", "seed": 1, "method": "gradcam", "spearman": 0.4, "top_overlap": 0.1},
+        ]
+    )
+    shown = verdict.agreement_table(agreement, centre)
+    assert shown.iloc[:, 0].tolist() == [
+        "⟨similarity.group_seeds model=plain other=plain⟩",
+        "⟨similarity.group_variants model=plain other=se⟩",
+        "⟨similarity.group_seeds model=se other=se⟩",
+        "⟨similarity.group_centre model=plain⟩",
+        "⟨similarity.group_chance⟩",
+    ]
+    cells = shown.iloc[:, 1].tolist()  # the two same-seed pairs averaged; the centre over plain's two runs
+    assert cells[1] == "⟨similarity.agreement_cell spearman=0.45 overlap=0.30⟩"
+    assert cells[3] == "⟨similarity.agreement_cell spearman=0.30 overlap=0.10⟩"
+    assert cells[4] == "⟨similarity.agreement_cell spearman=0.00 overlap=0.10⟩"  # chance: top 10 % by luck
+
+
+def test_each_heatmap_sentence_says_its_outcome_with_the_centre_reference(text_keys):
+    agreement = agreement_rows(
+        [
+            ("plain", 0, "plain", 1, "seeds", "gradcam", 0.60, 0.01),
+            ("plain", 0, "se", 0, "variants", "gradcam", 0.30, 0.01),
+            ("se", 0, "se", 1, "seeds", "gradcam", 0.70, 0.01),
+        ]
+    )
+    centre = pd.DataFrame([{"model": model, "method": "gradcam", "spearman": 0.25} for model in ("plain", "se")])
+    (sentence,) = verdict.heatmap_sentences(verdict.heatmap_verdicts(agreement, "plain"), centre, "plain")
+    assert sentence.startswith("⟨similarity.maps_differs ")
+    assert "between=0.30" in sentence and "centre=0.25" in sentence

@@ -17,6 +17,7 @@ from cnnlens.data.dataset import Dataset, normalize
 from cnnlens.interpret.cka import CkaAccumulator, gram
 from cnnlens.interpret.heatmap_methods import MODEL_METHODS, available_methods, heatmaps
 from cnnlens.interpret.hooks import capture
+from cnnlens.interpret.scoring import device_of
 from cnnlens.interpret.steps import scored_images
 from cnnlens.models.cnn import attention_gates
 from cnnlens.models.modes import eval_mode
@@ -60,7 +61,8 @@ def similarity(model: nn.Module, dataset: Dataset, *, images: int, layers: Seque
     ``images`` test images in minibatches of about ``minibatch``, and every model-based heatmap of those images
     explaining their true class (so that two runs' maps answer the same question)."""
     chosen = scored_images(len(dataset.test_labels), images)
-    inputs, labels = normalize(dataset.test_images[chosen]), dataset.test_labels[chosen]
+    device = device_of(model)  # the Gram matrices come back to the CPU; the rest stays where the model is
+    inputs, labels = normalize(dataset.test_images[chosen]).to(device), dataset.test_labels[chosen].to(device)
     measured = measured_layers(model, layers)
     methods = [method for method in available_methods(model) if method in MODEL_METHODS]
     maps = heatmaps(model, inputs, methods, targets=labels)
@@ -68,5 +70,5 @@ def similarity(model: nn.Module, dataset: Dataset, *, images: int, layers: Seque
         "image_indices": chosen,
         "layers": measured,
         **layer_grams(model, inputs, measured, minibatch),
-        "heatmaps": {method: values.half() for method, values in maps.items()},
+        "heatmaps": {method: values.half().cpu() for method, values in maps.items()},
     }

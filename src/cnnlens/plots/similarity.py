@@ -104,7 +104,8 @@ def cka_maps_caption(runs: Sequence[tuple[str, int]], images: int, minibatches: 
     return text("similarity.maps_caption", runs=run_names(runs), images=images, minibatches=minibatches)
 
 
-def floor_caption(baseline: str, variants: Sequence[str], seeds: int, images: int) -> str:
-    """What :func:`floor_plot` shows; with one seed, that no floor is drawn and why."""
-    key = "similarity.floor_caption" if seeds > 1 else "similarity.floor_caption_one_seed"
-    return text(key, baseline=baseline, variants=", ".join(variants), images=images, errors=NOISE_ERRORS)
+def floor_caption(baseline: str, variants: Sequence[str], images: int) -> str:
+    """What :func:`floor_plot` shows."""
+    return text(
+        "similarity.floor_caption", baseline=baseline, variants=", ".join(variants), images=images, errors=NOISE_ERRORS
+    )

@@ -170,7 +170,7 @@ def verdict_words(outcome: str) -> str:
 
 def heatmap_sentences(verdicts: pd.DataFrame, centre: pd.DataFrame, baseline: str) -> list[str]:
     """One sentence per method and variant: the agreement across the variants against that of two seeds, the
-    outcome, and the two references every agreement must beat: chance (0) and the centre-only map."""
+    outcome, and the model-free reference, the centre-only map's agreement (chance, 0, closes the table above)."""
     sentences = []
     for _, row in verdicts.iterrows():
         models = {row["variant"], baseline}
