@@ -584,3 +584,12 @@ def test_where_without_a_published_report_says_to_run_snakemake(tmp_path, capsys
     monkeypatch.chdir(tmp_path)
     message = refusal(capsys, "run", "plain", "0")
     assert "results/config.yaml" in message and "snakemake" in message
+
+
+@pytest.mark.parametrize("device", ["auto", "cuda:1", "cpu"])
+def test_an_analysis_on_the_training_device_runs_where_training_does_and_the_others_on_the_cpu(device):
+    layout = Layout(effective({"train": {"device": device}}), "cpu")
+    on_device = [name for name, analysis in ANALYSES.items() if analysis.on_training_device]
+    assert on_device == ["similarity"]
+    assert layout.analysis_device("similarity") == device  # as written: the job resolves auto
+    assert {layout.analysis_device(name) for name in ANALYSES if name not in on_device} == {"cpu"}

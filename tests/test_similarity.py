@@ -172,3 +172,16 @@ def test_two_seeds_of_random_maps_agree_at_chance():
     )
     assert abs(agreement["spearman"].mean()) < 0.01
     assert agreement["top_overlap"].mean() == pytest.approx(views.TOP_FRACTION, abs=0.01)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_the_step_on_the_gpu_stores_what_it_stores_on_the_cpu(dataset):
+    model = trained_like(Architecture(attention="cbam", blocks=(3,)), 0)
+    settings = {"images": 16, "layers": ["conv1", "fc1"], "minibatch": 8}
+    on_cpu = similarity(model, dataset, **settings)
+    on_gpu = similarity(model.cuda(), dataset, **settings)
+    assert all(matrix.device.type == "cpu" for matrices in on_gpu["grams"].values() for matrix in matrices)
+    torch.testing.assert_close(on_gpu["cka"], on_cpu["cka"], atol=1e-4, rtol=0)
+    for method, maps in on_cpu["heatmaps"].items():
+        assert on_gpu["heatmaps"][method].device.type == "cpu"
+        assert (on_gpu["heatmaps"][method].float() - maps.float()).abs().mean() < 1e-2, method

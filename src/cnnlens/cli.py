@@ -63,6 +63,7 @@ def analyse(args: argparse.Namespace) -> None:
         args.seed,
         json.loads(args.settings),
         args.out,
+        args.device,
     )
     print(f"{args.analysis} of {args.model} seed {args.seed} -> {args.out}")
 
@@ -205,6 +206,7 @@ def _model_steps(steps: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     _run_options(step)
     step.add_argument("--checkpoint", required=True, help="the run's model.pt")
     step.add_argument("--settings", default="{}", help="JSON object: the analysis's visualise or faithfulness settings")
+    step.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (the GPU when one is visible)")
     step.add_argument("--out", required=True)
     step.set_defaults(run=analyse)
 

@@ -163,6 +163,11 @@ class Layout:
         """The config values an analysis's step takes, by key (the registry names them)."""
         return setting_values(ANALYSES[name].settings, self.config)
 
+    def analysis_device(self, name: str) -> str:
+        """Where an analysis job runs: ``train.device`` as written for one that runs where training does (the job
+        resolves ``auto``), else the CPU."""
+        return self.config["train"]["device"] if ANALYSES[name].on_training_device else "cpu"
+
     def analysis_file(self, name: str, model: str, seed: int) -> str:
         key = key_of("analysis", name, self.run_dir(model, seed), self.analysis_settings(name))
         return f"{self.results}/analysis/{model}-seed{seed}/{key}/{name}.pt"

@@ -27,6 +27,7 @@ class Analysis:
     settings: tuple[str, ...] = ()  # config keys the step takes as keyword arguments named by the key: see setting_path
     attention_only: bool = False  # only for variants with attention modules
     every_seed: bool = False  # for every seed (compared over seeds), not only the representative one
+    on_training_device: bool = False  # where the runs train (train.device, a GPU where there is one), not the CPU
 
     def step_function(self) -> Callable[..., dict]:
         """The step, imported when an analysis job runs (it needs torch; planning does not)."""
@@ -88,6 +89,7 @@ ANALYSES = {
             "Similarity",
             ("similarity.images", "similarity.layers", "similarity.minibatch"),
             every_seed=True,
+            on_training_device=True,
         ),
     )
 }

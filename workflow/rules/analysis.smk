@@ -12,12 +12,15 @@ rule analysis:
     benchmark:
         f"{RESULTS}/benchmarks/analysis/{{analysis}}-{{model}}-seed{{seed}}-{{key}}.tsv"
     threads: 1
+    resources:
+        gpu=lambda wildcards: int(LAYOUT.analysis_device(wildcards.analysis) != "cpu"),  # as the train rule's
     params:
         settings=analysis_settings,
     shell:
         "cnnlens analyse {wildcards.analysis} --data {input.data:q} --model {wildcards.model}"
         " --architecture {params.settings[architecture]:q} --seed {wildcards.seed} --checkpoint {input.checkpoint:q}"
-        " --threads {threads} --settings {params.settings[settings]:q} --out {output:q} > {log:q} 2>&1"
+        " --threads {threads} --device {params.settings[device]:q} --settings {params.settings[settings]:q}"
+        " --out {output:q} > {log:q} 2>&1"
 
 
 rule vgg:

@@ -68,10 +68,11 @@ def train_settings(wildcards):
 
 
 def analysis_settings(wildcards):
-    """The architecture and the settings an analysis step takes, as canonical JSON."""
+    """The architecture and the settings an analysis step takes, as canonical JSON, and its device."""
     return {
         "architecture": canonical(config["variants"][wildcards.model]),
         "settings": canonical(LAYOUT.analysis_settings(wildcards.analysis)),
+        "device": LAYOUT.analysis_device(wildcards.analysis),
     }
 
 

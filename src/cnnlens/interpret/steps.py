@@ -27,6 +27,7 @@ from cnnlens.interpret.sanity import cascading_randomisation
 from cnnlens.interpret.spatial_attention import spatial_gates
 from cnnlens.models.cnn import Architecture, CifarCNN, attention_gates, build_model
 from cnnlens.models.modes import eval_mode
+from cnnlens.training.recipe import pick_device
 
 BATCH = 500
 GALLERY_IMAGES = 2  # images whose maps the report shows before and after each randomisation step
@@ -239,10 +240,12 @@ def run_analysis(
     seed: int,
     settings: dict,
     out: str | Path,
+    device: str = "cpu",
 ) -> RunArtifact:
-    """The analysis job: one trained run's model on the CPU, its ``step``, the artifact it fills saved to ``out``."""
+    """The analysis job: one trained run's model on ``device`` (``train.device``'s forms; the data stay on the CPU
+    and each step moves what it computes on), its ``step``, the artifact it fills saved to ``out``."""
     dataset = Dataset.load(data)
-    model = load_trained_model(checkpoint, architecture, dataset, variant)
+    model = load_trained_model(checkpoint, architecture, dataset, variant).to(pick_device(device))
     artifact = artifact_type(model=variant, seed=seed, **step(model, dataset, **settings))
     artifact.save(out)
     return artifact
