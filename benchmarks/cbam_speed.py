@@ -3,6 +3,7 @@
 - training: seconds per epoch (timed steps scaled to 50,000 images) of the engine's training step
   (cnnlens.training.engine: channels_last, fused Adam, eager on the CPU) on a fixed random batch, for the
   plain, SE and CBAM CNNs, and CBAM through autograd (its plain expressions, ``use_fused_cbam(model, False)``);
+  with ``--compiled``, also CBAM whose blocks' plain expressions ``torch.compile`` turns into fused C++ loops;
 - inference: seconds per 10,000 images of eval-mode forward passes without gradients (channels_last batches,
   as the deletion and insertion scoring runs them), for the same models.
 
@@ -11,7 +12,7 @@ every round and the least are printed, and each model's ratio to the plain CNN's
 memory (cnnlens.training.allocator), as ``cnnlens`` jobs do. Run against another checkout's sources (before a
 change) with ``PYTHONPATH=<checkout>/src``: the autograd row needs ``use_fused_cbam`` and is left out without it.
 
-    python benchmarks/cbam_speed.py [--batch-size 64] [--rounds 3] [--steps 30]
+    python benchmarks/cbam_speed.py [--batch-size 64] [--rounds 3] [--steps 30] [--compiled]
 """
 
 from __future__ import annotations
@@ -31,17 +32,23 @@ TRAIN_IMAGES = 50_000
 INFERENCE_IMAGES = 10_000
 MODELS = {"plain": Architecture(), "SE": Architecture(attention="se"), "CBAM": Architecture(attention="cbam")}
 AUTOGRAD = "CBAM through autograd"
+COMPILED = "CBAM, blocks compiled (inductor)"
 
 
-def models() -> dict[str, torch.nn.Module]:
+def models(compiled: bool = False) -> dict[str, torch.nn.Module]:
     built = {}
-    for name, architecture in {**MODELS, AUTOGRAD: MODELS["CBAM"]}.items():
-        if name == AUTOGRAD and not hasattr(attention, "use_fused_cbam"):
+    extra = {AUTOGRAD: MODELS["CBAM"], **({COMPILED: MODELS["CBAM"]} if compiled else {})}
+    for name, architecture in {**MODELS, **extra}.items():
+        if name in extra and not hasattr(attention, "use_fused_cbam"):
             continue  # sources from before the fused CBAM: their CBAM row is this one
         torch.manual_seed(0)
         model = build_model(architecture).to(memory_format=torch.channels_last)
-        if name == AUTOGRAD:
+        if name in extra:
             attention.use_fused_cbam(model, False)
+        if name == COMPILED:  # each CBAM block's plain expressions, forward and backward, as inductor's C++ loops
+            for block in model.modules():
+                if isinstance(block, attention.CBAM):
+                    block.compile(dynamic=False)
         built[name] = model
     return built
 
@@ -88,13 +95,16 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--steps", type=int, default=30, help="timed steps (and forward passes) per model and round")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument(
+        "--compiled", action="store_true", help="add CBAM with its blocks compiled (needs a C++ compiler)"
+    )
     args = parser.parse_args()
     keep_freed_memory()
     torch.set_num_threads(args.threads)
     print(f"CPU, {args.threads} threads, torch {torch.__version__}, batch {args.batch_size}, {attention.__file__}\n")
 
-    steps = {name: training_step(model, args.batch_size) for name, model in models().items()}
-    forwards = {name: inference_pass(model, args.inference_batch) for name, model in models().items()}
+    steps = {name: training_step(model, args.batch_size) for name, model in models(args.compiled).items()}
+    forwards = {name: inference_pass(model, args.inference_batch) for name, model in models(args.compiled).items()}
     training: dict[str, list[float]] = {name: [] for name in steps}
     inference: dict[str, list[float]] = {name: [] for name in steps}
     for _ in range(args.rounds):
