@@ -38,7 +38,12 @@ from cnnlens.reporting.faithfulness_tables import score_table, signed
 from cnnlens.reporting.header import REFERENCE_EPOCHS
 from cnnlens.reporting.heatmap_verdict import faithfulness_verdicts, model_scores
 from cnnlens.reporting.legibility import LEAST_FILL, LEGIBLE_POINTS, page_fills, printed_figures
-from cnnlens.reporting.similarity_verdict import identification_sentence, layer_table, layer_verdicts
+from cnnlens.reporting.similarity_verdict import (
+    identification_sentence,
+    layer_table,
+    layer_verdicts,
+    unreadable_models,
+)
 from cnnlens.texts import table, text
 from cnnlens.views.faithfulness import over_seeds, run_scores
 from cnnlens.views.similarity import layer_identification, same_layer_cka
@@ -175,7 +180,7 @@ def test_the_similarity_section_states_the_numbers_of_the_runs_files(pipeline):
     cka = same_layer_cka(runs)
     measured = cka[(cka["model"] == "plain") & (cka["other_model"] == "plain") & (cka["layer"] == "fc1")]
     assert measured["cka"].item() == pytest.approx(expected, abs=1e-9)
-    verdicts = layer_verdicts(cka, "plain")
+    verdicts = layer_verdicts(cka, "plain", unreadable_models(layer_identification(runs)))
     assert verdicts["variant"].unique().tolist() == ["attention", "cbam"]
     assert (verdicts["seed_pairs"] > 0).all()  # two seeds: every verdict has its floor
     shown = layer_table(verdicts)
@@ -185,6 +190,7 @@ def test_the_similarity_section_states_the_numbers_of_the_runs_files(pipeline):
     assert identification["model"].tolist() == ["plain", "attention", "cbam"]
     layers = [len(runs[0].layers), len(runs[2].layers), len(runs[4].layers)]  # 7, 10 and 8 (CBAM in block 3)
     assert (identification["comparisons"] <= [2 * count for count in layers]).all()
+    assert (identification["comparisons"] > 0).all()
     assert html_escape(identification_sentence(identification), quote=False) in section
     assert "seeds: [0, 1]" not in section  # the one-seed note is for runs of one seed
 

@@ -50,6 +50,10 @@ def test_the_floor_plot_draws_each_pair_of_runs_and_fits_the_page(language):
     # plain and attention: 9 pairs across (3 x 3), 3 seed pairs of each; 7 layers each
     points = [len(container[0].get_xdata()) for container in first.containers]
     assert points == [9 * 7, 3 * 7, 3 * 7]
+    bars = first.containers[0][2][0].get_segments()  # the caption's "± 2 standard errors" (0.01 each)
+    assert {round(float(segment[1][1] - segment[0][1]), 6) for segment in bars} == {0.04}
+    low, high = first.get_ylim()
+    assert low <= min(segment[0][1] for segment in bars) and high >= 1.0  # the axis spans the values with bars
     assert not figure.axes[2].get_visible()  # two variants: the third panel stays empty
 
 

@@ -10,35 +10,37 @@ from cnnlens.reporting import similarity_verdict as verdict
 @pytest.mark.parametrize(
     ("between", "floor", "errors", "outcome"),
     [
-        ([0.70, 0.72], [0.88, 0.90], [0.01], "differs"),
+        ([0.70, 0.72], [0.88, 0.90], 0.01, "differs"),
         # the means are far apart, but one seed pair lies below a pair across: seeds alone can do that
-        ([0.70, 0.85], [0.88, 0.80], [0.01], "inconclusive"),
+        ([0.70, 0.85], [0.88, 0.80], 0.01, "inconclusive"),
         # every pair across lies within the seed pairs' range: no more than seeds
-        ([0.84, 0.86], [0.80, 0.90], [0.01], "alike"),
-        # below every seed pair, but by less than the image sample's noise: neither claim holds
-        ([0.86], [0.88, 0.90], [0.015], "inconclusive"),
-        ([0.80], [0.88, 0.90], [0.01], "differs"),
-        # below every seed pair by more than the noise of one pair, less than that of another
-        ([0.80], [0.88, 0.90], [0.01, 0.05], "inconclusive"),
+        ([0.84, 0.86], [0.80, 0.90], 0.01, "alike"),
+        # below every seed pair, but by less than the gap's noise: neither claim holds
+        ([0.86], [0.88, 0.90], 0.01, "inconclusive"),
+        ([0.80], [0.88, 0.90], 0.01, "differs"),
         # a low similarity says nothing without seeds to compare with
-        ([0.10, 0.12], [], [0.01], "floor_unknown"),
-        ([math.nan], [0.9], [math.nan], "not_measured"),
+        ([0.10, 0.12], [], 0.01, "floor_unknown"),
+        ([math.nan], [0.9], math.nan, "not_measured"),
         # no standard error measured (one minibatch): a gap cannot be shown to beat the noise; a match still shows
-        ([0.10], [0.90, 0.95], [math.nan], "inconclusive"),
-        ([0.92], [0.90, 0.95], [math.nan], "alike"),
+        ([0.10], [0.90, 0.95], math.nan, "inconclusive"),
+        ([0.92], [0.90, 0.95], math.nan, "alike"),
         # a layer that does not vary in one seed pair: the rest still decide
-        ([0.70], [math.nan, 0.90], [0.01, math.nan], "differs"),
+        ([0.70], [math.nan, 0.90], 0.01, "differs"),
     ],
 )
 def test_the_outcome_follows_every_pair_not_the_means(between, floor, errors, outcome):
-    assert verdict.compare_with_floor(between, floor, errors).outcome == outcome
+    result = verdict.compare_with_floor(between, floor, [errors] * len(between), [errors] * len(floor))
+    assert result.outcome == outcome
 
 
-def test_the_comparison_keeps_the_numbers_the_sentence_gives():
-    result = verdict.compare_with_floor([0.70, 0.72], [0.88, 0.90], [0.01, 0.02])
-    assert (result.between, result.floor, result.noise) == pytest.approx((0.71, 0.89, 0.04))
-    assert result.floor_spread == pytest.approx(0.0141, abs=1e-4)
+def test_the_noise_is_that_of_the_gap_between_the_closest_pair_across_and_the_lowest_seed_pair():
+    # 0.80 against 0.88: a gap of 0.08; its ends' errors 0.03 and 0.02 make a noise of 2 x 0.036 = 0.072
+    result = verdict.compare_with_floor([0.80, 0.60], [0.88, 0.95], [0.03, 0.30], [0.02, 0.30])
+    assert result.noise == pytest.approx(2 * math.hypot(0.03, 0.02))
+    assert result.outcome == "differs"  # the far pairs' large errors do not decide
+    assert (result.between_low, result.between_high, result.floor_low, result.floor_high) == (0.60, 0.80, 0.88, 0.95)
     assert (result.pairs, result.seed_pairs) == (2, 2)
+    assert verdict.compare_with_floor([0.80], [0.88], [0.04], [0.03]).outcome == "inconclusive"  # noise 0.10
 
 
 def pairs(rows: list[tuple]) -> pd.DataFrame:
@@ -61,12 +63,16 @@ def test_layer_verdicts_read_the_pairs_of_the_variant_and_the_baseline_only():
     )
     verdicts = verdict.layer_verdicts(table, "plain").set_index("variant")
     assert verdicts.loc["se", "outcome"] == "differs"
-    assert verdicts.loc["se", "between"] == pytest.approx(0.605)
-    assert verdicts.loc["se", "floor"] == pytest.approx(0.89)
+    assert (verdicts.loc["se", "between_low"], verdicts.loc["se", "between_high"]) == (0.59, 0.62)
+    assert (verdicts.loc["se", "floor_low"], verdicts.loc["se", "floor_high"]) == (0.88, 0.90)
     assert verdicts.loc["se", "seed_pairs"] == 2 and verdicts.loc["se", "pairs"] == 4
     # CBAM lies far from plain, but two of its own seeds lie further apart still: no more than seeds
     assert verdicts.loc["cbam", "outcome"] == "alike"
-    assert verdicts.loc["cbam", "floor"] == pytest.approx(0.5)
+    assert verdicts.loc["cbam", "floor_low"] == 0.10
+    # where CKA cannot tell CBAM's layers apart, its verdicts cannot be read; SE's stand
+    hidden = verdict.layer_verdicts(table, "plain", unreadable=["cbam"]).set_index("variant")["outcome"]
+    assert hidden.to_dict() == {"se": "differs", "cbam": "unreadable"}
+    assert set(verdict.layer_verdicts(table, "plain", unreadable=["plain"])["outcome"]) == {"unreadable"}
 
 
 def test_with_one_seed_no_layer_gets_a_verdict(text_keys):
@@ -100,6 +106,8 @@ def test_identification_below_the_least_share_says_the_comparison_cannot_be_read
     assert outcome(low) == "similarity.identification_unreadable"
     assert outcome(low.iloc[:0]) == "similarity.identification_unknown"
     assert "share=80 %" in verdict.identification_sentence(low)
+    assert verdict.unreadable_models(low) == ["se"]
+    assert "models=se" in verdict.identification_sentence(low)  # only the variant that fails is named
 
 
 def agreement_rows(rows: list[tuple]) -> pd.DataFrame:

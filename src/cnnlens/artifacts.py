@@ -375,9 +375,10 @@ class Similarity(RunArtifact):
     each layer's Gram matrices per minibatch (CKA between runs), the run's own layer × layer CKA, and each
     model-based heatmap of the images."""
 
+    VERSION: ClassVar[int] = 2  # 2: no standard errors of the run's own table (nothing read them)
+
     image_indices: torch.Tensor  # (N,) the test images, in the order of the minibatches
     layers: list[str]  # in forward order, the attention outputs included
     grams: dict[str, list[torch.Tensor]]  # layer -> one (n_b, n_b) float64 Gram matrix per minibatch
     cka: torch.Tensor  # (layers, layers) linear CKA, NaN for a layer that does not vary
-    cka_error: torch.Tensor  # (layers, layers) its jackknife standard error over the minibatches
-    heatmaps: dict[str, torch.Tensor]  # method -> (N, H, W) float16 in [0, 1], explaining each image's true class
+    heatmaps: dict[str, torch.Tensor]  # method -> (N, H, W) float16 in [0, 1]; Grad-CAM's explain the true class

@@ -49,7 +49,8 @@ class CkaAccumulator:
 
     Feed :meth:`update` each minibatch's activations (e.g. what :func:`cnnlens.interpret.hooks.capture`
     records), or :meth:`add` their Gram matrices; :meth:`matrix` gives the layer × layer CKA table and
-    :meth:`standard_error` how much it depends on which images were drawn. Sums stay on the device, in float64.
+    :meth:`standard_error` how much it depends on which images were drawn. It keeps one small table of HSIC₁ per
+    minibatch, on the activations' device, in float64.
     """
 
     def __init__(self, layers: Sequence[str]) -> None:

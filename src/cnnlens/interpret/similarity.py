@@ -39,7 +39,7 @@ def minibatches(count: int, size: int) -> list[range]:
 @torch.no_grad()
 def layer_grams(model: nn.Module, images: torch.Tensor, layers: Sequence[str], minibatch: int) -> dict:
     """Per layer, the Gram matrix of every minibatch (:func:`cnnlens.interpret.cka.gram`, float64), and the
-    layer × layer CKA table with its jackknife standard errors."""
+    layer × layer CKA table."""
     grams: dict[str, list[torch.Tensor]] = {layer: [] for layer in layers}
     accumulator = CkaAccumulator(layers)
     with eval_mode(model), capture(model, list(layers)) as outputs:
@@ -49,17 +49,14 @@ def layer_grams(model: nn.Module, images: torch.Tensor, layers: Sequence[str], m
             accumulator.add(torch.stack(batch))
             for layer, matrix in zip(layers, batch, strict=True):
                 grams[layer].append(matrix.cpu())
-    return {
-        "grams": grams,
-        "cka": torch.from_numpy(accumulator.matrix()),
-        "cka_error": torch.from_numpy(accumulator.standard_error()),
-    }
+    return {"grams": grams, "cka": torch.from_numpy(accumulator.matrix())}
 
 
 def similarity(model: nn.Module, dataset: Dataset, *, images: int, layers: Sequence[str], minibatch: int) -> dict:
     """The Gram matrices and CKA table of ``layers`` (and the attention outputs) on a fixed random sample of
-    ``images`` test images in minibatches of about ``minibatch``, and every model-based heatmap of those images
-    explaining their true class (so that two runs' maps answer the same question)."""
+    ``images`` test images in minibatches of about ``minibatch`` (one of them all, with fewer images), and every
+    model-based heatmap of those images, Grad-CAM's explaining their true class (so that two runs' maps answer the
+    same question whatever each predicts)."""
     chosen = scored_images(len(dataset.test_labels), images)
     device = device_of(model)  # the Gram matrices come back to the CPU; the rest stays where the model is
     inputs, labels = normalize(dataset.test_images[chosen]).to(device), dataset.test_labels[chosen].to(device)

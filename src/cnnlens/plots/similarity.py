@@ -12,7 +12,7 @@ from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
-from cnnlens.plots.style import FIGURE_WIDTH, run_names
+from cnnlens.plots.style import FIGURE_WIDTH, colours, run_names
 from cnnlens.texts import text
 from cnnlens.views.similarity import NOISE_ERRORS
 
@@ -48,7 +48,7 @@ def floor_plot(cka: pd.DataFrame, baseline: str, variants: Sequence[str]) -> Fig
     """Per variant, one panel: per layer it shares with ``baseline``, the CKA of every pair of the two variants
     (diamonds, in the variant's colour) beside that of every two seeds of the baseline (grey circles) and of the
     variant (grey triangles); bars: ± :data:`NOISE_ERRORS` jackknife standard errors. The panels share a y axis that
-    starts just below the lowest bar.
+    spans every value with its bars.
 
     Args:
         cka: same-layer CKA of every pair of runs (``views.similarity.same_layer_cka``).
@@ -56,22 +56,28 @@ def floor_plot(cka: pd.DataFrame, baseline: str, variants: Sequence[str]) -> Fig
     figure, axes = plt.subplots(
         1, PANELS_PER_FIGURE, figsize=(FIGURE_WIDTH, FLOOR_HEIGHT), layout="constrained", sharey=True, squeeze=False
     )
-    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    lowest = 1.0
-    for panel, variant, colour in zip(axes[0], variants, colours[1:], strict=False):
+    order = list(dict.fromkeys([*cka["model"], *cka["other_model"]]))  # the config's: colours as in other sections
+    ends = [1.0]
+    for panel, variant in zip(axes[0], variants, strict=False):
         models = {variant, baseline}
         rows = cka[cka["model"].isin(models) & cka["other_model"].isin(models)]
         across = rows[rows["kind"] != "seeds"]
         layers = list(dict.fromkeys(across["layer"]))  # those both variants have, in forward order
         rows = rows[rows["layer"].isin(layers)]
         groups = (
-            (across, ACROSS_MARKER, colour, text("similarity.across", variant=variant, baseline=baseline), 0.0),
+            (
+                across,
+                ACROSS_MARKER,
+                colours()[order.index(variant)],
+                text("similarity.across", variant=variant, baseline=baseline),
+                0.0,
+            ),
             (_seeds_of(rows, baseline), BASELINE_SEEDS, SEED_COLOUR, text("similarity.seeds_of", model=baseline), -0.2),
             (_seeds_of(rows, variant), VARIANT_SEEDS, SEED_COLOUR, text("similarity.seeds_of", model=variant), 0.2),
         )
         for chosen, marker, shade, label, dodge in groups:
             if len(chosen):
-                bars = NOISE_ERRORS * chosen["error"].fillna(0)
+                bars = NOISE_ERRORS * chosen["error"].fillna(0)  # no bar where no error was measured
                 panel.errorbar(
                     [layers.index(layer) + dodge for layer in chosen["layer"]],
                     chosen["cka"],
@@ -82,13 +88,13 @@ def floor_plot(cka: pd.DataFrame, baseline: str, variants: Sequence[str]) -> Fig
                     capsize=2,
                     label=label,
                 )
-                lowest = min(lowest, float((chosen["cka"] - bars).min()))
+                ends += [float((chosen["cka"] - bars).min()), float((chosen["cka"] + bars).max())]
         panel.set_xticks(range(len(layers)), layers, rotation=90)
         panel.set_title(text("similarity.floor_title", variant=variant, baseline=baseline))
         panel.grid(alpha=0.3)
         panel.legend()
-    # the lowest value's tenth below it, so that the differences between the pairs show
-    axes[0][0].set_ylim(max(0.0, np.floor(10 * lowest) / 10 - 0.05), 1.02)
+    # every value with its bars, from a tenth below the lowest, so that the differences between the pairs show
+    axes[0][0].set_ylim(np.floor(10 * min(ends)) / 10 - 0.05, max(ends) + 0.02)
     for panel in axes[0][len(variants) :]:
         panel.set_visible(False)
     axes[0][0].set_ylabel(text("similarity.same_layer_axis"))

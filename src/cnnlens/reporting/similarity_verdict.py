@@ -3,9 +3,10 @@ seeds of one variant differ?
 
 A difference between two variants means something only next to the floor, the difference between two seeds of
 one recipe. The rule is stated over every measured pair, not over means, so that one outlying pair cannot carry a
-verdict: a variant *differs* only where every pair across the two variants is further apart than every seed pair,
-by more than the image sample's noise; it is *alike* where no pair across lies below every seed pair; what lies
-between, a gap the noise could make included, is *inconclusive*. With one seed the floor is unknown: no verdict.
+verdict: a variant *differs* only where the most similar pair across the two variants lies below the least similar
+seed pair by more than the noise of that gap (the image sample's); it is *alike* where no pair across lies below
+every seed pair; what lies between, a gap the noise could make included, is *inconclusive*. With one seed the floor
+is unknown: no verdict; where CKA cannot tell a variant's layers apart, its layers' verdicts cannot be read.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from cnnlens.views.similarity import NOISE_ERRORS, TOP_FRACTION
 LEAST_IDENTIFIED = 0.9  # below this share of layers found again in another seed, CKA cannot tell layers apart
 # Each outcome: its words in a table, the clause that lists a variant's layers of it, the sentence on a method's maps.
 OUTCOME_WORDS = {
+    "unreadable": "similarity.outcome_unreadable",
     "differs": "similarity.outcome_differs",
     "alike": "similarity.outcome_alike",
     "inconclusive": "similarity.outcome_inconclusive",
@@ -31,6 +33,7 @@ OUTCOME_WORDS = {
     "not_measured": "similarity.outcome_not_measured",
 }
 LAYER_CLAUSES = {
+    "unreadable": "similarity.layers_unreadable",
     "differs": "similarity.layers_differs",
     "alike": "similarity.layers_alike",
     "inconclusive": "similarity.layers_inconclusive",
@@ -55,42 +58,39 @@ PAIR_GROUPS = {
 class FloorComparison:
     """Values between two variants against the seed-to-seed floor (:func:`compare_with_floor`)."""
 
-    outcome: str  # one of OUTCOMES
-    between: float  # mean over the pairs of different variants
-    floor: float  # mean over the seed pairs (NaN when there are none)
-    floor_spread: float  # their sample standard deviation (NaN below two)
-    noise: float  # NOISE_ERRORS times the largest standard error of the values compared; NaN where none was measured
+    outcome: str  # a key of OUTCOME_WORDS
+    between_low: float  # the least similar pair of different variants (NaN when none is measured)
+    between_high: float  # the most similar one
+    floor_low: float  # the least similar seed pair (NaN when there are none)
+    floor_high: float  # the most similar one
+    noise: float  # NOISE_ERRORS standard errors of the gap between_high - floor_low; NaN where one is not measured
     pairs: int
     seed_pairs: int
 
 
-def compare_with_floor(between: Sequence[float], floor: Sequence[float], errors: Sequence[float]) -> FloorComparison:
+def compare_with_floor(
+    between: Sequence[float], floor: Sequence[float], between_errors: Sequence[float], floor_errors: Sequence[float]
+) -> FloorComparison:
     """The outcome for the similarities ``between`` pairs of variants against those of ``floor`` seed pairs, each
-    measured with a standard error among ``errors`` (NaN values are left out: a layer that does not vary)."""
-    across = np.array([value for value in between if np.isfinite(value)])
-    seeds = np.array([value for value in floor if np.isfinite(value)])
-    finite_errors = [error for error in errors if np.isfinite(error)]
-    # no error measured (one minibatch, one image): the noise is unknown, and no gap can be shown to exceed it
-    noise = NOISE_ERRORS * max(finite_errors) if finite_errors else float("nan")
-    if not len(across):
-        outcome = "not_measured"
-    elif not len(seeds):
-        outcome = "floor_unknown"
-    elif across.max() < seeds.min() - noise:
+    with its standard error (NaN values are left out: a layer that does not vary)."""
+    across = [(value, error) for value, error in zip(between, between_errors, strict=True) if np.isfinite(value)]
+    seeds = [(value, error) for value, error in zip(floor, floor_errors, strict=True) if np.isfinite(value)]
+    if not across:
+        nan = float("nan")
+        return FloorComparison("not_measured", nan, nan, nan, nan, nan, 0, len(seeds))
+    (low, _), (high, high_error) = min(across), max(across)
+    if not seeds:
+        return FloorComparison("floor_unknown", low, high, float("nan"), float("nan"), float("nan"), len(across), 0)
+    (floor_low, floor_low_error), (floor_high, _) = min(seeds), max(seeds)
+    # the gap's noise: its two ends' errors combined (NaN, so never beaten, where either was not measured)
+    noise = NOISE_ERRORS * float(np.hypot(high_error, floor_low_error))
+    if high < floor_low - noise:
         outcome = "differs"
-    elif across.min() >= seeds.min():
+    elif low >= floor_low:
         outcome = "alike"
     else:
         outcome = "inconclusive"
-    return FloorComparison(
-        outcome,
-        float(across.mean()) if len(across) else float("nan"),
-        float(seeds.mean()) if len(seeds) else float("nan"),
-        float(seeds.std(ddof=1)) if len(seeds) > 1 else float("nan"),
-        noise,
-        len(across),
-        len(seeds),
-    )
+    return FloorComparison(outcome, low, high, floor_low, floor_high, noise, len(across), len(seeds))
 
 
 def _against_baseline(pairs: pd.DataFrame, variant: str, baseline: str) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -101,11 +101,14 @@ def _against_baseline(pairs: pd.DataFrame, variant: str, baseline: str) -> tuple
     return pairs[across], pairs[floor]
 
 
-def layer_verdicts(cka: pd.DataFrame, baseline: str) -> pd.DataFrame:
+def layer_verdicts(cka: pd.DataFrame, baseline: str, unreadable: Sequence[str] = ()) -> pd.DataFrame:
     """Per variant other than ``baseline`` and per layer both have (the rows of
     :func:`cnnlens.views.similarity.same_layer_cka`): ``variant``, ``layer`` and the fields of
-    :class:`FloorComparison`."""
-    return _floor_verdicts(cka, baseline, "layer", "cka", "error")
+    :class:`FloorComparison`; ``unreadable`` where the variant or the baseline is among the ``unreadable`` models
+    (those whose layers CKA did not tell apart: :func:`unreadable_models`)."""
+    verdicts = _floor_verdicts(cka, baseline, "layer", "cka", "error")
+    hidden = verdicts["variant"].isin(unreadable) | (baseline in unreadable)
+    return verdicts.assign(outcome=verdicts["outcome"].where(~hidden, "unreadable"))
 
 
 def heatmap_verdicts(agreement: pd.DataFrame, baseline: str) -> pd.DataFrame:
@@ -120,9 +123,14 @@ def _floor_verdicts(pairs: pd.DataFrame, baseline: str, by: str, value: str, err
         for name in dict.fromkeys(pairs[by]):
             across, floor = _against_baseline(pairs[pairs[by] == name], variant, baseline)
             if len(across):
-                comparison = compare_with_floor(across[value], floor[value], [*across[error], *floor[error]])
+                comparison = compare_with_floor(across[value], floor[value], across[error], floor[error])
                 rows.append({"variant": variant, by: name, **asdict(comparison)})
     return pd.DataFrame(rows, columns=["variant", by, *(field.name for field in fields(FloorComparison))])
+
+
+def unreadable_models(identification: pd.DataFrame) -> list[str]:
+    """The models whose layers CKA found again in another seed less often than :data:`LEAST_IDENTIFIED`."""
+    return identification.loc[~(identification["share"] >= LEAST_IDENTIFIED), "model"].tolist()
 
 
 def _variants(pairs: pd.DataFrame, baseline: str) -> list[str]:
@@ -148,19 +156,20 @@ def _layer_numbers(row: pd.Series) -> str:
     if row["outcome"] == "not_measured":
         return str(row["layer"])
     if row["outcome"] == "floor_unknown":
-        return text("similarity.layer_between", layer=row["layer"], between=two_decimals(row["between"]))
+        return text("similarity.layer_between", layer=row["layer"], between=_range(row, "between"))
     return text(
-        "similarity.layer_against_floor",
-        layer=row["layer"],
-        between=two_decimals(row["between"]),
-        floor=_floor(row),
+        "similarity.layer_against_floor", layer=row["layer"], between=_range(row, "between"), floor=_range(row, "floor")
     )
 
 
-def _floor(row: pd.Series) -> str:
-    if row["seed_pairs"] < 2:
-        return two_decimals(row["floor"])
-    return text("faithfulness.mean_std", mean=two_decimals(row["floor"]), std=two_decimals(row["floor_spread"]))
+def _range(row: pd.Series, prefix: str) -> str:
+    """The values of the pairs as "0.83–0.88", one value alone as "0.85", none as the missing mark."""
+    low, high = row[f"{prefix}_low"], row[f"{prefix}_high"]
+    if not np.isfinite(low):
+        return text("style.missing")
+    if two_decimals(low) == two_decimals(high):
+        return two_decimals(low)
+    return text("similarity.range", low=two_decimals(low), high=two_decimals(high))
 
 
 def verdict_words(outcome: str) -> str:
@@ -170,7 +179,7 @@ def verdict_words(outcome: str) -> str:
 
 def heatmap_sentences(verdicts: pd.DataFrame, centre: pd.DataFrame, baseline: str) -> list[str]:
     """One sentence per method and variant: the agreement across the variants against that of two seeds, the
-    outcome, and the model-free reference, the centre-only map's agreement (chance, 0, closes the table above)."""
+    outcome, and the model-free reference, the centre-only map's agreement (the table above gives chance too)."""
     sentences = []
     for _, row in verdicts.iterrows():
         models = {row["variant"], baseline}
@@ -179,31 +188,42 @@ def heatmap_sentences(verdicts: pd.DataFrame, centre: pd.DataFrame, baseline: st
             "method": method_subject(row["method"], starts_sentence=True),
             "variant": row["variant"],
             "baseline": baseline,
-            "between": two_decimals(row["between"]),
-            "centre": two_decimals(reference[reference["model"].isin(models)]["spearman"].mean()),
+            "between": _range(row, "between"),
+            "centre": _number(reference[reference["model"].isin(models)]["spearman"].mean()),
         }
-        sentences.append(text(MAP_SENTENCES[row["outcome"]], floor=_floor(row), **values))
+        sentences.append(text(MAP_SENTENCES[row["outcome"]], floor=_range(row, "floor"), **values))
     return sentences
 
 
 def identification_sentence(identification: pd.DataFrame) -> str:
     """Whether CKA finds each layer again in another seed of its variant (Kornblith et al.: 99.3 % for ten 10-layer
-    CNNs on CIFAR-10); below :data:`LEAST_IDENTIFIED` the comparisons of layers cannot be read."""
+    CNNs on CIFAR-10); the variants below :data:`LEAST_IDENTIFIED` are named: their comparisons cannot be read."""
     if identification.empty:
         return text("similarity.identification_unknown")
     shares = listing(
         text(
             "similarity.identification_share",
             model=row["model"],
-            share=percent(row["share"]),
+            share=_percent(row["share"]),
             identified=int(row["identified"]),
             comparisons=int(row["comparisons"]),
         )
         for _, row in identification.iterrows()
     )
-    readable = bool((identification["share"] >= LEAST_IDENTIFIED).all())
-    key = "similarity.identification_readable" if readable else "similarity.identification_unreadable"
-    return text(key, shares=shares, least=percent(LEAST_IDENTIFIED))
+    failing = unreadable_models(identification)
+    if not failing:
+        return text("similarity.identification_readable", shares=shares, least=percent(LEAST_IDENTIFIED))
+    return text(
+        "similarity.identification_unreadable", shares=shares, least=percent(LEAST_IDENTIFIED), models=listing(failing)
+    )
+
+
+def _percent(share: float) -> str:
+    return percent(share) if np.isfinite(share) else text("style.missing")
+
+
+def _number(value: float) -> str:
+    return two_decimals(value) if np.isfinite(value) else text("style.missing")
 
 
 def layer_table(verdicts: pd.DataFrame) -> pd.DataFrame:
@@ -212,10 +232,8 @@ def layer_table(verdicts: pd.DataFrame) -> pd.DataFrame:
         {
             text("similarity.header_variant"): verdicts["variant"],
             text("similarity.header_layer"): verdicts["layer"],
-            text("similarity.header_across"): [two_decimals(value) for value in verdicts["between"]],
-            text("similarity.header_floor"): [
-                _floor(row) if row["seed_pairs"] else text("style.missing") for _, row in verdicts.iterrows()
-            ],
+            text("similarity.header_across"): [_range(row, "between") for _, row in verdicts.iterrows()],
+            text("similarity.header_floor"): [_range(row, "floor") for _, row in verdicts.iterrows()],
             text("similarity.header_verdict"): [verdict_words(outcome) for outcome in verdicts["outcome"]],
         }
     )
@@ -233,7 +251,7 @@ def identification_table(identification: pd.DataFrame) -> pd.DataFrame:
                     identification["identified"], identification["comparisons"], strict=True
                 )
             ],
-            text("similarity.header_share"): [percent(share) for share in identification["share"]],
+            text("similarity.header_share"): [_percent(share) for share in identification["share"]],
         }
     )
 
@@ -269,4 +287,4 @@ def _pair_group(row: pd.Series) -> str:
 
 
 def _agreement_cell(spearman: float, overlap: float) -> str:
-    return text("similarity.agreement_cell", spearman=two_decimals(spearman), overlap=two_decimals(overlap))
+    return text("similarity.agreement_cell", spearman=_number(spearman), overlap=_number(overlap))

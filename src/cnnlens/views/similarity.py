@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import combinations, permutations
+from itertools import combinations
 
 import numpy as np
 import pandas as pd
@@ -110,45 +110,58 @@ def same_layer_cka(runs: Sequence[Similarity]) -> pd.DataFrame:
 def layer_identification(runs: Sequence[Similarity]) -> pd.DataFrame:
     """Kornblith et al.'s check that CKA can tell layers apart: for each layer of one seed, is the most similar
     layer of another seed of the same variant the same layer? Per variant with two or more seeds: ``layers``,
-    ``comparisons`` (layers × ordered pairs of seeds, those with a measured CKA), ``identified`` and ``share``."""
+    ``comparisons`` (layers × ordered pairs of seeds where the layer is measured in both), ``identified`` and
+    ``share`` (NaN with no comparison)."""
     rows = []
     checked = checked_runs(runs)
     for model in in_order(run.model for run in checked):
         seeds = [run for run in checked if run.model == model]
+        if len(seeds) < 2:
+            continue
         identified = compared = 0
-        for first, second in permutations(seeds, 2):
-            values, _ = cross_cka(first.grams, second.grams)
-            for index, layer in enumerate(first.layers):
-                if np.isnan(values[index]).all():
-                    continue
-                compared += 1
-                identified += second.layers[int(np.nanargmax(values[index]))] == layer
-        if len(seeds) > 1:
-            share = identified / compared if compared else float("nan")
-            rows.append(
-                {
-                    "model": model,
-                    "layers": len(seeds[0].layers),
-                    "comparisons": compared,
-                    "identified": identified,
-                    "share": share,
-                }
-            )
+        for first, second in combinations(seeds, 2):
+            values, _ = cross_cka(_in_order(first), _in_order(second))
+            for table, layers, others in (
+                (values, first.layers, second.layers),
+                (values.T, second.layers, first.layers),
+            ):
+                for index, layer in enumerate(layers):
+                    if np.isnan(table[index, others.index(layer)]):
+                        continue  # not measured in one of the two: nothing to find
+                    compared += 1
+                    identified += others[int(np.nanargmax(table[index]))] == layer
+        share = identified / compared if compared else float("nan")
+        rows.append(
+            {
+                "model": model,
+                "layers": len(seeds[0].layers),
+                "comparisons": compared,
+                "identified": identified,
+                "share": share,
+            }
+        )
     return pd.DataFrame(rows, columns=["model", "layers", "comparisons", "identified", "share"])
+
+
+def _in_order(run: Similarity) -> dict[str, list[torch.Tensor]]:
+    """A run's Gram matrices in the order of its layers (the rows and columns of :func:`cross_cka`)."""
+    return {layer: run.grams[layer] for layer in run.layers}
 
 
 def map_agreement(first: torch.Tensor, second: torch.Tensor, top_fraction: float = TOP_FRACTION) -> pd.DataFrame:
     """Per image of two stacks of ``(N, H, W)`` maps of the same images: the ``spearman`` correlation of their
-    pixels (NaN where either map is flat) and the ``top_overlap``, the share of the top ``top_fraction`` of pixels
-    that both maps rank there (ranks averaged over ties; a tie group that straddles the cut counts for neither,
-    so that a flat region never agrees by the order of its pixels)."""
-    first_ranks = rankdata(first.flatten(1).float().numpy(), axis=1)
-    second_ranks = rankdata(second.flatten(1).float().numpy(), axis=1)
-    pixels = first_ranks.shape[1]
+    pixels (ranks averaged over ties; NaN where either map is flat) and the ``top_overlap``, the share of the top
+    ``top_fraction`` of pixels that both maps put there (NaN where either map is flat). A pixel is among a map's top
+    only if its whole tie group is, so that a flat region never agrees by the order of its pixels."""
+    first_values, second_values = first.flatten(1).float().numpy(), second.flatten(1).float().numpy()
+    pixels = first_values.shape[1]
     top = max(1, round(top_fraction * pixels))
-    cut = pixels - top + 0.5  # an average rank above it lies wholly among the top pixels
-    overlap = ((first_ranks > cut) & (second_ranks > cut)).sum(1) / top
-    return pd.DataFrame({"spearman": _row_correlation(first_ranks, second_ranks), "top_overlap": overlap})
+    # a tie group's lowest rank above the cut: the whole group lies among the top pixels
+    first_top = rankdata(first_values, method="min", axis=1) > pixels - top
+    second_top = rankdata(second_values, method="min", axis=1) > pixels - top
+    spearman = _row_correlation(rankdata(first_values, axis=1), rankdata(second_values, axis=1))
+    overlap = (first_top & second_top).sum(1) / top
+    return pd.DataFrame({"spearman": spearman, "top_overlap": np.where(np.isnan(spearman), np.nan, overlap)})
 
 
 def _row_correlation(first: np.ndarray, second: np.ndarray) -> np.ndarray:
@@ -160,13 +173,15 @@ def _row_correlation(first: np.ndarray, second: np.ndarray) -> np.ndarray:
 
 
 def _summary(per_image: pd.DataFrame) -> dict:
-    """Means over the images of :func:`map_agreement`, with the standard error of the mean Spearman."""
-    spearman = per_image["spearman"].dropna()
+    """Means over the images with two maps that are not flat of :func:`map_agreement`, with the standard error of
+    the mean Spearman."""
+    measured = per_image.dropna()
+    spearman = measured["spearman"]
     return {
         "spearman": spearman.mean(),
         "spearman_error": spearman.std() / np.sqrt(len(spearman)) if len(spearman) > 1 else float("nan"),
-        "top_overlap": per_image["top_overlap"].mean(),
-        "images": len(spearman),
+        "top_overlap": measured["top_overlap"].mean(),
+        "images": len(measured),
     }
 
 
