@@ -21,6 +21,7 @@ from cnnlens.artifacts import Similarity
 from cnnlens.errors import CnnlensError
 from cnnlens.interpret.cka import cross_cka
 from cnnlens.interpret.heatmap_methods import gaussian_heatmap
+from cnnlens.interpret.sanity import spearman_per_image
 from cnnlens.views.order import distinct, in_order
 
 TOP_FRACTION = 0.1  # the share of a map's pixels whose overlap between two maps is counted
@@ -33,8 +34,7 @@ AGREEMENT_COLUMNS = ["spearman", "spearman_error", "top_overlap", "images"]
 class SimilaritySetup:
     """What the similarity files of one report measured: for the captions and the section's loops."""
 
-    models: list[str]  # in the config's order
-    variants: list[str]  # the models other than the baseline
+    variants: list[str]  # the models other than the baseline, in the config's order
     seeds: list[int]
     images: int
     minibatches: int
@@ -42,10 +42,8 @@ class SimilaritySetup:
 
 def similarity_setup(runs: Sequence[Similarity], baseline: str) -> SimilaritySetup:
     """The :class:`SimilaritySetup` of runs measured alike (:func:`checked_runs`)."""
-    models = in_order(run.model for run in runs)
     return SimilaritySetup(
-        models,
-        [model for model in models if model != baseline],
+        [model for model in in_order(run.model for run in runs) if model != baseline],
         distinct(run.seed for run in runs),
         len(runs[0].image_indices),
         len(next(iter(runs[0].grams.values()))),
@@ -159,17 +157,9 @@ def map_agreement(first: torch.Tensor, second: torch.Tensor, top_fraction: float
     # a tie group's lowest rank above the cut: the whole group lies among the top pixels
     first_top = rankdata(first_values, method="min", axis=1) > pixels - top
     second_top = rankdata(second_values, method="min", axis=1) > pixels - top
-    spearman = _row_correlation(rankdata(first_values, axis=1), rankdata(second_values, axis=1))
+    spearman = spearman_per_image(first, second).numpy()
     overlap = (first_top & second_top).sum(1) / top
     return pd.DataFrame({"spearman": spearman, "top_overlap": np.where(np.isnan(spearman), np.nan, overlap)})
-
-
-def _row_correlation(first: np.ndarray, second: np.ndarray) -> np.ndarray:
-    first = first - first.mean(1, keepdims=True)
-    second = second - second.mean(1, keepdims=True)
-    scale = np.sqrt((first**2).sum(1) * (second**2).sum(1))
-    flat = scale == 0
-    return np.where(flat, np.nan, (first * second).sum(1) / np.where(flat, 1, scale))
 
 
 def _summary(per_image: pd.DataFrame) -> dict:
