@@ -72,7 +72,10 @@ def main() -> None:
     print(f"one pair alone (CKA and heatmaps): {one_pair:.2f} s\n")
 
     baseline = layout.config["compare"]["baseline"]
-    first, second = [models[run] for run in models if run[0] == baseline][:2]
+    seeds = [models[run] for run in models if run[0] == baseline]
+    if len(seeds) < 2:
+        raise SystemExit(f"the stability check needs two seeds of {baseline}: give a config with seeds: [0, 1]")
+    first, second = seeds[:2]
     layers = measured_layers(first, settings["layers"])
 
     def same_layer(count: int) -> tuple[np.ndarray, np.ndarray]:

@@ -14,6 +14,7 @@ from matplotlib.figure import Figure
 
 from cnnlens.plots.style import FIGURE_WIDTH, colours, run_names
 from cnnlens.texts import text
+from cnnlens.views.order import in_order
 from cnnlens.views.similarity import NOISE_ERRORS
 
 PANELS_PER_FIGURE = 3  # CKA maps side by side: ten layer names still fit under a third of the text width
@@ -56,7 +57,7 @@ def floor_plot(cka: pd.DataFrame, baseline: str, variants: Sequence[str]) -> Fig
     figure, axes = plt.subplots(
         1, PANELS_PER_FIGURE, figsize=(FIGURE_WIDTH, FLOOR_HEIGHT), layout="constrained", sharey=True, squeeze=False
     )
-    order = list(dict.fromkeys([*cka["model"], *cka["other_model"]]))  # the config's: colours as in other sections
+    order = in_order([*cka["model"], *cka["other_model"]])  # the config's: colours as in the other sections
     ends = [1.0]
     for panel, variant in zip(axes[0], variants, strict=False):
         models = {variant, baseline}

@@ -20,6 +20,7 @@ import pandas as pd
 from cnnlens.plots.faithfulness import method_name, method_subject
 from cnnlens.reporting.faithfulness_tables import percent, two_decimals
 from cnnlens.texts import listing, text
+from cnnlens.views.order import in_order
 from cnnlens.views.similarity import NOISE_ERRORS, TOP_FRACTION
 
 LEAST_IDENTIFIED = 0.9  # below this share of layers found again in another seed, CKA cannot tell layers apart
@@ -134,7 +135,7 @@ def unreadable_models(identification: pd.DataFrame) -> list[str]:
 
 
 def _variants(pairs: pd.DataFrame, baseline: str) -> list[str]:
-    return [model for model in dict.fromkeys([*pairs["model"], *pairs["other_model"]]) if model != baseline]
+    return [model for model in in_order([*pairs["model"], *pairs["other_model"]]) if model != baseline]
 
 
 def layer_paragraphs(verdicts: pd.DataFrame, baseline: str) -> list[str]:
