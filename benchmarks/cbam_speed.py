@@ -4,15 +4,16 @@
   (cnnlens.training.engine: channels_last, fused Adam, eager on the CPU) on a fixed random batch, for the
   plain, SE and CBAM CNNs, and CBAM through autograd (its plain expressions, ``use_fused_cbam(model, False)``);
   with ``--compiled``, also CBAM whose blocks' plain expressions ``torch.compile`` turns into fused C++ loops;
-- inference: seconds per 10,000 images of eval-mode forward passes without gradients (channels_last batches,
-  as the deletion and insertion scoring runs them), for the same models.
+- inference: seconds per 10,000 images of forward passes without gradients of each model's scoring copy (eval
+  mode, BatchNorm folded, channels_last batches of 64: what deletion, insertion and channel removal run,
+  cnnlens.interpret.scoring), for the same models.
 
 The models take turns step by step (forward pass by forward pass), in a rotating order, for several rounds;
 every round and the least are printed, and each model's ratio to the plain CNN's least. The process keeps freed
 memory (cnnlens.training.allocator), as ``cnnlens`` jobs do. Run against another checkout's sources (before a
 change) with ``PYTHONPATH=<checkout>/src``: the autograd row needs ``use_fused_cbam`` and is left out without it.
 
-    python benchmarks/cbam_speed.py [--batch-size 64] [--rounds 3] [--steps 30] [--compiled]
+    python benchmarks/cbam_speed.py [--batch-size 64] [--inference-batch 64] [--rounds 3] [--steps 30] [--compiled]
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from collections.abc import Callable
 import torch
 from engine_choices import interleaved_seconds  # the script's own folder is first on sys.path
 
+from cnnlens.interpret.scoring import default_batch_size, scoring_copy
 from cnnlens.models import attention
 from cnnlens.models.cnn import Architecture, build_model
 from cnnlens.training.allocator import keep_freed_memory
@@ -65,8 +67,8 @@ def training_step(model: torch.nn.Module, batch_size: int) -> Callable[[], None]
 
 
 def inference_pass(model: torch.nn.Module, batch_size: int) -> Callable[[], None]:
-    """An eval-mode forward pass without gradients on a fixed random batch, warmed up."""
-    model.eval()
+    """A forward pass of the model's scoring copy without gradients on a fixed random batch, warmed up."""
+    model = scoring_copy(model)
     inputs = torch.randn(batch_size, 3, 32, 32).contiguous(memory_format=torch.channels_last)
 
     def forward() -> None:
@@ -91,7 +93,7 @@ def print_rounds(title: str, unit: str, results: dict[str, list[float]]) -> None
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--batch-size", type=int, default=64, help="training batch (the recipe's: 64)")
-    parser.add_argument("--inference-batch", type=int, default=256)
+    parser.add_argument("--inference-batch", type=int, default=default_batch_size(torch.device("cpu")))
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--steps", type=int, default=30, help="timed steps (and forward passes) per model and round")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())

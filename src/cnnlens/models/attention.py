@@ -1,8 +1,9 @@
 """Channel-attention modules: squeeze-and-excitation and CBAM (channel, then spatial attention).
 
 Each ends in a sigmoid that is its own submodule (``gate``), so that the weights the report plots can
-be captured like any other layer output. On the CPU both kinds train through autograd Functions with
-fewer passes over the big tensors (:mod:`cnnlens.models.squeeze_excite`, :mod:`cnnlens.models.cbam_fused`).
+be captured like any other layer output. On the CPU both kinds train faster than through their plain
+expressions: squeeze-and-excitation through an autograd Function with fewer passes over the big tensors
+(:mod:`cnnlens.models.squeeze_excite`), a CBAM block through compiled loops (:mod:`cnnlens.models.cbam_fused`).
 """
 
 from __future__ import annotations
@@ -12,14 +13,7 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
-from cnnlens.models.cbam_fused import (
-    cbam_channel,
-    cbam_spatial,
-    channel_descriptors,
-    channel_gates,
-    spatial_descriptors,
-    spatial_map,
-)
+from cnnlens.models import cbam_fused
 from cnnlens.models.squeeze_excite import squeeze_excite
 
 
@@ -59,33 +53,8 @@ class ChannelAttention(nn.Module):
         return x * self.gate(scores)[:, :, None, None]
 
 
-class CbamChannelAttention(ChannelAttention):
-    """CBAM's channel attention (:class:`ChannelAttention` with ``use_max=True``), faster on the CPU.
-
-    The same parameters and submodules; on the CPU it trains through :func:`cnnlens.models.cbam_fused.cbam_channel`
-    and evaluates with both descriptors through the MLP in one pass, unless ``fused_backward`` is False, which
-    leaves :class:`ChannelAttention`'s plain expression (the reference the tests compare with).
-    """
-
-    def __init__(self, channels: int, reduction: int = 16) -> None:
-        super().__init__(channels, reduction, use_max=True)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not (self.fused_backward and x.device.type == "cpu"):
-            return super().forward(x)
-        if self.training and torch.is_grad_enabled():
-            return cbam_channel(x, self)
-        return x * channel_gates(self, channel_descriptors(x))[:, :, None, None]
-
-
 class SpatialAttention(nn.Module):
-    """CBAM's spatial attention: a 7x7 conv over the channel-wise mean and max, then a sigmoid map.
-
-    On the CPU it trains through :func:`cnnlens.models.cbam_fused.cbam_spatial` and evaluates with the pooled
-    maps channels_last, unless ``fused_backward`` is False (the plain expression, which concatenates them).
-    """
-
-    fused_backward = True
+    """CBAM's spatial attention: a 7x7 conv over the channel-wise mean and max, then a sigmoid map."""
 
     def __init__(self, kernel_size: int = 7) -> None:
         super().__init__()
@@ -93,25 +62,34 @@ class SpatialAttention(nn.Module):
         self.gate = nn.Sigmoid()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.fused_backward and x.device.type == "cpu":
-            if self.training and torch.is_grad_enabled():
-                return cbam_spatial(x, self)
-            return x * spatial_map(self, spatial_descriptors(x))
         pooled = torch.cat((x.mean(1, keepdim=True), x.amax(1, keepdim=True)), 1)
         return x * self.gate(self.conv(pooled))
 
 
 class CBAM(nn.Sequential):
-    """Convolutional block attention module (Woo et al. 2018): channel attention, then spatial."""
+    """Convolutional block attention module (Woo et al. 2018): channel attention, then spatial.
+
+    On the CPU the whole block runs through :func:`cnnlens.models.cbam_fused.fused_cbam` where that applies
+    (:func:`cnnlens.models.cbam_fused.applies`), unless ``fused`` is False (:func:`use_fused_cbam`): the same
+    values to rounding; otherwise its parts run one after the other, their plain expressions.
+    """
+
+    fused = True
 
     def __init__(self, channels: int, reduction: int = 16) -> None:
-        super().__init__(OrderedDict(channel=CbamChannelAttention(channels, reduction), spatial=SpatialAttention()))
+        channel = ChannelAttention(channels, reduction, use_max=True)
+        super().__init__(OrderedDict(channel=channel, spatial=SpatialAttention()))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.fused and cbam_fused.applies(self, x):
+            return cbam_fused.fused_cbam(x, self)
+        return super().forward(x)
 
 
 def use_fused_cbam(module: nn.Module, enabled: bool) -> nn.Module:
-    """Switch CBAM's CPU paths (:mod:`cnnlens.models.cbam_fused`) in every CBAM block of ``module`` on or off
-    (tests and benchmarks compare them with the plain expressions through autograd)."""
+    """Switch the compiled CPU path of every CBAM block of ``module`` on or off (tests and benchmarks compare
+    it with the plain expressions through autograd)."""
     for child in module.modules():
-        if isinstance(child, (CbamChannelAttention, SpatialAttention)):
-            child.fused_backward = enabled
+        if isinstance(child, CBAM):
+            child.fused = enabled
     return module

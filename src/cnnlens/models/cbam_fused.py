@@ -1,118 +1,162 @@
-"""CBAM's two gates on the CPU in fewer passes over the big tensors, with hand-written backwards.
+"""A CBAM block on the CPU through the compiled loops of :mod:`cnnlens.models.cbam_kernels`.
 
-Through autograd, CBAM's attention cost a plain CNN's training step more than its convolutions
-(benchmarks/README.md, "CBAM's training step"): the max descriptors' backward (``AmaxBackward``) makes an
-equality mask, counts it, divides and multiplies in four passes; the spatial gate's two pooled maps were
-concatenated contiguous, so the 7x7 convolution ran in the slow contiguous layout on a channels_last
-network (its input gradient alone took longer than a 3x3 layer's); the channel MLP ran twice. Here each
-gate is one :class:`torch.autograd.Function` over the ``x``-sized tensors:
-
-- forward: the two descriptors (one reduction each), the small part (MLP or 7x7 convolution, then the
-  sigmoid) through the modules themselves, so their forward hooks see the same outputs, and one product;
-- backward: one product-and-sum for the gate's gradient, the small part's gradient through its own
-  autograd graph, and one fused multiply-add for the input's gradient, to which the max descriptor's
-  gradient is added where ``x`` equals its maximum, split among ties as ``amax``'s gradient is.
-
-Values are those of the plain expressions (:class:`cnnlens.models.attention.ChannelAttention` with
-``use_max=True``, :class:`cnnlens.models.attention.SpatialAttention` with ``fused_backward = False``);
-gradients agree to rounding (tests/test_cbam.py). The spatial gate's pooled maps are channels_last, as
-the engine's tensors on the CPU are, in training and in evaluation alike.
+They make CBAM's training step and its inference on a CPU much faster than its plain expressions
+(benchmarks/README.md, "CBAM's training step"). They apply to float32 channels_last CPU tensors outside
+autocast (the engine's CPU batches) and the recipe's 7x7 spatial convolution, while no hook listens to a
+part of the block: the loops never call the block's submodules, so a hook on ``ca1.channel.gate`` would
+miss its outputs. Everywhere else the block runs its plain expressions. numba is imported on first use; an
+install without it (a CUDA machine needs none) runs the plain expressions after one warning.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import functools
+import importlib
+import warnings
+from types import ModuleType
+from typing import TYPE_CHECKING, NamedTuple, cast
 
+import numpy as np
 import torch
+from torch import nn
 from torch.autograd.function import once_differentiable
-
-from cnnlens.models.squeeze_excite import spread_gradients, trained_parameters
+from torch.nn.modules import module as torch_module
 
 if TYPE_CHECKING:  # attention.py imports this module
-    from cnnlens.models.attention import ChannelAttention, SpatialAttention
+    from cnnlens.models.attention import CBAM, ChannelAttention, SpatialAttention
 
 
-def channel_descriptors(x: torch.Tensor) -> torch.Tensor:
-    """``(2, N, C)``: each channel's spatial mean, then its spatial maximum."""
-    return torch.stack((x.mean((2, 3)), x.amax((2, 3))))
+class Saved(NamedTuple):
+    """What the forward loop fills for the backward, per image (:func:`cnnlens.models.cbam_kernels.forward`)."""
+
+    descriptors: torch.Tensor  # (N, 2, C): each channel's mean and maximum over the positions
+    hidden: torch.Tensor  # (N, 2, C // r): the MLP's hidden activations of both descriptors
+    gates: torch.Tensor  # (N, C): the channel gate
+    padded: torch.Tensor  # (N, 2, H + k - 1, W + k - 1): the spatial descriptors, zero-padded for the convolution
+    spatial: torch.Tensor  # (N, P): the spatial map
+    maxima: torch.Tensor  # (N, P): each position's maximum over the channels
+
+    @classmethod
+    def empty(cls, x: torch.Tensor, hidden: int, kernel_size: int) -> Saved:
+        images, channels, height, width = x.shape
+        positions, border = height * width, kernel_size - 1
+        return cls(
+            torch.empty(images, 2, channels),
+            torch.empty(images, 2, hidden),
+            torch.empty(images, channels),
+            torch.empty(images, 2, height + border, width + border),
+            torch.empty(images, positions),
+            torch.empty(images, positions),
+        )
+
+    def arrays(self) -> list[np.ndarray]:
+        return [tensor.numpy() for tensor in self]
 
 
-def channel_gates(module: ChannelAttention, descriptors: torch.Tensor) -> torch.Tensor:
-    """``(N, C)`` gates from :func:`channel_descriptors`: both through the shared MLP at once, summed, the sigmoid."""
-    scores = module.excite(descriptors)
-    return module.gate(scores[0] + scores[1])
+@functools.cache
+def _compiled() -> ModuleType | None:
+    """The compiled loops, or None (with a warning) where numba is not installed."""
+    try:
+        return importlib.import_module("cnnlens.models.cbam_kernels")
+    except ImportError as error:
+        warnings.warn(
+            f"CBAM runs its plain expressions on the CPU, which is slower: {error}; pip install numba",
+            stacklevel=4,
+        )
+        return None
 
 
-def spatial_descriptors(x: torch.Tensor) -> torch.Tensor:
-    """``(N, 2, H, W)``, channels_last: each position's mean over the channels, then its maximum."""
-    return torch.stack((x.mean(1), x.amax(1)), -1).permute(0, 3, 1, 2)
+def _kernels() -> ModuleType:
+    """The compiled loops, running on as many threads as torch does."""
+    kernels = _compiled()
+    assert kernels is not None  # applies() checked it
+    kernels.numba.set_num_threads(min(torch.get_num_threads(), kernels.numba.config.NUMBA_NUM_THREADS))
+    return kernels
 
 
-def spatial_map(module: SpatialAttention, descriptors: torch.Tensor) -> torch.Tensor:
-    """``(N, 1, H, W)`` map from :func:`spatial_descriptors`: the 7x7 convolution, then the sigmoid."""
-    return module.gate(module.conv(descriptors))
+def _listened(block: CBAM) -> bool:
+    """Whether a hook would see one of the block's submodules run: on the module, or on every module."""
+    every = (
+        torch_module._global_forward_hooks,
+        torch_module._global_forward_pre_hooks,
+        torch_module._global_backward_hooks,
+        torch_module._global_backward_pre_hooks,
+    )
+    parts = list(block.modules())[1:]
+    own = [
+        hooks
+        for part in parts
+        for hooks in (part._forward_hooks, part._forward_pre_hooks, part._backward_hooks, part._backward_pre_hooks)
+    ]
+    return any(every) or any(own)
 
 
-def _add_max_gradient(grad_x: torch.Tensor, x: torch.Tensor, maxima: torch.Tensor, grad_max: torch.Tensor, dims):
-    """``grad_x`` plus ``grad_max`` at the positions where ``x`` equals its maximum over ``dims``, split evenly
-    among equal maxima (``amax``'s gradient); ``maxima`` and ``grad_max`` broadcast against ``x``."""
-    at_max = torch.eq(x, maxima, out=torch.empty_like(x))  # 1.0 and 0.0: a bool mask costs casting copies
-    return grad_x.addcmul_(at_max, grad_max / at_max.sum(dims, keepdim=True))
+def applies(block: CBAM, x: torch.Tensor) -> bool:
+    """Whether the compiled loops compute ``block(x)`` (the module docstring says when)."""
+    return (
+        x.device.type == "cpu"
+        and x.dtype == torch.float32
+        and x.dim() == 4
+        and x.is_contiguous(memory_format=torch.channels_last)
+        and cast("SpatialAttention", block.spatial).conv.kernel_size == (7, 7)
+        and not torch.is_autocast_enabled("cpu")
+        and not _listened(block)
+        and _compiled() is not None
+    )
 
 
-class CbamChannel(torch.autograd.Function):
+def _rows(tensor: torch.Tensor) -> np.ndarray:
+    """A channels_last ``(N, C, H, W)`` tensor's memory as ``(N, H * W, C)``, without a copy."""
+    images, channels = tensor.shape[:2]
+    return tensor.detach().permute(0, 2, 3, 1).reshape(images, -1, channels).numpy()
+
+
+def _weights(block: CBAM) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The MLP's two weights and the spatial convolution's, as :class:`FusedCbam` takes them."""
+    channel, spatial = cast("ChannelAttention", block.channel), cast("SpatialAttention", block.spatial)
+    return cast(nn.Linear, channel.excite[0]).weight, cast(nn.Linear, channel.excite[2]).weight, spatial.conv.weight
+
+
+def _weight_arrays(first: torch.Tensor, second: torch.Tensor, conv: torch.Tensor) -> list[np.ndarray]:
+    """The weights as the loops take them: ``(C // r, C)``, ``(C, C // r)`` and the kernel ``(2, k, k)``."""
+    return [first.detach().numpy(), second.detach().numpy(), conv.detach()[0].numpy()]
+
+
+def _run_forward(x: torch.Tensor, *weights: torch.Tensor) -> tuple[torch.Tensor, Saved]:
+    out = torch.empty_like(x, memory_format=torch.channels_last)
+    saved = Saved.empty(x, hidden=weights[0].shape[0], kernel_size=weights[2].shape[-1])
+    _kernels().forward(_rows(x), *_weight_arrays(*weights), _rows(out), *saved.arrays())
+    return out, saved
+
+
+class FusedCbam(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x: torch.Tensor, module: ChannelAttention, *excite_parameters: torch.Tensor) -> torch.Tensor:
-        with torch.enable_grad():  # the MLP's graph, from the descriptors to the gates, for backward
-            descriptors = channel_descriptors(x.detach()).requires_grad_()
-            gates = channel_gates(module, descriptors)
-        ctx.save_for_backward(x)
-        ctx.descriptors, ctx.gates, ctx.excite_parameters = descriptors, gates, excite_parameters
-        return x * gates.detach()[:, :, None, None]
+    def forward(ctx, x: torch.Tensor, first: torch.Tensor, second: torch.Tensor, conv: torch.Tensor) -> torch.Tensor:
+        out, saved = _run_forward(x, first, second, conv)
+        ctx.save_for_backward(x, first, second, conv)
+        ctx.saved = saved
+        return out
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_output: torch.Tensor):
-        (x,) = ctx.saved_tensors
-        grad_gates = (grad_output * x).sum((2, 3))
-        needed = ctx.needs_input_grad[2:]  # a frozen MLP's weights get no gradient
-        wanted = (ctx.descriptors, *trained_parameters(ctx.excite_parameters, needed))
-        grad_descriptors, *grad_trained = torch.autograd.grad(ctx.gates, wanted, grad_gates)
-        grad_mean, grad_max = grad_descriptors[:, :, :, None, None]
-        grad_x = torch.addcmul(grad_mean / (x.shape[2] * x.shape[3]), grad_output, ctx.gates.detach()[:, :, None, None])
-        grad_x = _add_max_gradient(grad_x, x, ctx.descriptors.detach()[1, :, :, None, None], grad_max, (2, 3))
-        return grad_x, None, *spread_gradients(grad_trained, needed)
+        x, *weights = ctx.saved_tensors
+        grad_x = torch.empty_like(x, memory_format=torch.channels_last)
+        shapes = [weights[0].shape, weights[1].shape, weights[2].shape[1:]]  # the kernel as (2, k, k)
+        per_image = [torch.zeros(len(x), *shape) for shape in shapes]
+        grad_output = grad_output.contiguous(memory_format=torch.channels_last)
+        _kernels().backward(
+            _rows(grad_output), _rows(x), *_weight_arrays(*weights), *ctx.saved.arrays(),
+            _rows(grad_x), *(grad.numpy() for grad in per_image),
+        )  # fmt: skip
+        grad_weights = [grad.sum(0).reshape(weight.shape) for grad, weight in zip(per_image, weights, strict=True)]
+        grads = (grad_x, *grad_weights)
+        return tuple(grad if wanted else None for grad, wanted in zip(grads, ctx.needs_input_grad, strict=True))
 
 
-class CbamSpatial(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x: torch.Tensor, module: SpatialAttention, weight: torch.Tensor) -> torch.Tensor:
-        with torch.enable_grad():  # the convolution's graph, from the descriptors to the map, for backward
-            descriptors = spatial_descriptors(x.detach()).requires_grad_()
-            attention = spatial_map(module, descriptors)
-        ctx.save_for_backward(x)
-        ctx.descriptors, ctx.attention, ctx.weight = descriptors, attention, weight
-        return x * attention.detach()
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, grad_output: torch.Tensor):
-        (x,) = ctx.saved_tensors
-        grad_attention = (grad_output * x).sum(1, keepdim=True)
-        needed = ctx.needs_input_grad[2:]
-        wanted = (ctx.descriptors, *trained_parameters((ctx.weight,), needed))
-        grad_descriptors, *grad_trained = torch.autograd.grad(ctx.attention, wanted, grad_attention)
-        grad_mean, grad_max = grad_descriptors[:, :1], grad_descriptors[:, 1:]
-        grad_x = torch.addcmul(grad_mean / x.shape[1], grad_output, ctx.attention.detach())
-        grad_x = _add_max_gradient(grad_x, x, ctx.descriptors.detach()[:, 1:], grad_max, (1,))
-        return grad_x, None, *spread_gradients(grad_trained, needed)
-
-
-def cbam_channel(x: torch.Tensor, module: ChannelAttention) -> torch.Tensor:
-    """``x`` scaled by ``sigmoid(excite(mean(x)) + excite(amax(x)))`` over the positions, per image and channel."""
-    return CbamChannel.apply(x, module, *module.excite.parameters())
-
-
-def cbam_spatial(x: torch.Tensor, module: SpatialAttention) -> torch.Tensor:
-    """``x`` scaled by ``sigmoid(conv([mean(x), amax(x)]))`` over the channels, per image and position."""
-    return CbamSpatial.apply(x, module, module.conv.weight)
+def fused_cbam(x: torch.Tensor, block: CBAM) -> torch.Tensor:
+    """``block(x)`` through the compiled loops; with an autograd node only where a gradient is wanted."""
+    weights = _weights(block)
+    if torch.is_grad_enabled() and (x.requires_grad or any(weight.requires_grad for weight in weights)):
+        return FusedCbam.apply(x, *weights)
+    return _run_forward(x, *weights)[0]
