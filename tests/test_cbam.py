@@ -1,5 +1,6 @@
 import contextlib
 import sys
+import warnings
 
 import pytest
 import torch
@@ -87,10 +88,26 @@ def test_the_block_runs_its_parts_where_the_compiled_loops_do_not_apply(case):
         assert not (block.fused and cbam_fused.applies(block, x))
 
 
-def test_without_numba_the_block_warns_once_and_runs_its_parts(monkeypatch):
+def test_without_numba_the_loader_warns_and_the_block_runs_its_parts(monkeypatch):
     monkeypatch.setitem(sys.modules, "cnnlens.models.cbam_kernels", None)  # what importing a missing numba raises
     with pytest.warns(UserWarning, match="numba"):
         assert cbam_fused._compiled.__wrapped__() is None
+    monkeypatch.setattr(cbam_fused, "_compiled", lambda: None)
+    block = CBAM(16, reduction=4)
+    x = torch.randn(2, 16, 5, 5).contiguous(memory_format=torch.channels_last).requires_grad_()
+    assert block(x).grad_fn.name() == "MulBackward0"
+
+
+def test_torch_compile_on_the_cpu_leaves_the_loops_to_run_as_they_are():
+    """``compile: true`` on a CPU: the compiler stops at the loops instead of tracing into numba and giving up."""
+    torch.manual_seed(0)
+    block = CBAM(16, reduction=4)
+    x = with_ties((3, 16, 6, 6))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        compiled = torch.compile(block, backend="eager")(x)  # the tracing alone, no C++ compiler needed
+    assert compiled.grad_fn.name() == "FusedCbamBackward"
+    torch.testing.assert_close(compiled, block(x), rtol=0, atol=0)
 
 
 def test_the_plain_expression_is_the_original_one():

@@ -81,7 +81,8 @@ class CBAM(nn.Sequential):
         super().__init__(OrderedDict(channel=channel, spatial=SpatialAttention()))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.fused and cbam_fused.applies(self, x):
+        # the device first: torch.compile on a GPU then traces the parts without stopping at the CPU's loops
+        if self.fused and x.device.type == "cpu" and cbam_fused.applies(self, x):
             return cbam_fused.fused_cbam(x, self)
         return super().forward(x)
 

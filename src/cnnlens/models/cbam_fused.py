@@ -91,6 +91,7 @@ def _listened(block: CBAM) -> bool:
     return any(every) or any(own)
 
 
+@torch.compiler.disable  # torch.compile (on the CPU only: see CBAM.forward) runs the loops as they are
 def applies(block: CBAM, x: torch.Tensor) -> bool:
     """Whether the compiled loops compute ``block(x)`` (the module docstring says when)."""
     return (
@@ -154,6 +155,7 @@ class FusedCbam(torch.autograd.Function):
         return tuple(grad if wanted else None for grad, wanted in zip(grads, ctx.needs_input_grad, strict=True))
 
 
+@torch.compiler.disable
 def fused_cbam(x: torch.Tensor, block: CBAM) -> torch.Tensor:
     """``block(x)`` through the compiled loops; with an autograd node only where a gradient is wanted."""
     weights = _weights(block)
