@@ -2,10 +2,11 @@
 
 They make CBAM's training step and its inference on a CPU much faster than its plain expressions
 (benchmarks/README.md, "CBAM's training step"). They apply to float32 channels_last CPU tensors outside
-autocast (the engine's CPU batches) and the recipe's 7x7 spatial convolution, while no hook listens to a
-part of the block: the loops never call the block's submodules, so a hook on ``ca1.channel.gate`` would
-miss its outputs. Everywhere else the block runs its plain expressions. numba is imported on first use; an
-install without it (a CUDA machine needs none) runs the plain expressions after one warning.
+autocast (the engine's CPU batches), float32 CPU weights and the recipe's 7x7 spatial convolution, while no
+hook listens to a part of the block: the loops never call the block's submodules, so a hook on
+``ca1.channel.gate`` would miss its outputs. Everywhere else the block runs its plain expressions. numba is
+a dependency, imported on first use; an environment set up without it (torch and the project alone, as on a
+GPU machine, which never runs the loops) runs the plain expressions after one warning.
 """
 
 from __future__ import annotations
@@ -41,12 +42,12 @@ class Saved(NamedTuple):
         images, channels, height, width = x.shape
         positions, border = height * width, kernel_size - 1
         return cls(
-            torch.empty(images, 2, channels),
-            torch.empty(images, 2, hidden),
-            torch.empty(images, channels),
-            torch.empty(images, 2, height + border, width + border),
-            torch.empty(images, positions),
-            torch.empty(images, positions),
+            x.new_empty(images, 2, channels),
+            x.new_empty(images, 2, hidden),
+            x.new_empty(images, channels),
+            x.new_empty(images, 2, height + border, width + border),
+            x.new_empty(images, positions),
+            x.new_empty(images, positions),
         )
 
     def arrays(self) -> list[np.ndarray]:
@@ -95,11 +96,11 @@ def _listened(block: CBAM) -> bool:
 def applies(block: CBAM, x: torch.Tensor) -> bool:
     """Whether the compiled loops compute ``block(x)`` (the module docstring says when)."""
     return (
-        x.device.type == "cpu"
-        and x.dtype == torch.float32
+        all(tensor.device.type == "cpu" and tensor.dtype == torch.float32 for tensor in (x, *_weights(block)))
         and x.dim() == 4
+        and x.shape[2] * x.shape[3] > 0
         and x.is_contiguous(memory_format=torch.channels_last)
-        and cast("SpatialAttention", block.spatial).conv.kernel_size == (7, 7)
+        and cast("SpatialAttention", block.spatial).conv.kernel_size == (7, 7)  # the loops' seven taps
         and not torch.is_autocast_enabled("cpu")
         and not _listened(block)
         and _compiled() is not None
@@ -108,8 +109,8 @@ def applies(block: CBAM, x: torch.Tensor) -> bool:
 
 def _rows(tensor: torch.Tensor) -> np.ndarray:
     """A channels_last ``(N, C, H, W)`` tensor's memory as ``(N, H * W, C)``, without a copy."""
-    images, channels = tensor.shape[:2]
-    return tensor.detach().permute(0, 2, 3, 1).reshape(images, -1, channels).numpy()
+    images, channels, height, width = tensor.shape
+    return tensor.detach().permute(0, 2, 3, 1).reshape(images, height * width, channels).numpy()
 
 
 def _weights(block: CBAM) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -120,7 +121,7 @@ def _weights(block: CBAM) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
 
 def _weight_arrays(first: torch.Tensor, second: torch.Tensor, conv: torch.Tensor) -> list[np.ndarray]:
     """The weights as the loops take them: ``(C // r, C)``, ``(C, C // r)`` and the kernel ``(2, k, k)``."""
-    return [first.detach().numpy(), second.detach().numpy(), conv.detach()[0].numpy()]
+    return [weight.detach().contiguous().numpy() for weight in (first, second, conv[0])]  # one layout to compile
 
 
 def _run_forward(x: torch.Tensor, *weights: torch.Tensor) -> tuple[torch.Tensor, Saved]:
@@ -144,7 +145,7 @@ class FusedCbam(torch.autograd.Function):
         x, *weights = ctx.saved_tensors
         grad_x = torch.empty_like(x, memory_format=torch.channels_last)
         shapes = [weights[0].shape, weights[1].shape, weights[2].shape[1:]]  # the kernel as (2, k, k)
-        per_image = [torch.zeros(len(x), *shape) for shape in shapes]
+        per_image = [x.new_zeros(len(x), *shape) for shape in shapes]
         grad_output = grad_output.contiguous(memory_format=torch.channels_last)
         _kernels().backward(
             _rows(grad_output), _rows(x), *_weight_arrays(*weights), *ctx.saved.arrays(),

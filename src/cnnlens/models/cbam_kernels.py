@@ -15,7 +15,9 @@ expressions (:class:`cnnlens.models.attention.CBAM` with ``fused = False``): the
 ``g = sigmoid(excite(mean) + excite(max))`` over the positions, ``y = x * g``, the spatial map
 ``a = sigmoid(conv([mean, max]))`` of ``y`` over the channels, and ``y * a``; a maximum's gradient is shared
 evenly by the values equal to it, as ``amax``'s is. Only the order of the sums differs, so values and
-gradients agree with autograd's to rounding (tests/test_cbam.py).
+gradients agree with autograd's to rounding (tests/test_cbam.py). A NaN in an image makes its channel's
+mean, and through the MLP every gate, NaN, so the whole image's output is NaN, as in autograd's; the
+maxima need no NaN case of their own.
 """
 
 from __future__ import annotations
@@ -72,7 +74,7 @@ def _channel_gate(descriptors, first, second, hidden, gate):
             h = np.float32(0)
             for c in range(channels):
                 h += first[j, c] * descriptors[k, c]
-            h = h if h > 0 else np.float32(0)
+            h = np.float32(0) if h <= 0 else h  # a NaN passes, as through torch's ReLU
             hidden[k, j] = h
             for c in range(channels):
                 score[c] += second[c, j] * h
