@@ -318,9 +318,12 @@ with OneLineCtrlC("INTERRUPTED-LINE"):
 """
 
 
-def test_the_one_line_starts_a_line_of_its_own_where_progress_bars_are_open():
-    """A Ctrl-C right after a nested bar was drawn left the cursor on the line above, behind the bar."""
-    script = [sys.executable, "-c", OPEN_PROGRESS_BARS]
+@pytest.mark.parametrize("half_built", [False, True])
+def test_the_one_line_starts_a_line_of_its_own_where_progress_bars_are_open(half_built):
+    """A Ctrl-C right after a nested bar was drawn left the cursor on the line above, behind the bar; one that
+    lands inside a bar's constructor leaves a bar registered without its position (tqdm.__new__ registers it)."""
+    half = "\n    unfinished = tqdm.__new__(tqdm)" if half_built else ""
+    script = [sys.executable, "-c", OPEN_PROGRESS_BARS.replace("    batches.update(1)", f"    batches.update(1){half}")]
     run = subprocess.run(script, capture_output=True, text=True, check=False, timeout=60)
     assert run.returncode == 130
     assert run.stderr.endswith("\nINTERRUPTED-LINE\n"), repr(run.stderr[-200:])

@@ -74,8 +74,10 @@ class OneLineCtrlC:
 
 def _close_progress_bars() -> None:
     """Close the progress bars an interrupted step leaves open (the epochs bar; a nested bar that was just drawn
-    leaves the cursor on the line above), so that the step's one line starts a line of its own."""
+    leaves the cursor on the line above), so that the step's one line starts a line of its own. A Ctrl-C inside
+    a bar's constructor leaves it registered (tqdm.__new__ does that) but unfinished: it is left alone."""
     progress = sys.modules.get("tqdm.std")  # only where the step imported tqdm
     if progress is not None:
-        for bar in sorted(progress.tqdm._instances, key=lambda bar: -abs(bar.pos)):  # the innermost first
+        finished = [bar for bar in progress.tqdm._instances if hasattr(bar, "start_t")]  # set last by the constructor
+        for bar in sorted(finished, key=lambda bar: -abs(bar.pos)):  # the innermost first
             bar.close()
